@@ -1,0 +1,1 @@
+"""Offline analysis: decode, stems, signals, rhythm -> Analysis (cached on disk)."""

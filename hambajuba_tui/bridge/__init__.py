@@ -1,0 +1,1 @@
+"""Per-frame control (numpy only): sampler, physics, composition, conductor -> FrameParams."""

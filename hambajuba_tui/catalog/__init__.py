@@ -1,0 +1,1 @@
+"""SAE feature labels: the project's feature packs and label tables."""

@@ -1,0 +1,186 @@
+"""Command line: ``hambajuba demo | play FILE | analyze FILE``.
+
+Errors a user can cause (missing or unreadable files, bad options) end with one line on
+stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_USAGE, EXIT_INPUT, EXIT_CANCELLED = 2, 3, 130
+
+
+class CliError(Exception):
+    """An error to print as one line, with its exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _show_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", default="preview", choices=["preview"],
+                   help="what turns frame params into pixels (default: preview, CPU)")
+    p.add_argument("--size", type=int, default=256, help="frame size in pixels (default 256)")
+    p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
+    p.add_argument("--no-sound", action="store_true", help="silent clock, no audio output")
+    p.add_argument("--skin", type=Path, help="a skin TOML file")
+    p.add_argument("--pack", type=Path, help="a feature pack TOML file (routes)")
+    p.add_argument("--headless", action="store_true",
+                   help="run without a terminal UI; with --seconds and --frames-out")
+    p.add_argument("--seconds", type=float, default=10.0,
+                   help="headless: seconds of the song to run (default 10)")
+    p.add_argument("--start", type=float, default=0.0, help="start at this time (s)")
+    p.add_argument("--frames-out", type=Path, help="headless: write shown frames and summary.json")
+    p.add_argument("--frames-every", type=int, default=1,
+                   help="headless: write every Nth shown frame as PNG (default 1)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hambajuba", description="A terminal creature that lets a diffusion model dance.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = sub.add_parser("demo", help="dance to the built-in synthesised song")
+    _show_options(demo)
+    play = sub.add_parser("play", help="dance to your song (wav, flac, ogg, mp3)")
+    play.add_argument("file", type=Path)
+    _show_options(play)
+    analyze = sub.add_parser("analyze", help="analyse a song and print a summary")
+    analyze.add_argument("file", type=Path)
+    analyze.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return parser
+
+
+def _analyze_with_progress(path: Path, audio=None, quiet: bool = False):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hambajuba_tui.audio.analyze import analyze
+
+    with Progress(TextColumn("[bold]analysing[/] {task.description:<10}"), BarColumn(),
+                  TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                  transient=True, disable=quiet, console=_stderr_console()) as bar:
+        task = bar.add_task("decode", total=1.0)
+
+        def progress(stage: str, fraction: float) -> None:
+            bar.update(task, description=stage, completed=fraction)
+
+        return analyze(path, progress=progress, audio=audio)
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _load(path: Path):
+    from hambajuba_tui.audio.decode import AudioError, load_audio
+
+    try:
+        return load_audio(path)
+    except AudioError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _prepare(args, song_path: Path, title: str):
+    """Decode + analyse (cached) with a progress bar; returns (audio, analysis)."""
+    audio = _load(song_path)
+    analysis = _analyze_with_progress(song_path, audio=audio)
+    analysis.title = title
+    if analysis.silent:
+        print(f"hambajuba: {song_path.name} is silence only: it plays, but nothing will dance",
+              file=sys.stderr)
+    return audio, analysis
+
+
+def _run_show(args, audio, analysis) -> int:
+    from hambajuba_tui.catalog.packs import PackError, load_pack
+    from hambajuba_tui.show import Show, ShowOptions
+
+    if args.size < 16 or args.size > 2048:
+        raise CliError("--size must be between 16 and 2048", EXIT_USAGE)
+    if not 1 <= args.fps <= 120:
+        raise CliError("--fps must be between 1 and 120", EXIT_USAGE)
+    try:
+        session = load_pack(args.pack).session()
+    except (PackError, OSError) as exc:
+        raise CliError(f"feature pack: {exc}") from None
+    options = ShowOptions(engine=args.engine, width=args.size, height=args.size, fps=args.fps,
+                          sound=not (args.no_sound or args.headless))
+    if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise CliError("the creature needs a terminal; use --headless to run without one",
+                       EXIT_USAGE)
+    show = Show(analysis, audio.samples, audio.sr, session, options)
+    try:
+        if args.headless:
+            from hambajuba_tui.headless import run_headless
+
+            summary = run_headless(show, args.seconds, args.frames_out, start=args.start,
+                                   every=max(1, args.frames_every))
+            brief = {k: v for k, v in summary.items() if k != "shown_frames"}
+            print(json.dumps(brief))
+            return 0
+        from hambajuba_tui.tui.app import HambajubaApp
+        from hambajuba_tui.tui.skin import load_skin
+
+        skin, problems = load_skin(args.skin)
+        if args.start:
+            show.player.seek(args.start)
+        HambajubaApp(show, skin=skin, title=analysis.title, notices=problems).run()
+        return 0
+    finally:
+        show.close()
+
+
+def cmd_demo(args) -> int:
+    from hambajuba_tui.audio.demo_song import write_demo_song
+    from hambajuba_tui.paths import demo_dir
+
+    path = write_demo_song(demo_dir())
+    audio, analysis = _prepare(args, path, "hambajuba demo")
+    return _run_show(args, audio, analysis)
+
+
+def cmd_play(args) -> int:
+    audio, analysis = _prepare(args, args.file, args.file.stem)
+    return _run_show(args, audio, analysis)
+
+
+def cmd_analyze(args) -> int:
+    audio = _load(args.file)
+    a = _analyze_with_progress(args.file, audio=audio, quiet=args.json)
+    stems = sorted({k.split(".")[0] for k in a.signals} - {"global"})
+    activity = {s: round(float((a.signals[f"{s}.energy_smooth"] > 0.2).mean()), 3)
+                for s in stems if f"{s}.energy_smooth" in a.signals}
+    summary = {"file": str(args.file), "duration": round(a.duration, 3), "bpm": round(a.bpm, 2),
+               "beats": len(a.beats), "stems_backend": a.stems_backend, "silent": a.silent,
+               "activity": activity, "hash": a.song_hash}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{args.file.name}: {a.duration:.1f} s, {a.bpm:.1f} BPM, {len(a.beats)} beats, "
+              f"stems by {a.stems_backend}" + (" (silence only)" if a.silent else ""))
+        for stem, share in activity.items():
+            print(f"  {stem:<8} active {share:6.1%}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"demo": cmd_demo, "play": cmd_play, "analyze": cmd_analyze}[args.command]
+    try:
+        return handler(args)
+    except CliError as exc:
+        print(f"hambajuba: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("hambajuba: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""The engine worker: a spawned process that renders frames ahead of the media clock.
+
+Loop: ``t = clock.now() + lookahead``; ``FrameParams = Conductor.step(t)``;
+``engine.generate(params, slot)`` straight into a frame-ring slot. Lookahead = measured
+generation time + one frame interval + display latency, so a frame lands on screen when its
+moment is heard. Control messages are small frozen dataclasses over a multiprocessing pipe.
+
+This module is imported by the TUI process (to spawn the worker), so it must not import
+torch; engines are imported inside the worker only.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+import traceback
+from dataclasses import dataclass
+
+from hambajuba_tui.audio.analysis import Analysis
+from hambajuba_tui.bridge.params import Session
+
+ENGINES = ("preview",)
+
+
+# -- messages: TUI → worker ------------------------------------------------------------------
+@dataclass(frozen=True)
+class SetSession:
+    session: Session
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+# -- messages: worker → TUI ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ready:
+    engine: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Stats:
+    gen_ms: float
+    """Mean generation time per frame over the last second."""
+    fps: float
+    """Frames generated per second over the last second."""
+    lookahead_ms: float
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    ring_name: str
+    clock_name: str
+    analysis: Analysis
+    session: Session
+    engine: str = "preview"
+    width: int = 256
+    height: int = 256
+    fps: float = 30.0
+    display_latency: float = 1.0 / 30.0
+
+
+def make_engine(name: str, width: int, height: int, seed: int):
+    if name == "preview":
+        from hambajuba_tui.engine.preview import PreviewEngine
+
+        return PreviewEngine(width=width, height=height, seed=seed)
+    raise ValueError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
+
+
+def worker_main(conn, cfg: WorkerConfig) -> None:
+    """Entry point of the spawned process."""
+    from hambajuba_tui.bridge.conductor import Conductor
+    from hambajuba_tui.engine.ring import FrameRing
+    from hambajuba_tui.player import MediaClock
+
+    try:
+        engine = make_engine(cfg.engine, cfg.width, cfg.height, cfg.session.seed)
+        ring = FrameRing.attach(cfg.ring_name)
+        clock = MediaClock.attach(cfg.clock_name)
+        conductor = Conductor(cfg.analysis, cfg.session)
+    except Exception as exc:
+        conn.send(Failed(f"engine {cfg.engine!r} failed to start: {exc}"))
+        return
+    conn.send(Ready(engine.name, cfg.width, cfg.height))
+    try:
+        _loop(conn, cfg, engine, ring, clock, conductor)
+    except (EOFError, BrokenPipeError, KeyboardInterrupt):
+        pass
+    except Exception:
+        try:
+            conn.send(Failed(traceback.format_exc(limit=4).strip().splitlines()[-1]))
+        except Exception:
+            pass
+    finally:
+        ring.close()
+        clock.close()
+
+
+def _loop(conn, cfg, engine, ring, clock, conductor) -> None:
+    interval = 1.0 / cfg.fps
+    gen_s = interval / 2  # first guess; measured from the first frame on
+    last_epoch, dirty = -1, True
+    parent = mp.parent_process()
+    next_tick = time.monotonic()
+    window_start, window_frames, window_gen = next_tick, 0, 0.0
+    while True:
+        while conn.poll():
+            msg = conn.recv()
+            if isinstance(msg, Stop):
+                return
+            if isinstance(msg, SetSession):
+                conductor.set_session(msg.session)
+                dirty = True
+        reading = clock.read()
+        if reading.playing or dirty or reading.epoch != last_epoch:
+            lookahead = gen_s + interval + cfg.display_latency if reading.playing else 0.0
+            t = min(reading.now + lookahead, reading.duration)
+            started = time.perf_counter()
+            params = conductor.step(t)
+            slot, view = ring.begin_write(cfg.width, cfg.height)
+            engine.generate(params, view)
+            ring.end_write(slot, t, reading.epoch)
+            took = time.perf_counter() - started
+            gen_s += 0.2 * (took - gen_s)
+            window_frames += 1
+            window_gen += took
+            last_epoch, dirty = reading.epoch, False
+        now = time.monotonic()
+        if now - window_start >= 1.0:
+            if parent is not None and not parent.is_alive():
+                return
+            conn.send(Stats(1000 * window_gen / max(window_frames, 1),
+                            window_frames / (now - window_start), 1000 * (gen_s + interval)))
+            window_start, window_frames, window_gen = now, 0, 0.0
+        next_tick += interval
+        if next_tick < now - interval:  # fell behind: don't try to catch up
+            next_tick = now
+        time.sleep(max(0.0, next_tick - time.monotonic()))
+
+
+class EngineWorker:
+    """TUI-side handle of the worker process."""
+
+    def __init__(self, cfg: WorkerConfig) -> None:
+        self.cfg = cfg
+        self.proc = None
+        self._conn = None
+        self.starts = 0
+
+    def start(self) -> None:
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=worker_main, args=(child, self.cfg),
+                                name="hambajuba-engine", daemon=True)
+        self.proc.start()
+        child.close()
+        self.starts += 1
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.is_alive()
+
+    @property
+    def exitcode(self) -> int | None:
+        return None if self.proc is None else self.proc.exitcode
+
+    def send(self, msg) -> bool:
+        try:
+            self._conn.send(msg)
+            return True
+        except (OSError, AttributeError):
+            return False
+
+    def messages(self) -> list:
+        out = []
+        try:
+            while self._conn is not None and self._conn.poll():
+                out.append(self._conn.recv())
+        except (EOFError, OSError):
+            pass
+        return out
+
+    def set_session(self, session: Session) -> None:
+        self.cfg = WorkerConfig(**{**self.cfg.__dict__, "session": session})
+        self.send(SetSession(session))
+
+    def stop(self, timeout: float = 3.0) -> None:
+        if self.proc is None:
+            return
+        self.send(Stop())
+        self.proc.join(timeout)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(1.0)
+        if self._conn is not None:
+            self._conn.close()
+        self.proc, self._conn = None, None

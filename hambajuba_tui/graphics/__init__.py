@@ -1,0 +1,1 @@
+"""Terminal image output."""

@@ -1,0 +1,71 @@
+"""Headless mode: the same processes as the TUI, no terminal — for tests, scripts and benchmarks.
+
+Plays the Show for a while on its clock, takes the newest due frame at the display rate,
+writes shown frames as PNG and a ``summary.json`` (frames generated / shown / dropped, fps).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from hambajuba_tui.show import Show
+
+
+def run_headless(show: Show, seconds: float, frames_out: Path | None = None,
+                 start: float = 0.0, every: int = 1, ready_timeout: float = 60.0) -> dict:
+    """Run ``show`` for ``seconds`` of media time from ``start``; returns the summary."""
+    if frames_out is not None:
+        frames_out.mkdir(parents=True, exist_ok=True)
+    show.player.seek(start)
+    show.start(play=True, wait_ready_s=ready_timeout)
+    news: list[str] = []
+    deadline = time.monotonic() + ready_timeout
+    while show.waiting_for_engine and time.monotonic() < deadline:
+        news += show.poll_worker()
+        time.sleep(0.01)
+    end = min(start + seconds, show.analysis.duration)
+    interval = 1.0 / show.options.fps
+    shown: list[dict] = []
+    began = time.monotonic()
+    next_tick = began
+    while show.playing and show.now < end:
+        news += show.poll_worker()
+        info = show.poll_frame()
+        if info is not None:
+            entry = {"frame_no": info.frame_no, "t": round(info.media_time, 4), "file": None}
+            if frames_out is not None and (len(shown) % every == 0):
+                name = f"frame_{len(shown):05d}.png"
+                Image.fromarray(show.frame[: info.height, : info.width]).save(
+                    frames_out / name, compress_level=1)
+                entry["file"] = name
+            shown.append(entry)
+        next_tick += interval
+        time.sleep(max(0.0, next_tick - time.monotonic()))
+    elapsed = time.monotonic() - began
+    news += show.poll_worker()
+    generated = show.ring.written
+    summary = {
+        "song": show.analysis.title,
+        "duration": round(show.analysis.duration, 3),
+        "bpm": round(show.analysis.bpm, 3),
+        "engine": show.status.engine,
+        "graphics": "none (headless)",
+        "sound": show.player.describe(),
+        "start": start,
+        "seconds": round(elapsed, 3),
+        "frames_generated": generated,
+        "frames_shown": len(shown),
+        "frames_dropped": show.status.dropped,
+        "mean_fps": round(len(shown) / elapsed, 2) if elapsed > 0 else 0.0,
+        "gen_ms": round(show.status.gen_ms, 3),
+        "worker_restarts": max(0, show.worker.starts - 1),
+        "events": news,
+        "shown_frames": shown,
+    }
+    if frames_out is not None:
+        (frames_out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary

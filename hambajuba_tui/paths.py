@@ -1,0 +1,49 @@
+"""Where hambajuba keeps things: user config, cache and data directories (platformdirs).
+
+``HAMBAJUBA_HOME`` overrides all three (tests and CI point it at a temp dir).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP = "hambajuba"
+
+
+def _base(kind: str) -> Path:
+    home = os.environ.get("HAMBAJUBA_HOME")
+    if home:
+        path = Path(home) / kind
+    else:
+        path = Path(getattr(platformdirs, f"user_{kind}_dir")(APP))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def config_dir() -> Path:
+    return _base("config")
+
+
+def cache_dir() -> Path:
+    return _base("cache")
+
+
+def data_dir() -> Path:
+    return _base("data")
+
+
+def analysis_cache_dir() -> Path:
+    """One sub-directory per song content hash."""
+    path = cache_dir() / "analysis"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def demo_dir() -> Path:
+    """Where the synthesised demo song and its true stems are written."""
+    path = cache_dir() / "demo"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

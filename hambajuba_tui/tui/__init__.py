@@ -1,0 +1,1 @@
+"""The Textual app: the creature (face, orbs, heart) and its status line."""

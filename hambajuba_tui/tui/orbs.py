@@ -1,0 +1,59 @@
+"""Flower orbs, one per routed stem: a bud that blooms with its stem's activity and flutters
+on transients. Pure renderable plus a widget with reactive state.
+"""
+
+from __future__ import annotations
+
+from rich.color import Color
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.style import Style
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from hambajuba_tui.tui.skin import Skin
+
+
+def bloom_stage(activity: float, n_stages: int) -> int:
+    """Stage index 0 (bud) .. n_stages-1 (full bloom) for activity 0..1."""
+    a = min(max(activity, 0.0), 1.0)
+    return min(int(a * n_stages), n_stages - 1)
+
+
+def _dim(hex_color: str, amount: float) -> str:
+    """Blend a colour toward black: amount 1 keeps it, 0 is black."""
+    r, g, b = Color.parse(hex_color).get_truecolor()
+    k = 0.35 + 0.65 * min(max(amount, 0.0), 1.0)
+    return f"#{int(r * k):02x}{int(g * k):02x}{int(b * k):02x}"
+
+
+class OrbRenderable:
+    def __init__(self, skin: Skin, stem: str, activity: float, flutter: bool) -> None:
+        self.skin, self.stem, self.activity, self.flutter = skin, stem, activity, flutter
+
+    def glyph_lines(self) -> tuple[str, ...]:
+        stages = self.skin.orb_stages
+        stage = bloom_stage(self.activity, len(stages))
+        if self.flutter and stage >= len(stages) // 2:
+            return self.skin.orb_flutter
+        return stages[stage]
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        color = self.skin.stem_colors.get(self.stem, self.skin.colors.get("accent", "#ffffff"))
+        style = Style(color=_dim(color, self.activity), bold=self.activity > 0.75)
+        for line in self.glyph_lines():
+            yield Text(line, style=style, justify="center", no_wrap=True)
+        yield Text(self.stem or "—", style=Style(color=self.skin.colors.get("dim")),
+                   justify="center", no_wrap=True, overflow="ellipsis")
+
+
+class Orb(Widget):
+    activity: reactive[float] = reactive(0.0)
+    flutter: reactive[bool] = reactive(False)
+
+    def __init__(self, skin: Skin, stem: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.skin, self.stem = skin, stem
+
+    def render(self) -> OrbRenderable:
+        return OrbRenderable(self.skin, self.stem, self.activity, self.flutter)

@@ -1,0 +1,37 @@
+"""The status line: time / duration, BPM, engine, fps, dropped frames, graphics, sound."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def clock_text(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    playing: bool
+    now: float
+    duration: float
+    bpm: float
+    engine: str
+    fps: float
+    dropped: int
+    graphics: str
+    sound: str
+    worker: str = "running"
+
+    def text(self) -> str:
+        state = "▶" if self.playing else "❚❚"
+        engine = self.engine if self.worker == "running" else f"{self.engine} ({self.worker})"
+        return "  ·  ".join([
+            f"{state} {clock_text(self.now)} / {clock_text(self.duration)}",
+            f"{self.bpm:.1f} BPM",
+            f"engine {engine}",
+            f"{self.fps:4.1f} fps",
+            f"dropped {self.dropped}",
+            self.graphics,
+            f"sound: {self.sound}",
+        ])

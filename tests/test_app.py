@@ -1,0 +1,112 @@
+"""Pilot tests of the real app (Textual's run_test), with a real worker process behind it."""
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+from hambajuba_tui.catalog.packs import load_pack
+from hambajuba_tui.show import Show, ShowOptions
+from hambajuba_tui.tui.app import HambajubaApp
+from hambajuba_tui.tui.face import Face
+from hambajuba_tui.tui.heart import Heart
+from hambajuba_tui.tui.orbs import Orb
+from hambajuba_tui.vocab import SAMPLE_RATE
+
+
+def _app(analysis) -> HambajubaApp:
+    silence = np.zeros((int(analysis.duration * SAMPLE_RATE), 2), np.float32)
+    show = Show(analysis, silence, SAMPLE_RATE, load_pack().session(),
+                ShowOptions(width=96, height=96, sound=False))
+    return HambajubaApp(show, title="synthetic")
+
+
+async def _until(pilot, predicate, timeout=20.0):
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return True
+        await pilot.pause(0.05)
+    return False
+
+
+def test_creature_dances_pauses_and_quits(analysis):
+    async def scenario():
+        app = _app(analysis)
+        async with app.run_test(size=(100, 40)) as pilot:
+            heart = app.query_one(Heart)
+            assert len(app.query(Orb)) == 4 and app.query_one(Face)
+            assert await _until(pilot, lambda: app.show.playing)
+            assert await _until(pilot, lambda: heart.frames_drawn >= 5)
+            # The heart shows the frame: half-block cells carry the frame's colours.
+            line = heart.render_line(heart.size.height // 2)
+            assert any("▀" in seg.text and seg.style.bgcolor for seg in line)
+            status = str(app.query_one("#status").render())
+            assert "BPM" in status and "engine preview" in status and "silent" in status
+            await pilot.press("space")
+            assert not app.show.playing
+            await pilot.pause(0.2)
+            assert app.query_one(Face).expression.eyes == "asleep"
+            paused_at = app.show.now
+            await pilot.pause(0.3)
+            assert app.show.now == paused_at
+            await pilot.press("right")
+            assert app.show.now == paused_at + 5.0
+            await pilot.press("space")
+            assert app.show.playing
+            await pilot.press("q")
+        assert app.return_code == 0 or app.return_code is None
+        assert app.show._closed
+
+    asyncio.run(scenario())
+
+
+def test_face_blinks_on_beats_while_playing(analysis):
+    async def scenario():
+        app = _app(analysis)
+        seen = set()
+        async with app.run_test(size=(100, 40)) as pilot:
+            assert await _until(pilot, lambda: app.show.playing)
+            for _ in range(60):
+                seen.add(app.query_one(Face).expression.eyes)
+                await pilot.pause(1 / 30)
+            await pilot.press("q")
+        assert {"open", "closed"} <= seen
+
+    asyncio.run(scenario())
+
+
+def test_the_tui_process_never_imports_torch():
+    """Run the app in a fresh interpreter and look at sys.modules afterwards."""
+    script = textwrap.dedent("""
+        import asyncio, json, sys
+        sys.path.insert(0, "tests")
+        from conftest import make_analysis
+        from test_app import _app
+
+        async def main():
+            app = _app(make_analysis())
+            async with app.run_test(size=(90, 36)) as pilot:
+                for _ in range(200):
+                    if app.query_one("Heart").frames_drawn >= 3:
+                        break
+                    await pilot.pause(0.05)
+                drawn = app.query_one("Heart").frames_drawn
+                await pilot.press("q")
+            return drawn
+
+        import importlib.util
+        drawn = asyncio.run(main())
+        print(json.dumps({"drawn": drawn, "installed": importlib.util.find_spec("torch") is not None,
+                          "torch": sorted(m for m in sys.modules
+                                                           if m.split(".")[0] == "torch")}))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, env={"HAMBAJUBA_AUDIO": "none", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["drawn"] >= 3  # the app really ran and showed frames
+    assert result["installed"]  # torch is there to be imported, and still is not
+    assert result["torch"] == []

@@ -1,0 +1,97 @@
+import math
+
+import numpy as np
+import pytest
+
+from hambajuba_tui.bridge.composition import BeatWalk, ease_in_out_cubic
+from hambajuba_tui.bridge.conductor import Conductor
+from hambajuba_tui.bridge.params import Route, Session
+from hambajuba_tui.bridge.physics import SPRING_PRESETS, Spring
+from hambajuba_tui.vocab import BLOCKS
+
+
+def _session(distance: float = 0.25) -> Session:
+    return Session(routes=(
+        Route("down.2.1", "bass", 1, 8.0), Route("up.0.0", "drums", 2, 10.0),
+        Route("up.0.1", "vocals", 3, 8.0), Route("mid.0", "other", 4, 6.0)), distance=distance)
+
+
+@pytest.mark.parametrize("stem", ["kick", "drums", "bass", "vocals", "ambient"])
+def test_tempo_scaling_keeps_the_damping_ratio(stem):
+    m, k, c = SPRING_PRESETS[stem]
+    base = c / (2 * math.sqrt(k * m))
+    for bpm in (70.0, 120.0, 174.0):
+        assert Spring.for_stem(stem, bpm).damping_ratio == pytest.approx(base, rel=1e-9)
+    assert Spring.for_stem(stem, 174).stiffness > Spring.for_stem(stem, 70).stiffness
+
+
+def test_spring_settles_on_its_target_and_a_kick_overshoots_and_returns():
+    s = Spring.for_stem("drums")
+    for _ in range(120):
+        s.step(0.6, 1 / 60)
+    assert s.x == pytest.approx(0.6, abs=1e-3)
+    s.kick(10.0)
+    peak = max(s.step(0.6, 1 / 60) for _ in range(10))
+    assert peak > 0.8
+    for _ in range(240):
+        s.step(0.6, 1 / 60)
+    assert s.x == pytest.approx(0.6, abs=1e-3)
+
+
+def test_stiff_spring_is_stable_at_a_low_frame_rate():
+    s = Spring.for_stem("linear")
+    for _ in range(200):
+        x = s.step(1.0, 1 / 10)
+    assert abs(x - 1.0) < 1e-3
+
+
+def test_beat_walk_steps_on_the_beat_and_rests_between(analysis):
+    walk = BeatWalk(analysis, distance=0.25)
+    period = 60.0 / analysis.bpm
+    b = analysis.beats[4]
+    start, mid_move, rest_a, rest_b = (walk.theta(b + f * period) for f in (0.0, 0.25, 0.6, 0.95))
+    assert mid_move > start
+    assert rest_a == pytest.approx(rest_b)
+    assert rest_a - start == pytest.approx(walk.steps[4])
+    # A full beat at full energy would be a quarter circle; energy scales it.
+    assert 0 < walk.steps[4] <= 0.25 * 2 * math.pi
+    assert BeatWalk(analysis, distance=0.0).theta(b + 0.3) == 0.0
+    assert ease_in_out_cubic(0.0) == 0.0 and ease_in_out_cubic(1.0) == 1.0
+
+
+def test_conductor_is_deterministic_and_drums_jump_on_beats(analysis):
+    times = np.arange(0.0, 6.0, 1 / 30)
+    runs = []
+    for _ in range(2):
+        c = Conductor(analysis, _session())
+        runs.append(np.array([c.step(t).strengths.copy() for t in times]))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    drums = runs[0][:, BLOCKS.index("up.0.0")]
+    period = 60.0 / analysis.bpm
+    phase = (times % period) / period
+    motion = np.abs(np.diff(drums, prepend=drums[0]))
+    on_beat = motion[(phase < 0.2) & (times > 1)].mean()
+    between = motion[(phase > 0.5) & (times > 1)].mean()
+    assert on_beat > 2 * between
+
+
+def test_conductor_fills_params_in_place_and_follows_session(analysis):
+    c = Conductor(analysis, _session())
+    p = c.step(1.0)
+    assert c.step(1.05) is p
+    assert list(p.feature_ids) == [1, 4, 2, 3]  # BLOCKS order: down.2.1, mid.0, up.0.0, up.0.1
+    assert p.masks.shape == (4, 16, 16)
+    assert 0.0 <= p.beat_phase <= 1.0 and (p.orb_activity >= 0).all()
+    c.set_session(Session(routes=(Route("mid.0", "drums", 77, 5.0),)))
+    p = c.step(1.1)
+    assert p.feature_ids[BLOCKS.index("mid.0")] == 77
+    assert p.strengths[BLOCKS.index("down.2.1")] == 0.0
+
+
+def test_seek_settles_springs_instead_of_flinging_them(analysis):
+    c = Conductor(analysis, _session())
+    for t in np.arange(0, 2, 1 / 30):
+        c.step(t)
+    after_seek = c.step(9.0).strengths.copy()
+    fresh = Conductor(analysis, _session()).step(9.0).strengths
+    np.testing.assert_allclose(after_seek, fresh)
