@@ -15,10 +15,7 @@ APP = "hambajuba"
 
 def _base(kind: str) -> Path:
     home = os.environ.get("HAMBAJUBA_HOME")
-    if home:
-        path = Path(home) / kind
-    else:
-        path = Path(getattr(platformdirs, f"user_{kind}_dir")(APP))
+    path = Path(home) / kind if home else Path(getattr(platformdirs, f"user_{kind}_dir")(APP))
     path.mkdir(parents=True, exist_ok=True)
     return path
 

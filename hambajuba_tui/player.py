@@ -12,6 +12,7 @@ device (CI, SSH, no PortAudio), and says why.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -60,7 +61,8 @@ class MediaClock:
     def name(self) -> str:
         return self._shm.name
 
-    def publish(self, media_time: float, wall: float, playing: bool, new_epoch: bool = False) -> None:
+    def publish(self, media_time: float, wall: float, playing: bool,
+                new_epoch: bool = False) -> None:
         """At monotonic time ``wall`` the listener hears ``media_time``."""
         with self._lock:
             rec = self._rec
@@ -91,15 +93,11 @@ class MediaClock:
 
     def close(self) -> None:
         self._rec = None
-        try:
+        with contextlib.suppress(BufferError):
             self._shm.close()
-        except BufferError:
-            pass
         if self.owner:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self._shm.unlink()
-            except FileNotFoundError:
-                pass
 
 
 class SilentPlayer:

@@ -36,7 +36,7 @@ class ShowOptions:
 
 @dataclass
 class ShowStatus:
-    """What the status line shows; updated by :meth:`Show.poll_worker` and :meth:`Show.poll_frame`."""
+    """What the status line shows; kept current by the Show's poll methods."""
 
     engine: str = "starting"
     worker: str = "starting"

@@ -99,7 +99,8 @@ def test_the_tui_process_never_imports_torch():
 
         import importlib.util
         drawn = asyncio.run(main())
-        print(json.dumps({"drawn": drawn, "installed": importlib.util.find_spec("torch") is not None,
+        installed = importlib.util.find_spec("torch") is not None
+        print(json.dumps({"drawn": drawn, "installed": installed,
                           "torch": sorted(m for m in sys.modules
                                                            if m.split(".")[0] == "torch")}))
     """)

@@ -7,7 +7,6 @@ The returned FrameParams is the same object every call, updated in place (no all
 
 from __future__ import annotations
 
-
 from hambajuba_tui.audio.analysis import Analysis
 from hambajuba_tui.bridge.composition import BeatWalk
 from hambajuba_tui.bridge.params import FrameParams, Session

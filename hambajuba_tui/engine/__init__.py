@@ -1,1 +1,1 @@
-"""Engines that turn FrameParams into pixels, the worker process and the shared-memory frame ring."""
+"""Engines that turn FrameParams into pixels, the worker process, the shared-memory frame ring."""

@@ -9,6 +9,7 @@ never queued. ``epoch`` changes on every seek: frames of an older epoch are neve
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,12 +137,8 @@ class FrameRing:
     def close(self) -> None:
         self._head = None  # drop numpy views before closing the buffer
         self._slots, self._pixels = [], []
-        try:
+        with contextlib.suppress(BufferError):
             self._shm.close()
-        except BufferError:
-            pass
         if self.owner:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 self._shm.unlink()
-            except FileNotFoundError:
-                pass

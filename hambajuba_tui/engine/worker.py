@@ -11,6 +11,7 @@ torch; engines are imported inside the worker only.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import time
 import traceback
@@ -96,10 +97,8 @@ def worker_main(conn, cfg: WorkerConfig) -> None:
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
     except Exception:
-        try:
+        with contextlib.suppress(Exception):
             conn.send(Failed(traceback.format_exc(limit=4).strip().splitlines()[-1]))
-        except Exception:
-            pass
     finally:
         ring.close()
         clock.close()

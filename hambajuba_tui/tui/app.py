@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -45,7 +44,6 @@ class HambajubaApp(App):
         self.graphics = graphics
         self._notices = list(notices or [])
         self._stems = default_orb_stems(show.session)
-        self._last_transient = np.zeros(len(self._stems))
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -119,7 +117,6 @@ class HambajubaApp(App):
             hit = _sample(a, f"{stem}.transient", t)
             orb.activity = round(activity, 2)
             orb.flutter = playing and hit > 0.5
-            self._last_transient[i] = hit
 
     # -- actions ---------------------------------------------------------------------------
     def action_toggle_pause(self) -> None:
