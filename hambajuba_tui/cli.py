@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _analyze_with_progress(path: Path, audio=None, quiet: bool = False):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from hambajuba_tui.audio.analyze import analyze
+    from hambajuba_tui.audio.analysis import analyze
 
     with Progress(TextColumn("[bold]analysing[/] {task.description:<10}"), BarColumn(),
                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),

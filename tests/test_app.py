@@ -43,7 +43,7 @@ def test_creature_dances_pauses_and_quits(analysis):
             # The heart shows the frame: half-block cells carry the frame's colours.
             line = heart.render_line(heart.size.height // 2)
             assert any("▀" in seg.text and seg.style.bgcolor for seg in line)
-            status = str(app.query_one("#status").render())
+            status = app.query_one("#status").text
             assert "BPM" in status and "engine preview" in status and "silent" in status
             await pilot.press("space")
             assert not app.show.playing

@@ -17,12 +17,14 @@ def test_strips_carry_the_upper_and_lower_pixel_colours():
     px[2:, 1] = 128
     strips = halfblock_strips(px, pad_left=2, total_width=8)
     assert len(strips) == 2 and all(s.cell_length == 8 for s in strips)
-    cells = [seg for seg in strips[0] if seg.text == UPPER_HALF]
-    assert len(cells) == 3
+    cells = [seg for seg in strips[0] if UPPER_HALF in seg.text]
+    assert [seg.text for seg in cells] == [UPPER_HALF * 3]  # one run of three equal cells
     assert cells[0].style.color.get_truecolor() == (255, 0, 0)
     assert cells[0].style.bgcolor.get_truecolor() == (0, 0, 255)
-    mid = [seg for seg in strips[1] if seg.text == UPPER_HALF][1]
-    assert abs(mid.style.color.get_truecolor()[0] - 128) <= 8  # 5-bit quantisation
+    row1 = [seg for seg in strips[1] if UPPER_HALF in seg.text]
+    assert [len(seg.text) for seg in row1] == [1, 1, 1]
+    assert abs(row1[1].style.color.get_truecolor()[0] - 128) <= 8  # 5-bit quantisation
+    assert row1[0].style.color.get_truecolor() == (0, 0, 0)
 
 
 def test_resampler_picks_evenly_spaced_pixels():
@@ -36,7 +38,7 @@ def test_status_line_says_what_runs():
     info = StatusInfo(True, 65.2, 130.0, 124.0, "preview", 29.7, 3, "half-blocks",
                       "silent (no audio device)")
     text = info.text()
-    for part in ("1:05 / 2:10", "124.0 BPM", "engine preview", "29.7 fps", "dropped 3",
+    for part in ("1:05 / 2:10", "124.0 BPM", "engine preview", "30 fps", "dropped 3",
                  "half-blocks", "silent (no audio device)"):
         assert part in text
     assert clock_text(-3) == "0:00"

@@ -56,7 +56,7 @@ class Session:
     """What the user has set: routes per block and the composition distance."""
 
     routes: tuple[Route, ...]
-    distance: float = 0.25
+    distance: float = 0.15
     """Fraction of the full noise circle walked per beat at full energy (0 = still)."""
     seed: int = 0
 

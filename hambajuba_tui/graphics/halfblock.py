@@ -39,8 +39,18 @@ class Resampler:
         return frame[self.ys[:, None], self.xs[None, :]]
 
 
+_COLORS: list[Color | None] = [None] * 32768
+"""One Color per 15-bit colour, made on first use (bounded: 32k small objects at most)."""
 _STYLE_CACHE: dict[int, Style] = {}
-_STYLE_CACHE_MAX = 100_000
+_STYLE_CACHE_MAX = 200_000
+
+
+def _color(c: int) -> Color:
+    color = _COLORS[c]
+    if color is None:
+        r, g, b = (c >> 10) & 31, (c >> 5) & 31, c & 31
+        color = _COLORS[c] = Color.from_rgb(r * 255 // 31, g * 255 // 31, b * 255 // 31)
+    return color
 
 
 def _style_for(key: int) -> Style:
@@ -49,14 +59,8 @@ def _style_for(key: int) -> Style:
     if style is None:
         if len(_STYLE_CACHE) >= _STYLE_CACHE_MAX:
             _STYLE_CACHE.clear()
-        fg, bg = key >> 15, key & 0x7FFF
-        style = Style(color=Color.from_rgb(*_unpack(fg)), bgcolor=Color.from_rgb(*_unpack(bg)))
-        _STYLE_CACHE[key] = style
+        style = _STYLE_CACHE[key] = Style.from_color(_color(key >> 15), _color(key & 0x7FFF))
     return style
-
-
-def _unpack(c: int) -> tuple[int, int, int]:
-    return ((c >> 10) & 31) * 255 // 31, ((c >> 5) & 31) * 255 // 31, (c & 31) * 255 // 31
 
 
 def style_keys(pixels: np.ndarray) -> np.ndarray:
@@ -80,8 +84,19 @@ def halfblock_strips(pixels: np.ndarray, pad_left: int = 0, total_width: int = 0
     pad_right = total - w - pad_left
     left = [Segment(" " * pad_left)] if pad_left else []
     right = [Segment(" " * pad_right)] if pad_right else []
+    keys = style_keys(pixels)
+    # Neighbouring cells often share a quantised colour pair: one segment per run.
+    starts = np.ones(keys.shape, bool)
+    starts[:, 1:] = keys[:, 1:] != keys[:, :-1]
     strips = []
-    for row in style_keys(pixels).tolist():
-        cells = [Segment(UPPER_HALF, _style_for(k)) for k in row]
+    for row, row_starts in zip(keys.tolist(), starts.tolist()):
+        cells = []
+        run = 0
+        for x in range(w - 1, -1, -1):
+            run += 1
+            if row_starts[x]:
+                cells.append(Segment(UPPER_HALF * run, _style_for(row[x])))
+                run = 0
+        cells.reverse()
         strips.append(Strip(left + cells + right, total))
     return strips

@@ -12,7 +12,7 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Static
+from textual.widgets import Footer
 
 from hambajuba_tui.bridge.conductor import default_orb_stems
 from hambajuba_tui.show import Show
@@ -20,7 +20,7 @@ from hambajuba_tui.tui.face import Expression, Face, expression_at
 from hambajuba_tui.tui.heart import Heart
 from hambajuba_tui.tui.orbs import Orb
 from hambajuba_tui.tui.skin import Skin, default_skin
-from hambajuba_tui.tui.status import StatusInfo
+from hambajuba_tui.tui.status import StatusInfo, StatusLine
 
 SEEK_S = 5.0
 
@@ -37,7 +37,8 @@ class HambajubaApp(App):
 
     def __init__(self, show: Show, skin: Skin | None = None, title: str = "",
                  notices: list[str] | None = None, graphics: str = "half-blocks") -> None:
-        super().__init__()
+        # Every colour here is truecolor already: skip Textual's per-segment ANSI conversion.
+        super().__init__(ansi_color=True)
         self.show = show
         self.skin = skin or default_skin()
         self.song_title = title
@@ -47,7 +48,7 @@ class HambajubaApp(App):
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Static("", id="status")
+        yield StatusLine(id="status")
         orbs = [Orb(self.skin, stem, id=f"orb-{i}") for i, stem in enumerate(self._stems)]
         with Horizontal(id="creature"):
             with Vertical(classes="orbs", id="orbs-left"):
@@ -72,6 +73,11 @@ class HambajubaApp(App):
         self.query_one("#status").styles.color = c.get("dim")
         for note in self._notices:
             self.notify(note, severity="warning", timeout=8)
+        self._status = self.query_one(StatusLine)
+        self._heart_box = box
+        self._heart = self.query_one(Heart)
+        self._face = self.query_one(Face)
+        self._orbs = [self.query_one(f"#orb-{i}", Orb) for i in range(len(self._stems))]
         self.show.start()
         self.set_interval(1.0 / self.show.options.fps, self.tick)
 
@@ -84,7 +90,7 @@ class HambajubaApp(App):
         for news in show.poll_worker():
             self.notify(news, severity="error", timeout=6)
         if show.poll_frame() is not None:
-            self.query_one(Heart).show_frame(show.frame)
+            self._heart.show_frame(show.frame)
         t = show.now
         self._update_creature(t, show.playing)
         status = show.status
@@ -94,10 +100,11 @@ class HambajubaApp(App):
             dropped=status.dropped, graphics=self.graphics, sound=show.player.describe(),
             worker=status.worker,
         )
-        self.query_one("#status", Static).update(info.text())
-        self.query_one("#heart-box").border_subtitle = (
-            f"{status.engine} · {info.fps:.0f} fps" if status.worker == "running"
-            else f"{status.engine} · {status.worker}")
+        self._status.text = info.text()
+        subtitle = f"{status.engine} · {status.worker}" if status.worker != "running" else (
+            f"{status.engine} · {info.fps:.0f} fps")
+        if self._heart_box.border_subtitle != subtitle:
+            self._heart_box.border_subtitle = subtitle
 
     def _update_creature(self, t: float, playing: bool) -> None:
         a = self.show.analysis
@@ -107,12 +114,12 @@ class HambajubaApp(App):
         sustain = _sample(a, "global.sustain", t)
         drop = max(0.0, flash - sustain - 0.25) * 2.0
         vocals = _sample(a, "vocals.energy_smooth", t)
-        face = self.query_one(Face)
+        face = self._face
         expression = expression_at(since_beat, drop, vocals, playing)
         if face.expression != expression:
             face.expression = expression
         for i, stem in enumerate(self._stems):
-            orb = self.query_one(f"#orb-{i}", Orb)
+            orb = self._orbs[i]
             activity = _sample(a, f"{stem}.energy_smooth", t) if playing else 0.0
             hit = _sample(a, f"{stem}.transient", t)
             orb.activity = round(activity, 2)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
 
 def clock_text(seconds: float) -> str:
     seconds = max(0, int(seconds))
@@ -30,8 +34,18 @@ class StatusInfo:
             f"{state} {clock_text(self.now)} / {clock_text(self.duration)}",
             f"{self.bpm:.1f} BPM",
             f"engine {engine}",
-            f"{self.fps:4.1f} fps",
+            f"{self.fps:4.0f} fps",
             f"dropped {self.dropped}",
             self.graphics,
             f"sound: {self.sound}",
         ])
+
+
+class StatusLine(Widget):
+    """One line of text; a repaint only when the text changes, never a layout pass."""
+
+    DEFAULT_CSS = "StatusLine { height: 1; padding: 0 1; }"
+    text: reactive[str] = reactive("", layout=False)
+
+    def render(self) -> Text:
+        return Text(self.text, no_wrap=True, overflow="ellipsis")

@@ -1,0 +1,83 @@
+"""The running slice from the outside: the real CLI, headless, on the built-in demo song."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hambajuba_tui.audio.demo_song import DEMO_BPM, synthesize_demo
+
+SECONDS = 8.0
+
+
+def _cli(*args, timeout=300):
+    env = {**os.environ, "HAMBAJUBA_AUDIO": "none"}
+    return subprocess.run([sys.executable, "-m", "hambajuba_tui.cli", *args],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def headless_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("frames")
+    res = _cli("demo", "--headless", "--seconds", str(SECONDS), "--frames-out", str(out))
+    assert res.returncode == 0, res.stderr[-3000:]
+    return out, json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_headless_demo_writes_frames_and_a_summary(headless_run):
+    out, brief = headless_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["engine"] == "preview" and summary["graphics"] == "none (headless)"
+    assert abs(summary["bpm"] - DEMO_BPM) < 1.0
+    assert summary["frames_shown"] >= 0.6 * 30 * SECONDS  # about 30 fps on a busy CI machine
+    assert summary["frames_generated"] >= summary["frames_shown"]
+    assert summary["frames_dropped"] <= summary["frames_generated"] - summary["frames_shown"]
+    assert brief["frames_shown"] == summary["frames_shown"]
+    files = [f["file"] for f in summary["shown_frames"]]
+    assert all((out / f).is_file() for f in files)
+    times = [f["t"] for f in summary["shown_frames"]]
+    assert times == sorted(times) and times[-1] > SECONDS - 1.0
+
+
+def test_frames_change_over_time_and_more_on_beats_than_between(headless_run):
+    out, _ = headless_run
+    summary = json.loads((out / "summary.json").read_text())
+    frames = summary["shown_frames"]
+    imgs = [np.asarray(Image.open(out / f["file"]), dtype=np.int16) for f in frames]
+    t = np.array([f["t"] for f in frames])
+    change = np.array([np.abs(b - a).mean() for a, b in zip(imgs, imgs[1:])])
+    assert np.abs(imgs[-1] - imgs[0]).mean() > 5.0
+    assert (change > 0).mean() > 0.5  # the picture moves most of the time, not only once
+
+    # Phase of each frame inside the synthesised (true) beat grid.
+    beats = synthesize_demo().beat_times
+    mid = t[1:]
+    idx = np.clip(np.searchsorted(beats, mid, side="right") - 1, 0, len(beats) - 2)
+    phase = (mid - beats[idx]) / (beats[idx + 1] - beats[idx])
+    valid = mid > beats[0]
+    on_beat = change[valid & (phase < 0.3)].mean()
+    between = change[valid & (phase > 0.55)].mean()
+    assert on_beat > 1.5 * between, (on_beat, between)
+
+
+def test_missing_unreadable_and_non_audio_files_fail_in_one_line(tmp_path):
+    text = tmp_path / "notes.mp3"
+    text.write_text("this is not audio at all\n" * 20)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    for path, words in [(tmp_path / "nope.wav", "not found"), (text, "not"),
+                        (empty, "empty"), (tmp_path, "directory")]:
+        res = _cli("play", str(path), "--headless")
+        assert res.returncode == 3, res.stderr
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("hambajuba: "), res.stderr
+        assert words in lines[0].lower() and "Traceback" not in res.stderr
+
+
+def test_play_needs_a_terminal_unless_headless(tmp_path):
+    res = _cli("demo", "--no-sound")
+    assert res.returncode == 2 and "needs a terminal" in res.stderr
