@@ -74,16 +74,18 @@ def style_keys(pixels: np.ndarray) -> np.ndarray:
     return (packed[0::2] << 15) | packed[1::2]
 
 
-def halfblock_strips(pixels: np.ndarray, pad_left: int = 0, total_width: int = 0) -> list[Strip]:
+def halfblock_strips(pixels: np.ndarray, pad_left: int = 0, total_width: int = 0,
+                     pad_style: Style | None = None) -> list[Strip]:
     """One Strip per pair of pixel rows of ``pixels`` (uint8 [2n, w, 3]).
 
-    Each strip is padded to ``total_width`` cells so Textual never crops or wraps it.
+    Each strip is padded to ``total_width`` cells (in ``pad_style``) so Textual never crops
+    or wraps it.
     """
     w = pixels.shape[1]
     total = max(total_width, w + pad_left)
     pad_right = total - w - pad_left
-    left = [Segment(" " * pad_left)] if pad_left else []
-    right = [Segment(" " * pad_right)] if pad_right else []
+    left = [Segment(" " * pad_left, pad_style)] if pad_left else []
+    right = [Segment(" " * pad_right, pad_style)] if pad_right else []
     keys = style_keys(pixels)
     # Neighbouring cells often share a quantised colour pair: one segment per run.
     starts = np.ones(keys.shape, bool)

@@ -73,6 +73,8 @@ class HambajubaApp(App):
         self.query_one("#status").styles.color = c.get("dim")
         for note in self._notices:
             self.notify(note, severity="warning", timeout=8)
+        if self.show.player.kind == "silent":
+            self.notify(f"Playing on a silent clock: {self.show.player.reason}", timeout=6)
         self._status = self.query_one(StatusLine)
         self._heart_box = box
         self._heart = self.query_one(Heart)
@@ -97,7 +99,7 @@ class HambajubaApp(App):
         info = StatusInfo(
             playing=show.playing, now=t, duration=show.analysis.duration,
             bpm=show.analysis.bpm, engine=status.engine, fps=show.shown_fps,
-            dropped=status.dropped, graphics=self.graphics, sound=show.player.describe(),
+            dropped=status.dropped, graphics=self.graphics, sound=show.player.kind,
             worker=status.worker,
         )
         self._status.text = info.text()

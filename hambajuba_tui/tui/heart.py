@@ -7,6 +7,7 @@ the engine label live on the container around it.
 from __future__ import annotations
 
 import numpy as np
+from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -43,15 +44,21 @@ class Heart(Widget):
         if self._resampler is None or self._resampler.key != (fw, fh, w, h):
             self._resampler = Resampler(fw, fh, w, h)
         pixels = self._resampler(self._frame)
-        strips = halfblock_strips(pixels, pad_left=(cols - w) // 2, total_width=cols)
+        pad = self._pad_style()
+        strips = halfblock_strips(pixels, pad_left=(cols - w) // 2, total_width=cols,
+                                  pad_style=pad)
         top = (rows - len(strips)) // 2
-        blank = Strip.blank(cols)
+        blank = Strip.blank(cols, pad)
         self._strips = [blank] * top + strips + [blank] * (rows - top - len(strips))
         self._strips_for = key
         self.frames_drawn += 1
+
+    def _pad_style(self) -> Style:
+        """The background around the image: whatever is behind the pane."""
+        return Style(bgcolor=self.rich_style.bgcolor)
 
     def render_line(self, y: int) -> Strip:
         self._build()
         if 0 <= y < len(self._strips):
             return self._strips[y]
-        return Strip.blank(self.size.width)
+        return Strip.blank(self.size.width, self._pad_style())

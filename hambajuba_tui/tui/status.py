@@ -34,10 +34,10 @@ class StatusInfo:
             f"{state} {clock_text(self.now)} / {clock_text(self.duration)}",
             f"{self.bpm:.1f} BPM",
             f"engine {engine}",
-            f"{self.fps:4.0f} fps",
+            f"{self.fps:.0f} fps",
             f"dropped {self.dropped}",
             self.graphics,
-            f"sound: {self.sound}",
+            self.sound,
         ])
 
 
