@@ -97,23 +97,27 @@ def _prepare(args, song_path: Path, title: str):
     return audio, analysis
 
 
-def _run_show(args, audio, analysis) -> int:
-    from hambajuba_tui.catalog.packs import PackError, load_pack
-    from hambajuba_tui.show import Show, ShowOptions
-
+def _check_show_args(args) -> None:
+    """Refuse bad options before any slow work."""
     if args.size < 16 or args.size > 2048:
         raise CliError("--size must be between 16 and 2048", EXIT_USAGE)
     if not 1 <= args.fps <= 120:
         raise CliError("--fps must be between 1 and 120", EXIT_USAGE)
+    if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise CliError("the creature needs a terminal; use --headless to run without one",
+                       EXIT_USAGE)
+
+
+def _run_show(args, audio, analysis) -> int:
+    from hambajuba_tui.catalog.packs import PackError, load_pack
+    from hambajuba_tui.show import Show, ShowOptions
+
     try:
         session = load_pack(args.pack).session()
     except (PackError, OSError) as exc:
         raise CliError(f"feature pack: {exc}") from None
     options = ShowOptions(engine=args.engine, width=args.size, height=args.size, fps=args.fps,
                           sound=not (args.no_sound or args.headless))
-    if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise CliError("the creature needs a terminal; use --headless to run without one",
-                       EXIT_USAGE)
     show = Show(analysis, audio.samples, audio.sr, session, options)
     try:
         if args.headless:
@@ -140,12 +144,14 @@ def cmd_demo(args) -> int:
     from hambajuba_tui.audio.demo_song import write_demo_song
     from hambajuba_tui.paths import demo_dir
 
+    _check_show_args(args)
     path = write_demo_song(demo_dir())
     audio, analysis = _prepare(args, path, "hambajuba demo")
     return _run_show(args, audio, analysis)
 
 
 def cmd_play(args) -> int:
+    _check_show_args(args)
     audio, analysis = _prepare(args, args.file, args.file.stem)
     return _run_show(args, audio, analysis)
 

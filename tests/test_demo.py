@@ -81,3 +81,10 @@ def test_missing_unreadable_and_non_audio_files_fail_in_one_line(tmp_path):
 def test_play_needs_a_terminal_unless_headless(tmp_path):
     res = _cli("demo", "--no-sound")
     assert res.returncode == 2 and "needs a terminal" in res.stderr
+
+
+def test_bad_options_are_refused_before_any_work():
+    res = _cli("demo", "--headless", "--size", "4")
+    assert res.returncode == 2 and "--size" in res.stderr
+    res = _cli("demo", "--headless", "--fps", "0")
+    assert res.returncode == 2 and "--fps" in res.stderr

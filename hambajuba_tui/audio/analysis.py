@@ -7,11 +7,17 @@ Contract used by bridge/ and tui/:
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hambajuba_tui.vocab import GRID_RATE
+
+if TYPE_CHECKING:
+    from hambajuba_tui.audio.decode import Audio
 
 
 @dataclass
@@ -72,3 +78,29 @@ class Analysis:
             return -1, max(0.0, 1.0 - (b[0] - t) / period)
         nxt = b[i + 1] if i + 1 < len(b) else b[i] + 60.0 / max(self.bpm, 1.0)
         return i, min(1.0, (t - b[i]) / max(nxt - b[i], 1e-6))
+
+
+def analyze(
+    path: str | os.PathLike[str],
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    progress: Callable[[str, float], None] | None = None,
+    audio: Audio | None = None,
+    stems_backend: str = "dsp",
+    use_cache: bool = True,
+) -> Analysis:
+    """Analyse a song (decode, stems, signals, rhythm), or return its cached analysis.
+
+    See :func:`hambajuba_tui.audio.pipeline.analyze`; the pipeline (librosa) is imported on
+    first call so that importing this module stays cheap.
+    """
+    from hambajuba_tui.audio.pipeline import analyze as _analyze
+
+    return _analyze(
+        path,
+        cache_dir=cache_dir,
+        progress=progress,
+        audio=audio,
+        stems_backend=stems_backend,
+        use_cache=use_cache,
+    )

@@ -7,21 +7,27 @@ a voice is; it splits the spectrogram of the mono mix by *shape*:
 
 1. HPSS (median filtering, Fitzgerald 2010) splits every time-frequency bin softly into a
    percussive part (vertical: short, broadband) and a harmonic part (horizontal: sustained).
+   Below ~250 Hz a kick's body is too narrow to look vertical, so there anything standing out
+   of its own time median also counts as percussive (otherwise kicks end up in ``bass``).
 2. ``drums`` = the percussive part, all frequencies.
 3. ``bass`` = the harmonic part below ~200 Hz (raised-cosine crossover 150-260 Hz).
 4. ``vocals`` = the harmonic part in the lead band (~250 Hz-3.5 kHz) that *moves*: bins louder
-   than their own median over ~1.5 s. A lead line changes pitch every few hundred ms and
+   than twice their own median over 3 s. A lead line changes pitch every few hundred ms and
    wobbles with vibrato; pads and held chords stay put and go to ``other``.
 5. ``other`` = the rest of the harmonic part.
 
 The masks sum to one in every bin, so the four stems add up to the mono mix. Expect leakage:
-a kick's low tail lands partly in ``bass``, sustained synth leads in ``other``, and any moving
-mid-band instrument (a guitar solo) in ``vocals``.
+part of a kick's low tail lands in ``bass``, chord fundamentals near 200 Hz split between
+``bass`` and ``other``, sustained synth leads go to ``other``, and any moving mid-band
+instrument (a guitar solo, an arpeggio) goes to ``vocals``. On the demo song the envelope of
+each dsp stem correlates with the true stem's at ~0.86 (bass, other) to ~0.94 (drums, vocals);
+parameters were tuned on that song, so expect less on real music.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.ndimage import median_filter
@@ -36,8 +42,19 @@ BASS_XOVER_HZ = (150.0, 260.0)
 LEAD_BAND_HZ = (250.0, 3500.0)
 LEAD_EDGE_OCTAVES = 0.5
 """Width of the soft edges of the lead band, in octaves."""
-MOVING_WINDOW_S = 1.5
-MOVING_MARGIN = 1.5
+POOL_BINS = 2
+POOL_FRAMES = 2
+HPSS_KERNEL_T = 25
+HPSS_KERNEL_F = 31
+"""HPSS median lengths on the pooled grid: 25 x 23 ms (0.58 s) in time, 31 x 43 Hz (1.3 kHz)
+in frequency."""
+PERC_MARGIN = 0.8
+"""Percussive estimates are scaled by this before the soft mask (< 1 favours harmonic)."""
+LOW_EXCESS = 1.0
+LOW_EXCESS_HZ = (200.0, 300.0)
+"""Below these (log-cosine blend) the excess over LOW_EXCESS x the time median is percussive."""
+MOVING_WINDOW_S = 3.0
+MOVING_MARGIN = 2.0
 """A lead-band bin counts as moving when it is this much louder than its median over time."""
 
 Separator = Callable[[np.ndarray, int], dict[str, np.ndarray]]
@@ -59,44 +76,91 @@ def band_weights(freqs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return bass, up * down * (1.0 - bass)
 
 
+def _pool(mag: np.ndarray, f: int, t: int) -> np.ndarray:
+    """Mean over blocks of f bins x t frames (edges padded by repetition)."""
+    nb, nt = mag.shape
+    pb, pt = -nb % f, -nt % t
+    m = np.pad(mag, ((0, pb), (0, pt)), mode="edge") if pb or pt else mag
+    return m.reshape(m.shape[0] // f, f, m.shape[1] // t, t).mean(axis=(1, 3))
+
+
+def _unpool(x: np.ndarray, f: int, t: int, shape: tuple[int, int]) -> np.ndarray:
+    return np.repeat(np.repeat(x, f, axis=0), t, axis=1)[: shape[0], : shape[1]]
+
+
+def harmonic_mask(mag: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """Soft harmonic mask (float [n_bins, n_frames] in [0, 1]) by median-filter HPSS.
+
+    Harmonic estimate: median over time; percussive estimate: median over frequency. In the bass
+    register a drum's body is too narrow in frequency to show up as a vertical line, so there
+    the percussive estimate is also allowed to be the excess over the time median (a kick
+    standing out of the bass line). Mask: H^2 / (H^2 + P^2).
+    """
+    # The two medians run in parallel: scipy.ndimage releases the GIL (~1.8x on 2 cores).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        harm_job = pool.submit(median_filter, mag, size=(1, HPSS_KERNEL_T), mode="reflect")
+        perc = median_filter(mag, size=(HPSS_KERNEL_F, 1), mode="reflect")
+        harm = harm_job.result()
+    if LOW_EXCESS:
+        low = 1.0 - _log_ramp(freqs, *LOW_EXCESS_HZ)
+        perc = np.maximum(perc, low[:, None] * np.maximum(mag - LOW_EXCESS * harm, 0.0))
+    h2, p2 = harm**2, (PERC_MARGIN * perc) ** 2
+    return h2 / np.maximum(h2 + p2, 1e-20)
+
+
+def moving_mask(harm_mag: np.ndarray, frame_rate: float) -> np.ndarray:
+    """Soft mask of bins louder than ``MOVING_MARGIN`` x their running median over
+    ``MOVING_WINDOW_S`` (float [n_bins, n_frames] in [0, 1], for a harmonic magnitude at
+    ``frame_rate`` frames/s). The median runs on 4-frame means and is repeated back."""
+    step = 4
+    coarse = _pool(harm_mag, 1, step)
+    width = max(3, int(round(MOVING_WINDOW_S * frame_rate / step)) | 1)
+    still = median_filter(coarse, size=(1, width), mode="nearest") * MOVING_MARGIN
+    still = _unpool(still, 1, step, harm_mag.shape)
+    p_mov, p_still = harm_mag**2, still**2
+    return p_mov / np.maximum(p_mov + p_still, 1e-20)
+
+
 def dsp_masks(mag: np.ndarray, sr: int) -> dict[str, np.ndarray]:
     """Soft masks for the four stems from a magnitude spectrogram.
 
     ``mag`` is float32 [n_bins, n_frames] (``N_FFT``/``STFT_HOP`` STFT at ``sr`` Hz). Returns stem
     -> float32 [n_bins, n_frames] in [0, 1]; the four masks sum to 1 in every bin.
+
+    The median filters run on a 2x2-pooled spectrogram (4x fewer cells, shorter kernels) and
+    the masks are repeated back to full resolution: several times faster than full-resolution
+    HPSS for nearly the same masks. Band weights are applied at full resolution.
     """
     import librosa
 
-    harm, perc = librosa.decompose.hpss(mag, kernel_size=31, power=2.0, mask=True)
+    mag = np.asarray(mag, dtype=np.float32)
     freqs = librosa.fft_frequencies(sr=sr, n_fft=2 * (mag.shape[0] - 1))
-    w_bass, w_lead = band_weights(freqs)
+    pooled = _pool(mag, POOL_BINS, POOL_FRAMES)
+    pooled_freqs = _pool(freqs[:, None], POOL_BINS, 1)[:, 0]
+    harm_p = harmonic_mask(pooled, pooled_freqs).astype(np.float32)
 
-    # "Moving" content inside the lead band: louder than its own running median over time.
-    rows = np.flatnonzero(w_lead > 1e-3)
-    moving = np.zeros_like(mag)
+    rows = np.flatnonzero(band_weights(pooled_freqs)[1] > 1e-3)
+    moving_p = np.zeros_like(pooled)
     if len(rows):
-        h_band = mag[rows] * harm[rows]
-        width = max(3, int(round(MOVING_WINDOW_S * sr / STFT_HOP)) | 1)
-        still = median_filter(h_band, size=(1, width), mode="nearest") * MOVING_MARGIN
-        p_mov, p_still = h_band**2, still**2
-        moving[rows] = p_mov / np.maximum(p_mov + p_still, 1e-12)
+        frame_rate = sr / (STFT_HOP * POOL_FRAMES)
+        moving_p[rows] = moving_mask(pooled[rows] * harm_p[rows], frame_rate)
 
-    vocals = harm * w_lead[:, None] * moving
-    bass = harm * w_bass[:, None]
-    other = harm - bass - vocals
-    return {
-        "bass": bass.astype(np.float32),
-        "drums": perc.astype(np.float32),
-        "vocals": vocals.astype(np.float32),
-        "other": np.maximum(other, 0.0).astype(np.float32),
-    }
+    w_bass, w_lead = (w.astype(np.float32)[:, None] for w in band_weights(freqs))
+    harm = _unpool(harm_p, POOL_BINS, POOL_FRAMES, mag.shape)
+    vocals = harm * w_lead
+    vocals *= _unpool(moving_p, POOL_BINS, POOL_FRAMES, mag.shape)
+    bass = harm * w_bass
+    other = harm - bass
+    other -= vocals
+    np.maximum(other, 0.0, out=other)
+    return {"bass": bass, "drums": 1.0 - harm, "vocals": vocals, "other": other}
 
 
 def separate_dsp(stereo: np.ndarray, sr: int) -> dict[str, np.ndarray]:
     """The ``dsp`` backend: stereo float32 [n, 2] -> stem -> mono float32 [n].
 
     See the module docstring for what it does and how rough it is. The four stems sum to the
-    mono mix (up to STFT round-off).
+    mono mix (``other`` is the remainder).
     """
     import librosa
 
@@ -108,12 +172,12 @@ def separate_dsp(stereo: np.ndarray, sr: int) -> dict[str, np.ndarray]:
         return {name: np.zeros(0, dtype=np.float32) for name in PHYSICAL_STEMS}
     spec = librosa.stft(mono, n_fft=N_FFT, hop_length=STFT_HOP)
     masks = dsp_masks(np.abs(spec), sr)
-    return {
-        name: librosa.istft(spec * masks[name], hop_length=STFT_HOP, n_fft=N_FFT, length=n).astype(
-            np.float32
-        )
-        for name in PHYSICAL_STEMS
+    out = {
+        name: librosa.istft(spec * masks[name], hop_length=STFT_HOP, n_fft=N_FFT, length=n)
+        for name in ("bass", "drums", "vocals")
     }
+    out["other"] = mono - out["bass"] - out["drums"] - out["vocals"]
+    return {name: out[name].astype(np.float32, copy=False) for name in PHYSICAL_STEMS}
 
 
 STEM_BACKENDS: dict[str, Separator] = {"dsp": separate_dsp}

@@ -1,0 +1,148 @@
+"""On-disk cache of analyses: one directory per song content hash.
+
+Layout under :func:`hambajuba_tui.paths.analysis_cache_dir` (or a given root)::
+
+    <song_hash>/
+        meta.json     format_version, song_hash, duration, bpm, stems_backend, title, silent, ...
+        signals.npz   every signal (float32 [n_frames], key "<stem>.<signal>"),
+                      plus "beats" and "downbeats" (float64 seconds)
+
+An entry is written into a temporary sibling directory and renamed into place, so a crash or
+Ctrl-C never leaves half an entry. Entries with another :data:`FORMAT_VERSION`, or that cannot
+be read, count as missing (and are overwritten by the next analysis).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from hambajuba_tui import paths
+from hambajuba_tui.audio.analysis import Analysis
+
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+ARRAYS_FILE = "signals.npz"
+_STALE_TMP_S = 3600.0
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The directory holding one sub-directory per song hash (created if needed)."""
+    if cache_dir is None:
+        return paths.analysis_cache_dir()
+    root = Path(cache_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def entry_dir(song_hash: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    return cache_root(cache_dir) / song_hash
+
+
+def load_cached(
+    song_hash: str,
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    stems_backend: str | None = None,
+) -> Analysis | None:
+    """The cached :class:`Analysis` for ``song_hash``, or None when there is no usable entry
+    (missing, other format version, other stem backend when one is asked for, unreadable)."""
+    entry = entry_dir(song_hash, cache_dir)
+    try:
+        meta = json.loads((entry / META_FILE).read_text(encoding="utf-8"))
+        if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+            return None
+        if meta.get("song_hash") != song_hash:
+            return None
+        if stems_backend is not None and meta.get("stems_backend") != stems_backend:
+            return None
+        with np.load(entry / ARRAYS_FILE, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+        beats = arrays.pop("beats").astype(np.float64)
+        downbeats = arrays.pop("downbeats").astype(np.float64)
+        names = meta.get("signals")
+        if not isinstance(names, list) or sorted(names) != sorted(arrays):
+            return None
+        lengths = {a.shape for a in arrays.values()}
+        if len(lengths) > 1 or any(a.ndim != 1 or a.dtype != np.float32 for a in arrays.values()):
+            return None
+        if beats.ndim != 1 or downbeats.ndim != 1:
+            return None
+        return Analysis(
+            song_hash=song_hash,
+            duration=float(meta["duration"]),
+            bpm=float(meta["bpm"]),
+            beats=beats,
+            downbeats=downbeats,
+            stems_backend=str(meta["stems_backend"]),
+            signals={name: arrays[name] for name in names},
+            rate=float(meta["rate"]),
+            title=str(meta.get("title", "")),
+            silent=bool(meta.get("silent", False)),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError):
+        return None
+    except Exception:  # a damaged npz raises zipfile.BadZipFile and friends
+        return None
+
+
+def save(analysis: Analysis, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Write ``analysis`` to its cache entry atomically; return the entry directory."""
+    root = cache_root(cache_dir)
+    final = root / analysis.song_hash
+    tmp = root / f".{analysis.song_hash}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    _remove_stale(root)
+    try:
+        tmp.mkdir()
+        arrays = {name: np.asarray(a, dtype=np.float32) for name, a in analysis.signals.items()}
+        arrays["beats"] = np.asarray(analysis.beats, dtype=np.float64)
+        arrays["downbeats"] = np.asarray(analysis.downbeats, dtype=np.float64)
+        np.savez(tmp / ARRAYS_FILE, **arrays)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "song_hash": analysis.song_hash,
+            "duration": analysis.duration,
+            "bpm": analysis.bpm,
+            "stems_backend": analysis.stems_backend,
+            "title": analysis.title,
+            "silent": analysis.silent,
+            "rate": analysis.rate,
+            "n_frames": analysis.n_frames,
+            "signals": list(analysis.signals),
+            "created": time.time(),
+        }
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        if final.exists():  # an older or damaged entry: move it aside, then swap
+            old = root / f".{analysis.song_hash}.old-{uuid.uuid4().hex[:8]}"
+            try:
+                final.rename(old)
+            except OSError:
+                pass
+            else:
+                shutil.rmtree(old, ignore_errors=True)
+        try:
+            tmp.rename(final)
+        except OSError:
+            if not final.is_dir():  # not a concurrent writer beating us to it
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _remove_stale(root: Path) -> None:
+    """Remove temporary directories left by crashed writers (older than an hour)."""
+    now = time.time()
+    for child in [*root.glob(".*.tmp-*"), *root.glob(".*.old-*")]:
+        try:
+            if now - child.stat().st_mtime > _STALE_TMP_S:
+                shutil.rmtree(child, ignore_errors=True)
+        except OSError:
+            pass

@@ -1,0 +1,251 @@
+"""Decode a song file to float32 stereo at 44.1 kHz, with clear messages for bad input.
+
+Formats: everything libsndfile reads (wav, flac, ogg/vorbis, opus, mp3, aiff, ...); anything else
+(m4a, aac, wma, ...) goes through audioread when the system has a backend for it (ffmpeg,
+GStreamer, Core Audio).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from hambajuba_tui.vocab import SAMPLE_RATE
+
+MAX_DURATION_S = 60 * 60
+"""Longest song accepted, in seconds (one hour)."""
+
+HASH_CHARS = 20
+"""Hex characters kept from the sha256 content hash."""
+
+_CHUNK = 1 << 20
+
+
+class AudioError(Exception):
+    """A song could not be used. ``str(err)`` is a one-line message meant for the user."""
+
+
+@dataclass
+class Audio:
+    """Decoded audio.
+
+    ``samples`` is float32 [n, 2] (stereo, nominally in [-1, 1]); ``sr`` is in Hz.
+    """
+
+    samples: np.ndarray
+    sr: int
+
+    @property
+    def mono(self) -> np.ndarray:
+        """float32 [n]: the mean of the two channels."""
+        return self.samples.mean(axis=1, dtype=np.float32)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def duration(self) -> float:
+        """Seconds."""
+        return self.n_samples / float(self.sr)
+
+
+def check_path(path: Path) -> None:
+    """Raise AudioError unless ``path`` is a readable, non-empty file."""
+    if not path.exists():
+        raise AudioError(f"file not found: {path}")
+    if path.is_dir():
+        raise AudioError(f"{path} is a directory, not an audio file")
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise AudioError(f"cannot read {path}: {err.strerror or err}") from None
+    if size == 0:
+        raise AudioError(f"{path} is an empty file (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise AudioError(f"cannot read {path}: permission denied")
+
+
+def _too_long(path: Path, seconds: float, limit: float) -> AudioError:
+    return AudioError(
+        f"{path.name} is {seconds / 60:.0f} min long; the limit is {limit / 60:.0f} min"
+    )
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence C-level writes to fd 2 (libmpg123 prints "Note: Illegal Audio-MPEG-Header ..."
+    while probing a file that is not mp3); the one-line AudioError is the message."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+        finally:
+            os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _read_soundfile(path: Path, max_duration: float) -> tuple[np.ndarray, int]:
+    """float32 [n, channels] and the file's sample rate; raises sf.LibsndfileError/RuntimeError."""
+    with _quiet_stderr(), sf.SoundFile(str(path)) as f:
+        sr = int(f.samplerate)
+        frames = int(f.frames)
+        if sr <= 0:
+            raise AudioError(f"{path.name} has an invalid sample rate ({sr} Hz)")
+        # mp3 and some ogg files report no frame count up front; the length is checked after.
+        if frames > 0 and frames / sr > max_duration:
+            raise _too_long(path, frames / sr, max_duration)
+        data = f.read(dtype="float32", always_2d=True)
+    return data, sr
+
+
+def _read_audioread(path: Path, max_duration: float) -> tuple[np.ndarray, int]:
+    """Fallback for formats libsndfile does not know (m4a, aac, ...)."""
+    try:
+        with warnings.catch_warnings():  # audioread imports stdlib modules deprecated in 3.11
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import audioread
+    except ImportError as err:  # pragma: no cover - audioread ships with librosa
+        raise AudioError(f"{path.name}: the format was not recognised as audio") from err
+    try:
+        with audioread.audio_open(str(path)) as f:
+            sr, channels = int(f.samplerate), int(f.channels)
+            if f.duration and f.duration > max_duration:
+                raise _too_long(path, f.duration, max_duration)
+            chunks = [np.frombuffer(buf, dtype="<i2") for buf in f]
+    except AudioError:
+        raise
+    except Exception as err:  # audioread raises a zoo of backend-specific errors
+        raise AudioError(
+            f"{path.name}: the format was not recognised as audio (not an audio file, "
+            "or a format this system cannot decode)"
+        ) from err
+    if channels <= 0 or sr <= 0:
+        raise AudioError(f"{path.name}: the format was not recognised as audio")
+    pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype="<i2")
+    pcm = pcm[: len(pcm) - len(pcm) % channels].reshape(-1, channels)
+    return pcm.astype(np.float32) / 32768.0, sr
+
+
+# Downmix weights for common layouts (WAV / SMPTE channel order). Rows: channels; cols: L, R.
+_C = 0.7071
+_DOWNMIX: dict[int, list[tuple[float, float]]] = {
+    3: [(1, 0), (0, 1), (_C, _C)],  # L R C
+    4: [(1, 0), (0, 1), (_C, 0), (0, _C)],  # L R Ls Rs
+    5: [(1, 0), (0, 1), (_C, _C), (_C, 0), (0, _C)],  # L R C Ls Rs
+    6: [(1, 0), (0, 1), (_C, _C), (0.5, 0.5), (_C, 0), (0, _C)],  # L R C LFE Ls Rs
+    8: [(1, 0), (0, 1), (_C, _C), (0.5, 0.5), (_C, 0), (0, _C), (_C, 0), (0, _C)],  # 7.1
+}
+
+
+def to_stereo(data: np.ndarray) -> np.ndarray:
+    """float32 [n, channels] -> float32 [n, 2].
+
+    Mono is duplicated; more than two channels are downmixed (standard surround weights for
+    3-8 channels, otherwise even channels left and odd channels right), then scaled down only if
+    the downmix would clip.
+    """
+    channels = data.shape[1]
+    if channels == 1:
+        return np.repeat(data, 2, axis=1)
+    if channels == 2:
+        return data
+    weights = _DOWNMIX.get(channels)
+    if weights is None:
+        weights = [(1.0, 0.0) if c % 2 == 0 else (0.0, 1.0) for c in range(channels)]
+    matrix = np.asarray(weights, dtype=np.float32)
+    out = data @ matrix
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    if peak > 1.0:
+        out /= peak
+    return out.astype(np.float32, copy=False)
+
+
+def resample(data: np.ndarray, sr: int, target: int = SAMPLE_RATE) -> np.ndarray:
+    """float32 [n, ch] at ``sr`` -> float32 [m, ch] at ``target`` (soxr, high quality)."""
+    if sr == target or len(data) == 0:
+        return data
+    import soxr
+
+    return soxr.resample(data, sr, target, quality="HQ").astype(np.float32, copy=False)
+
+
+def load_audio(path: str | os.PathLike[str], *, max_duration: float = MAX_DURATION_S) -> Audio:
+    """Decode ``path`` to an :class:`Audio` of float32 [n, 2] at 44.1 kHz.
+
+    Raises :class:`AudioError` with a one-line message for: a missing file, a directory, an empty
+    file, a file whose format is not recognised as audio, audio of zero length, and audio longer
+    than ``max_duration`` seconds.
+    """
+    path = Path(path)
+    check_path(path)
+    try:
+        data, sr = _read_soundfile(path, max_duration)
+    except AudioError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as sf_err:
+        if _is_truncated_header(path):
+            raise AudioError(
+                f"{path.name}: the file is truncated or damaged (incomplete audio header)"
+            ) from sf_err
+        data, sr = _read_audioread(path, max_duration)
+    except MemoryError:
+        raise AudioError(f"{path.name} is too large to decode in memory") from None
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        raise AudioError(f"{path.name} contains no audio (zero length)")
+    if data.shape[0] / sr > max_duration:
+        raise _too_long(path, data.shape[0] / sr, max_duration)
+    if not np.all(np.isfinite(data)):
+        data = np.nan_to_num(data, nan=0.0, posinf=1.0, neginf=-1.0)
+    stereo = resample(to_stereo(data), sr)
+    if stereo.shape[0] == 0:
+        raise AudioError(f"{path.name} contains no audio (zero length)")
+    return Audio(samples=np.ascontiguousarray(stereo, dtype=np.float32), sr=SAMPLE_RATE)
+
+
+_HEADER_MAGIC = (b"RIFF", b"RF64", b"FORM", b"fLaC", b"OggS", b"caff", b".snd")
+
+
+def _is_truncated_header(path: Path) -> bool:
+    """True for a file that starts like a known container but is too short to hold its header."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError:
+        return False
+    return head[:4] in _HEADER_MAGIC and len(head) < 64
+
+
+def content_hash(path: str | os.PathLike[str]) -> str:
+    """sha256 of the file's bytes (streamed), as the first :data:`HASH_CHARS` hex characters."""
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()[:HASH_CHARS]
+
+
+def samples_hash(samples: np.ndarray, sr: int) -> str:
+    """Hash of decoded samples, for audio that did not come from a file."""
+    h = hashlib.sha256()
+    h.update(f"{samples.dtype.str}{samples.shape}{sr}".encode())
+    h.update(np.ascontiguousarray(samples).tobytes())
+    return h.hexdigest()[:HASH_CHARS]
