@@ -10,6 +10,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from hambajuba_tui.show import Show
@@ -36,7 +37,9 @@ def run_headless(show: Show, seconds: float, frames_out: Path | None = None,
         news += show.poll_worker()
         info = show.poll_frame()
         if info is not None:
-            entry = {"frame_no": info.frame_no, "t": round(info.media_time, 4), "file": None}
+            lag = show.now - info.media_time  # how late the frame is against what is heard
+            entry = {"frame_no": info.frame_no, "t": round(info.media_time, 4),
+                     "lag_ms": round(1000 * lag, 2), "file": None}
             if frames_out is not None and (len(shown) % every == 0):
                 name = f"frame_{len(shown):05d}.png"
                 Image.fromarray(show.frame[: info.height, : info.width]).save(
@@ -48,6 +51,7 @@ def run_headless(show: Show, seconds: float, frames_out: Path | None = None,
     elapsed = time.monotonic() - began
     news += show.poll_worker()
     generated = show.ring.written
+    lags = np.array([f["lag_ms"] for f in shown]) if shown else np.zeros(1)
     summary = {
         "song": show.analysis.title,
         "duration": round(show.analysis.duration, 3),
@@ -62,6 +66,8 @@ def run_headless(show: Show, seconds: float, frames_out: Path | None = None,
         "frames_dropped": show.status.dropped,
         "mean_fps": round(len(shown) / elapsed, 2) if elapsed > 0 else 0.0,
         "gen_ms": round(show.status.gen_ms, 3),
+        "av_offset_ms": {"mean": round(float(lags.mean()), 2),
+                         "p95": round(float(np.percentile(lags, 95)), 2)},
         "worker_restarts": max(0, show.worker.starts - 1),
         "events": news,
         "shown_frames": shown,

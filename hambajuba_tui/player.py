@@ -12,7 +12,6 @@ device (CI, SSH, no PortAudio), and says why.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -93,11 +92,7 @@ class MediaClock:
 
     def close(self) -> None:
         self._rec = None
-        with contextlib.suppress(BufferError):
-            self._shm.close()
-        if self.owner:
-            with contextlib.suppress(FileNotFoundError):
-                self._shm.unlink()
+        shm.release(self._shm, self.owner)
 
 
 class SilentPlayer:

@@ -6,6 +6,7 @@ Only the creating (TUI) process unlinks; other processes attach.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from multiprocessing import shared_memory
@@ -30,6 +31,15 @@ def attach(name: str) -> shared_memory.SharedMemory:
     registration is the owner's own entry, so nothing is unlinked when they exit.
     """
     return shared_memory.SharedMemory(name=name, create=False)
+
+
+def release(segment: shared_memory.SharedMemory, owner: bool) -> None:
+    """Close our mapping (callers drop their numpy views first); the owner also unlinks."""
+    with contextlib.suppress(BufferError):
+        segment.close()
+    if owner:
+        with contextlib.suppress(FileNotFoundError):
+            segment.unlink()
 
 
 def _pid_alive(pid: int) -> bool:

@@ -111,3 +111,18 @@ def test_the_tui_process_never_imports_torch():
     assert result["drawn"] >= 3  # the app really ran and showed frames
     assert result["installed"]  # torch is there to be imported, and still is not
     assert result["torch"] == []
+
+
+def test_a_tiny_terminal_does_not_break_the_creature(analysis):
+    async def scenario():
+        app = _app(analysis)
+        async with app.run_test(size=(24, 8)) as pilot:
+            assert await _until(pilot, lambda: app.show.playing)
+            await pilot.pause(0.3)
+            await pilot.resize_terminal(12, 4)
+            await pilot.pause(0.3)
+            await pilot.resize_terminal(100, 40)
+            assert await _until(pilot, lambda: app.query_one(Heart).frames_drawn >= 2)
+            await pilot.press("q")
+
+    asyncio.run(scenario())

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,3 +89,41 @@ def test_bad_options_are_refused_before_any_work():
     assert res.returncode == 2 and "--size" in res.stderr
     res = _cli("demo", "--headless", "--fps", "0")
     assert res.returncode == 2 and "--fps" in res.stderr
+
+
+def test_play_an_mp3_headless(tmp_path):
+    import soundfile as sf
+
+    from hambajuba_tui.audio.demo_song import synthesize_demo
+
+    song = synthesize_demo()
+    path = tmp_path / "my sóng.mp3"
+    sf.write(path, song.mix[: 44100 * 12], 44100, format="MP3")
+    out = tmp_path / "out"
+    res = _cli("play", str(path), "--headless", "--seconds", "3", "--frames-out", str(out),
+               "--frames-every", "10", "--size", "128")
+    assert res.returncode == 0, res.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["song"] == "my sóng" and summary["frames_shown"] > 30
+    pngs = sorted(out.glob("*.png"))
+    assert 3 <= len(pngs) < summary["frames_shown"]  # every 10th frame written
+    assert Image.open(pngs[0]).size == (128, 128)
+
+
+def test_analyze_prints_a_summary_and_play_reuses_its_cache(tmp_path):
+    import soundfile as sf
+
+    from hambajuba_tui.audio.demo_song import synthesize_demo
+
+    path = tmp_path / "clip.flac"
+    sf.write(path, synthesize_demo().mix[: 44100 * 20], 44100)
+    res = _cli("analyze", str(path), "--json")
+    assert res.returncode == 0, res.stderr[-2000:]
+    summary = json.loads(res.stdout)
+    assert abs(summary["bpm"] - DEMO_BPM) < 1.0 and summary["stems_backend"] == "dsp"
+    assert set(summary["activity"]) == {"bass", "drums", "vocals", "other"}
+    home = Path(os.environ["HAMBAJUBA_HOME"])
+    entries = [p for p in home.rglob(f"*{summary['hash']}*") if p.is_dir()]
+    assert len(entries) == 1 and (entries[0] / "meta.json").is_file()
+    text = _cli("analyze", str(path))
+    assert text.returncode == 0 and "BPM" in text.stdout and "drums" in text.stdout

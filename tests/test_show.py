@@ -90,3 +90,30 @@ def test_seeking_drops_frames_of_the_old_position(analysis):
         show.seek_by(6.0)
         assert _wait(lambda: show.poll_frame() is not None, show=show)
         assert show.frame_info.media_time >= 6.0
+
+
+def test_a_new_show_removes_segments_left_by_a_crashed_run(analysis):
+    """A run that owns a ring and a clock dies with its whole process group (its resource
+    tracker too, as when the terminal is closed); the next start cleans up what it left."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import time
+        from hambajuba_tui.engine.ring import FrameRing
+        from hambajuba_tui.player import MediaClock
+        ring, clock = FrameRing.create(8, 8), MediaClock.create(1.0)
+        print(ring.name, clock.name, flush=True)
+        time.sleep(60)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    names = proc.stdout.readline().split()
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    leftovers = [f"/dev/shm/{n}" for n in names]
+    assert len(leftovers) == 2 and all(os.path.exists(p) for p in leftovers)
+    with _show(analysis) as show:
+        assert sorted(show.stale_removed) == sorted(names)
+        assert not any(os.path.exists(p) for p in leftovers)

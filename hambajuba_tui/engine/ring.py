@@ -9,7 +9,6 @@ never queued. ``epoch`` changes on every seek: frames of an older epoch are neve
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,8 +136,4 @@ class FrameRing:
     def close(self) -> None:
         self._head = None  # drop numpy views before closing the buffer
         self._slots, self._pixels = [], []
-        with contextlib.suppress(BufferError):
-            self._shm.close()
-        if self.owner:
-            with contextlib.suppress(FileNotFoundError):
-                self._shm.unlink()
+        shm.release(self._shm, self.owner)
