@@ -44,3 +44,8 @@ def demo_dir() -> Path:
     path = cache_dir() / "demo"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def performance_path(song_hash: str) -> Path:
+    """The saved setup (Session as TOML) for one song."""
+    return data_dir() / "performances" / f"{song_hash}.toml"

@@ -15,7 +15,7 @@ import numpy as np
 
 from hambajuba_tui import shm
 from hambajuba_tui.audio.analysis import Analysis
-from hambajuba_tui.bridge.params import Session
+from hambajuba_tui.bridge.session import Session
 from hambajuba_tui.engine.ring import FrameInfo, FrameRing
 from hambajuba_tui.engine.worker import EngineWorker, Failed, Ready, Stats, WorkerConfig
 from hambajuba_tui.player import MediaClock, open_player

@@ -5,15 +5,21 @@ import pytest
 
 from hambajuba_tui.bridge.composition import BeatWalk, ease_in_out_cubic
 from hambajuba_tui.bridge.conductor import Conductor
-from hambajuba_tui.bridge.params import Route, Session
+from hambajuba_tui.bridge.dance import Stage
 from hambajuba_tui.bridge.physics import SPRING_PRESETS, Spring
+from hambajuba_tui.bridge.session import BlockSettings, CompositionSettings, Session
 from hambajuba_tui.vocab import BLOCKS
 
 
+def _block(source: str, feature: int, strength: float) -> BlockSettings:
+    return BlockSettings(source=source, feature=feature, stage=Stage(0.0, 0.0, strength))
+
+
 def _session(distance: float = 0.25) -> Session:
-    return Session(routes=(
-        Route("down.2.1", "bass", 1, 8.0), Route("up.0.0", "drums", 2, 10.0),
-        Route("up.0.1", "vocals", 3, 8.0), Route("mid.0", "other", 4, 6.0)), distance=distance)
+    """BLOCKS order: down.2.1, mid.0, up.0.0, up.0.1."""
+    return Session(blocks=(_block("bass", 1, 8.0), _block("other", 4, 6.0),
+                           _block("drums", 2, 10.0), _block("vocals", 3, 8.0)),
+                   composition=CompositionSettings(distance=distance, mode="pulse"))
 
 
 @pytest.mark.parametrize("stem", ["kick", "drums", "bass", "vocals", "ambient"])
@@ -82,7 +88,7 @@ def test_conductor_fills_params_in_place_and_follows_session(analysis):
     assert list(p.feature_ids) == [1, 4, 2, 3]  # BLOCKS order: down.2.1, mid.0, up.0.0, up.0.1
     assert p.masks.shape == (4, 16, 16)
     assert 0.0 <= p.beat_phase <= 1.0 and (p.orb_activity >= 0).all()
-    c.set_session(Session(routes=(Route("mid.0", "drums", 77, 5.0),)))
+    c.set_session(Session().with_block("mid.0", source="drums", feature=77))
     p = c.step(1.1)
     assert p.feature_ids[BLOCKS.index("mid.0")] == 77
     assert p.strengths[BLOCKS.index("down.2.1")] == 0.0

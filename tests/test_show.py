@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 
-from hambajuba_tui.bridge.params import Route, Session
 from hambajuba_tui.catalog.packs import load_pack
 from hambajuba_tui.show import Show, ShowOptions
 from hambajuba_tui.vocab import SAMPLE_RATE
@@ -77,7 +76,7 @@ def test_session_changes_reach_the_worker_while_paused(analysis):
         assert _wait(lambda: show.status.worker == "running", show=show)
         assert _wait(lambda: show.poll_frame() is not None, show=show)
         before = show.frame.copy()
-        show.set_session(Session(routes=(Route("up.0.1", "other", 4321, 30.0),)))
+        show.set_session(show.session.with_block("up.0.1", source="other", feature=4321))
         assert _wait(lambda: show.poll_frame() is not None, show=show)
         assert np.abs(show.frame.astype(int) - before).mean() > 1.0
 

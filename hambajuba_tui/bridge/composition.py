@@ -1,9 +1,13 @@
 """The composition: the seed noise walks a circle, ``noise(θ) = cos θ · a + sin θ · b``.
 
-θ advances on every beat by ``distance · 2π · beat energy``; inside a beat the move follows a
-cubic ease-in-out over the first ``move`` fraction of the beat and then holds, so the image
-steps on the beat like a dancer and rests between. θ is a pure function of time (the per-beat
-steps are summed once), so seeking anywhere gives the same picture.
+Two motions, blended by how percussive the music is (mode ``auto``), or either alone:
+- *pulse*: on every beat θ advances by ``distance · 2π · beat energy``; inside the beat the
+  move follows a cubic ease-in-out over the first ``move`` fraction and then holds, so the
+  image steps on the beat like a dancer and rests between;
+- *continuous*: θ drifts at up to π/2 rad/s (scaled by distance / 0.25) with the tonal
+  distance, so sustained music keeps travelling without a beat.
+θ is a pure function of time (per-beat steps and the drift are summed once), so seeking
+anywhere gives the same picture.
 """
 
 from __future__ import annotations
@@ -13,6 +17,11 @@ import math
 import numpy as np
 
 from hambajuba_tui.audio.analysis import Analysis
+from hambajuba_tui.bridge.sampler import Sampler
+
+MODES = ("auto", "pulse", "continuous")
+DRIFT_RATE = math.pi / 2
+"""rad/s of drift at full tonal distance and distance 0.25."""
 
 
 def ease_in_out_cubic(x: float) -> float:
@@ -20,24 +29,45 @@ def ease_in_out_cubic(x: float) -> float:
     return 4.0 * x**3 if x < 0.5 else 1.0 - (-2.0 * x + 2.0) ** 3 / 2.0
 
 
-class BeatWalk:
-    """θ(t) for one Analysis and one distance knob."""
+def percussiveness(analysis: Analysis) -> float:
+    """0..1: the drums' share of the energy (or the classification's, when the Analysis has it)."""
+    cls = getattr(analysis, "classification", None) or {}
+    if "global" in cls and "percussive" in cls["global"]:
+        return float(min(max(cls["global"]["percussive"], 0.0), 1.0))
+    means = {s: float(np.mean(analysis.signals[f"{s}.envelope"]))
+             for s in ("bass", "drums", "vocals", "other") if f"{s}.envelope" in analysis.signals}
+    total = sum(means.values())
+    return means.get("drums", 0.0) / total if total > 0 else 1.0
 
-    def __init__(self, analysis: Analysis, distance: float, move: float = 0.5,
-                 energy_signal: str = "global.energy_smooth") -> None:
+
+class BeatWalk:
+    """θ(t) for one Analysis, distance knob and mode."""
+
+    def __init__(self, analysis: Analysis, distance: float, mode: str = "pulse",
+                 move: float = 0.5, energy_signal: str = "global.energy_smooth") -> None:
+        if mode not in MODES:
+            raise ValueError(f"composition mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.analysis = analysis
         self.move = move
         beats = analysis.beats
         if len(beats) and energy_signal in analysis.signals:
-            grid = analysis.grid
-            energy = np.interp(beats, grid, analysis.signals[energy_signal]).astype(np.float64)
+            energy = np.interp(beats, analysis.grid, analysis.signals[energy_signal])
         else:
             energy = np.ones(len(beats))
         self.steps = distance * 2.0 * math.pi * np.clip(energy, 0.0, 1.0)
         self.before = np.concatenate([[0.0], np.cumsum(self.steps)])
         """θ at the start of beat i is ``before[i]``."""
+        key = Sampler(analysis).key("tonal_distance", "value")
+        rate = DRIFT_RATE * (distance / 0.25)
+        if key is not None and analysis.n_frames:
+            td = np.clip(analysis.signals[key].astype(np.float64), 0.0, 1.0)
+            self.drift = np.concatenate([[0.0], np.cumsum(td) * rate / analysis.rate])
+        else:
+            self.drift = np.zeros(1)
+        w = {"pulse": 1.0, "continuous": 0.0, "auto": percussiveness(analysis)}[mode]
+        self.w_pulse, self.w_drift = w, 1.0 - w
 
-    def theta(self, t: float) -> float:
+    def pulse(self, t: float) -> float:
         if len(self.steps) == 0:
             return 0.0
         i, phase = self.analysis.beat_phase(t)
@@ -45,3 +75,15 @@ class BeatWalk:
             return 0.0
         eased = ease_in_out_cubic(phase / self.move) if self.move > 0 else 1.0
         return float(self.before[i] + self.steps[i] * eased)
+
+    def drift_at(self, t: float) -> float:
+        if len(self.drift) == 1:
+            return 0.0
+        pos = t * self.analysis.rate
+        return float(np.interp(pos, np.arange(len(self.drift)), self.drift))
+
+    def theta(self, t: float) -> float:
+        theta = self.w_pulse * self.pulse(t) if self.w_pulse else 0.0
+        if self.w_drift:
+            theta += self.w_drift * self.drift_at(t)
+        return theta

@@ -1,84 +1,139 @@
 """The conductor: one call per frame turns (Analysis, Session, media time) into FrameParams.
 
-Each routed block has a spring dancer pulled toward its stem's smoothed energy and kicked by
-its transients; strength = route strength × spring position. θ comes from the beat walk.
-The returned FrameParams is the same object every call, updated in place (no allocations).
+Per routed block: a Dancer (spring + sustained models, blended by the stem's classification)
+is pulled toward the intensity source and kicked by transients; the dance model places that
+motion on the block's stage; prominence scales it; the mask follows its mode. θ comes from
+the composition walk, ``scene_t`` from the slew-limited scene blend. The returned FrameParams
+is the same object every call, updated in place.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
 from hambajuba_tui.audio.analysis import Analysis
+from hambajuba_tui.bridge import masks
 from hambajuba_tui.bridge.composition import BeatWalk
-from hambajuba_tui.bridge.params import FrameParams, Session
-from hambajuba_tui.bridge.physics import Spring
-from hambajuba_tui.vocab import BLOCKS
+from hambajuba_tui.bridge.dance import DanceState
+from hambajuba_tui.bridge.motion import Dancer
+from hambajuba_tui.bridge.params import FrameParams
+from hambajuba_tui.bridge.prominence import Surprise, prominence
+from hambajuba_tui.bridge.sampler import Sampler
+from hambajuba_tui.bridge.scenes import SceneBlend
+from hambajuba_tui.bridge.session import BlockSettings, Session
 
 KICK_GAIN = 14.0
 """Impulse per unit of transient rise: a full hit throws a drums spring to about +0.5."""
 
 SEEK_JUMP_S = 0.5
-"""A time step larger than this (or backwards) is a seek: springs settle at their target."""
+"""A time step larger than this (or backwards) is a seek: dancers settle at their target."""
+
+
+@dataclass
+class _Rig:
+    """What one routed block needs each frame: its settings, state and signal keys."""
+
+    settings: BlockSettings
+    dancer: Dancer
+    dance: DanceState
+    surprise: Surprise
+    intensity: str | None
+    energy: str | None
+    transient: str | None
+    position: str | None
+    pitch: str | None
+    pitch_conf: str | None
+    energy_db: str | None
+    novelty: str | None
+    layer_entry: str | None
+    last_hit: float = 0.0
+    last_entry: float = 0.0
 
 
 class Conductor:
     def __init__(self, analysis: Analysis, session: Session) -> None:
         self.analysis = analysis
+        self.sampler = Sampler(analysis)
         self.params = FrameParams()
         self._last_t: float | None = None
         self.set_session(session)
 
     def set_session(self, session: Session) -> None:
-        """Apply new routes / knobs; takes effect on the next step."""
+        """Apply new settings; takes effect on the next step."""
+        a, p, key = self.analysis, self.params, self.sampler.key
         self.session = session
-        self.walk = BeatWalk(self.analysis, session.distance)
-        self._blocks = []
-        for i, block in enumerate(BLOCKS):
-            route = session.route_for(block)
-            if route is None:
-                self._blocks.append(None)
-                self.params.strengths[i] = 0.0
-                self.params.orb_activity[i] = 0.0
+        comp = session.composition
+        self.walk = BeatWalk(a, comp.distance, comp.mode)
+        sc = session.scenes
+        self.scene = SceneBlend(sc.mode, sc.slider, sc.depth, sc.slew_per_s,
+                                t=getattr(self, "scene", SceneBlend()).t)
+        self._scene_energy = key("global", "energy_smooth")
+        self._scene_link = key(sc.link_source, "energy_smooth") if sc.link_source not in (
+            "tension", "tonal_distance") else key(sc.link_source, "value")
+        classification = getattr(a, "classification", None) or {}
+        self._rigs: list[_Rig | None] = []
+        for i, b in enumerate(session.blocks):
+            p.feature_ids[i] = b.feature
+            p.mix_ids[i] = b.mix_feature if b.mix_feature is not None else b.feature
+            p.mix_weights[i] = b.mix if b.mix_feature is not None else 0.0
+            if b.mask == "painted":
+                p.masks[i] = masks.painted(np.array(b.painted))
+            elif b.mask != "pitch":
+                p.masks[i] = masks.preset(b.mask)
+            if b.source is None:
+                self._rigs.append(None)
+                p.strengths[i] = p.orb_activity[i] = p.prominence[i] = 0.0
                 continue
-            energy = self._signal(route.source, "energy_smooth")
-            transient = self._signal(route.source, "transient")
-            spring = Spring.for_stem(route.source, self.analysis.bpm)
-            self._blocks.append([route, spring, energy, transient, 0.0])
-            self.params.feature_ids[i] = route.feature_id
+            s = b.source
+            self._rigs.append(_Rig(
+                settings=b,
+                dancer=Dancer(s, a.bpm, classification.get(s), seed=session.seed + i),
+                dance=DanceState(b.stage, b.silence),
+                surprise=Surprise(),
+                intensity=key(s, b.intensity_source), energy=key(s, "energy_smooth"),
+                transient=key(s, "transient"),
+                position=self.sampler.position_key(s, b.position_source),
+                pitch=key(s, "pitch_norm"), pitch_conf=key(s, "pitch_conf"),
+                energy_db=key(s, "energy_db"), novelty=key(s, "novelty_mid"),
+                layer_entry=key(s, "layer_entry"),
+            ))
         self._last_t = None
 
-    def _signal(self, source: str, name: str) -> str | None:
-        key = f"{source}.{name}"
-        return key if key in self.analysis.signals else None
-
     def step(self, t: float) -> FrameParams:
-        a, p = self.analysis, self.params
+        p, at = self.params, self.sampler.at
         seek = self._last_t is None or t < self._last_t or t - self._last_t > SEEK_JUMP_S
         dt = 0.0 if seek else t - self._last_t
         self._last_t = t
-        for i, entry in enumerate(self._blocks):
-            if entry is None:
+        for i, rig in enumerate(self._rigs):
+            if rig is None:
                 continue
-            route, spring, energy_key, transient_key, last_hit = entry
-            energy = a.sample(energy_key, t) if energy_key else 0.0
-            hit = a.sample(transient_key, t) if transient_key else 0.0
+            b = rig.settings
+            level = at(rig.intensity, t)
+            hit = at(rig.transient, t)
             if seek:
-                spring.reset(energy)
-            elif hit > last_hit + 0.02:
-                spring.kick(KICK_GAIN * (hit - last_hit))
-            entry[4] = hit
-            x = spring.step(energy, dt)
-            p.strengths[i] = route.strength * x
-            p.orb_activity[i] = min(1.0, max(energy, hit))
+                rig.dancer.reset(level)
+                rig.dance.reset()
+            elif hit > rig.last_hit + 0.02:
+                rig.dancer.kick(KICK_GAIN * (hit - rig.last_hit))
+            rig.last_hit = hit
+            pitch = at(rig.pitch, t, 0.5)
+            motion = rig.dancer.step(level, dt, pitch, at(rig.pitch_conf, t))
+            position = 1.0 if b.position_source == "fixed" else at(rig.position, t, 0.5)
+            strength = rig.dance.step(position, motion, level, dt)
+            entry = at(rig.layer_entry, t)
+            surprise = rig.surprise.step(dt, b.rank == "auto" and entry > rig.last_entry + 0.2)
+            rig.last_entry = entry
+            db = at(rig.energy_db, t, 0.0) if rig.energy_db else 0.0
+            prom = prominence(b.rank, at(rig.novelty, t), 0.0, 0.5, db, surprise)
+            p.prominence[i] = prom
+            p.strengths[i] = strength * prom
+            if b.mask == "pitch":
+                masks.pitch_aligned(pitch, out=p.masks[i])
+            p.orb_activity[i] = min(1.0, max(at(rig.energy, t), hit))
         p.t = t
         p.theta = self.walk.theta(t)
-        p.beat_phase = a.beat_phase(t)[1]
-        p.scene_t = a.sample("global.sustain", t) if "global.sustain" in a.signals else 0.0
+        p.beat_phase = self.analysis.beat_phase(t)[1]
+        p.scene_t = self.scene.step(dt, at(self._scene_energy, t), at(self._scene_link, t))
         return p
-
-
-def default_orb_stems(session: Session) -> list[str]:
-    """The stem routed to each block (BLOCKS order), '' where none is."""
-    return [(r.source if (r := session.route_for(b)) else "") for b in BLOCKS]
-
-
-__all__ = ["Conductor", "default_orb_stems"]

@@ -45,6 +45,9 @@ class DanceState:
         self.stage, self.silence = stage, silence
         self.value = stage.home
 
+    def reset(self) -> None:
+        self.value = self.stage.home
+
     def step(self, p: float, intensity: float, source_level: float, dt: float) -> float:
         """Strength for this frame; ``source_level`` is the raw intensity source (for silence)."""
         if source_level >= SILENCE_LEVEL:

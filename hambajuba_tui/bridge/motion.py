@@ -124,6 +124,12 @@ class Dancer:
         self.osc = CoupledOscillators(seed)
         self.drift = NoiseDrift(seed)
 
+    def reset(self, level: float) -> None:
+        """After a seek: settle at ``level`` as if it had been playing a while."""
+        self.spring.reset(level)
+        for model in (self.pitch, self.osc, self.drift):
+            model.amp.value = min(max(level, 0.0), 1.0)
+
     def kick(self, impulse: float) -> None:
         """A drum hit: the spring jumps, and the sustained models are jolted too."""
         self.spring.kick(impulse)

@@ -1,7 +1,7 @@
-"""FrameParams (what the engine needs for one frame) and Session (what the user edits).
+"""FrameParams: everything the engine needs for one frame.
 
-Both are plain data. FrameParams carries numpy arrays that the conductor updates in place,
-so the per-frame path allocates nothing; Session travels over the control pipe (picklable).
+Plain data whose numpy arrays the conductor updates in place, so the per-frame path allocates
+nothing. (What the user edits is the Session, in ``bridge/session.py``.)
 """
 
 from __future__ import annotations
@@ -37,34 +37,11 @@ class FrameParams:
     """Position inside the current beat, 0 at the beat, → 1 just before the next."""
     orb_activity: np.ndarray = field(default_factory=lambda: np.zeros(len(BLOCKS), np.float32))
     """float32 [4], 0..1 activity of the stem routed to each block."""
+    mix_ids: np.ndarray = field(default_factory=lambda: np.zeros(len(BLOCKS), np.int32))
+    mix_weights: np.ndarray = field(default_factory=lambda: np.zeros(len(BLOCKS), np.float32))
+    """float32 [4]: each block steers toward (1 − w)·feature + w·mix feature."""
+    prominence: np.ndarray = field(default_factory=lambda: np.zeros(len(BLOCKS), np.float32))
+    """float32 [4], 0..1: how much each block's dancer stands out (already in strengths)."""
 
 
-@dataclass(frozen=True)
-class Route:
-    """A signal source driving one block with one feature."""
-
-    block: str
-    source: str
-    """A stem name (``bass``, ``drums``, …) or a derived source."""
-    feature_id: int
-    strength: float = 8.0
-    """Strength at full excitation of the spring, in SAE units."""
-
-
-@dataclass(frozen=True)
-class Session:
-    """What the user has set: routes per block and the composition distance."""
-
-    routes: tuple[Route, ...]
-    distance: float = 0.15
-    """Fraction of the full noise circle walked per beat at full energy (0 = still)."""
-    seed: int = 0
-
-    def route_for(self, block: str) -> Route | None:
-        return next((r for r in self.routes if r.block == block), None)
-
-    def with_routes(self, routes: tuple[Route, ...]) -> Session:
-        return Session(routes=routes, distance=self.distance, seed=self.seed)
-
-
-__all__ = ["BLOCKS", "FrameParams", "Route", "Session"]
+__all__ = ["BLOCKS", "FrameParams"]

@@ -7,15 +7,23 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from hambajuba_tui.bridge.params import Route, Session
-from hambajuba_tui.vocab import BLOCKS, PHYSICAL_STEMS
-
-N_FEATURES = 5120
-"""Features per block (SAE hidden size)."""
+from hambajuba_tui.bridge.dance import Stage
+from hambajuba_tui.bridge.session import N_FEATURES, SOURCES, BlockSettings, Session
+from hambajuba_tui.vocab import BLOCKS
 
 
 class PackError(ValueError):
     """A feature pack that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """A pack's default route: a source drives one block's feature up to ``strength``."""
+
+    block: str
+    source: str
+    feature_id: int
+    strength: float = 8.0
 
 
 @dataclass(frozen=True)
@@ -24,8 +32,16 @@ class FeaturePack:
     routes: tuple[Route, ...]
     starters: dict[str, tuple[int, ...]]
 
-    def session(self, **knobs) -> Session:
-        return Session(routes=self.routes, **knobs)
+    def session(self) -> Session:
+        """The default Session: each route's stem pushes its feature from 0 up to its strength."""
+        by_block = {r.block: r for r in self.routes}
+        blocks = tuple(
+            BlockSettings(source=r.source, feature=r.feature_id,
+                          stage=Stage(0.0, 0.0, r.strength))
+            if (r := by_block.get(name)) else BlockSettings()
+            for name in BLOCKS
+        )
+        return Session(blocks=blocks)
 
 
 def _check_feature(where: str, value) -> int:
@@ -48,11 +64,11 @@ def parse_pack(text: str, origin: str) -> FeaturePack:
         block, source = raw.get("block"), raw.get("source")
         if block not in BLOCKS:
             raise PackError(f"{where}: block must be one of {', '.join(BLOCKS)}, got {block!r}")
-        if source not in (*PHYSICAL_STEMS, "global"):
-            raise PackError(f"{where}: source {source!r} is not a stem")
+        if source not in SOURCES:
+            raise PackError(f"{where}: source {source!r} is not a stem or derived source")
         strength = raw.get("strength", 8.0)
-        if not isinstance(strength, int | float):
-            raise PackError(f"{where}: strength must be a number, got {strength!r}")
+        if not isinstance(strength, int | float) or not -200 <= strength <= 200:
+            raise PackError(f"{where}: strength must be a number in -200..200, got {strength!r}")
         routes.append(Route(block, source, _check_feature(where, raw.get("feature")),
                             float(strength)))
     starters = {}

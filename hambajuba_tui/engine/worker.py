@@ -18,7 +18,7 @@ import traceback
 from dataclasses import dataclass
 
 from hambajuba_tui.audio.analysis import Analysis
-from hambajuba_tui.bridge.params import Session
+from hambajuba_tui.bridge.session import Session
 
 ENGINES = ("preview",)
 

@@ -14,7 +14,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
-from hambajuba_tui.bridge.conductor import default_orb_stems
 from hambajuba_tui.show import Show
 from hambajuba_tui.tui.face import Expression, Face, expression_at
 from hambajuba_tui.tui.heart import Heart
@@ -44,7 +43,7 @@ class HambajubaApp(App):
         self.song_title = title
         self.graphics = graphics
         self._notices = list(notices or [])
-        self._stems = default_orb_stems(show.session)
+        self._stems = show.session.sources
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:

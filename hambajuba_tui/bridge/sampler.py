@@ -1,0 +1,36 @@
+"""The sampler: a source and a signal name → the Analysis signal, sampled at any time.
+
+One place maps the bridge's names to the Analysis's keys, including the derived sources
+(``tension``, ``tonal_distance``, ``global``) and position sources (pitch → ``pitch_norm``,
+chroma → ``chroma_centroid``). A missing signal samples as its neutral value, so a sparse
+Analysis (an old cache, a silent song) still conducts.
+"""
+
+from __future__ import annotations
+
+from hambajuba_tui.audio.analysis import Analysis
+
+POSITION_SIGNALS = {"pitch": "pitch_norm", "chroma": "chroma_centroid",
+                    "brightness": "brightness"}
+DERIVED = ("tension", "tonal_distance")
+
+
+class Sampler:
+    def __init__(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+
+    def key(self, source: str, name: str) -> str | None:
+        """The Analysis key for ``source``'s signal ``name``, or None when it has none."""
+        signals = self.analysis.signals
+        candidates = [f"{source}.{name}"]
+        if source in DERIVED:
+            candidates += [f"{source}.value", f"harmony.{source}", source]
+        return next((k for k in candidates if k in signals), None)
+
+    def position_key(self, source: str, position: str) -> str | None:
+        if position == "tension":
+            return self.key("tension", "value")
+        return self.key(source, POSITION_SIGNALS.get(position, position))
+
+    def at(self, key: str | None, t: float, neutral: float = 0.0) -> float:
+        return self.analysis.sample(key, t) if key is not None else neutral
