@@ -306,6 +306,7 @@ class PreviewEngine:
         self._masks = np.empty((len(BLOCKS), MASK_SIZE, MASK_SIZE), f32)
         self._mask_tmp = np.empty((lh, MASK_SIZE), f32)
         self._mask_lat = np.empty((lh, lw), f32)
+        self._mix_lat = np.empty((lh, lw), f32)
         self._pal_m = np.empty((3, LATENT_CHANNELS), f32)
         self._pal_m_tmp = np.empty((3, LATENT_CHANNELS), f32)
         self._pal_b_mix = np.empty(3, f32)
@@ -366,15 +367,26 @@ class PreviewEngine:
         np.nan_to_num(self._masks, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         np.clip(self._masks, -MASK_LIMIT, MASK_LIMIT, out=self._masks)  # keeps the latent finite
         strengths, feature_ids = params.strengths, params.feature_ids
+        mix_ids, mix_weights = params.mix_ids, params.mix_weights
         for b in range(len(BLOCKS)):
             s = float(strengths[b])
             if not math.isfinite(s) or s == 0.0:
                 continue
             weight = BLOCK_GAIN[b] * STRENGTH_KNEE * math.tanh(s / STRENGTH_KNEE)
             direction = self.direction(b, int(feature_ids[b]))
+            mix = float(mix_weights[b])
+            mix = min(max(mix, 0.0), 1.0) if math.isfinite(mix) else 0.0
+            if int(mix_ids[b]) == int(feature_ids[b]):
+                mix = 0.0
             np.matmul(self._mask_up_y, self._masks[b], out=self._mask_tmp)
             np.matmul(self._mask_tmp, self._mask_up_xt, out=self._mask_lat)
-            self._mask_lat *= np.float32(weight)
+            if mix > 0.0:  # two features: (1 − w)·d₁ + w·d₂, a sum of two directions
+                np.multiply(self._mask_lat, np.float32(weight * mix), out=self._mix_lat)
+                second = self.direction(b, int(mix_ids[b]))
+                for k in range(LATENT_CHANNELS):
+                    np.multiply(second[k], self._mix_lat, out=tmp[k])
+                latent += tmp
+            self._mask_lat *= np.float32(weight * (1.0 - mix))
             for k in range(LATENT_CHANNELS):  # per channel: no broadcasting buffers
                 np.multiply(direction[k], self._mask_lat, out=tmp[k])
             latent += tmp
