@@ -101,3 +101,22 @@ def test_seek_settles_springs_instead_of_flinging_them(analysis):
     after_seek = c.step(9.0).strengths.copy()
     fresh = Conductor(analysis, _session()).step(9.0).strengths
     np.testing.assert_allclose(after_seek, fresh)
+
+
+def test_drum_hits_jolt_the_other_dancers_too(analysis):
+    """Vocals steady at one level: its block still moves on the drum hits."""
+    steady = analysis.signals["vocals.energy_smooth"].copy()
+    steady[:] = 0.7
+    analysis.signals["vocals.energy_smooth"] = steady
+    session = _session()
+    idx = BLOCKS.index("up.0.1")  # vocals
+    c = Conductor(analysis, session)
+    times = np.arange(0.0, 6.0, 1 / 60)
+    vocals = np.array([c.step(t).strengths[idx] for t in times])
+    late = times > 2.0
+    assert vocals[late].std() > 0.05  # without drum kicks a spring at a steady level is still
+    silent = analysis.signals["drums.transient"].copy()
+    analysis.signals["drums.transient"] = np.zeros_like(silent)
+    c = Conductor(analysis, session)
+    calm = np.array([c.step(t).strengths[idx] for t in times])
+    assert calm[late].std() < 1e-3

@@ -26,6 +26,8 @@ from hambajuba_tui.bridge.session import BlockSettings, Session
 
 KICK_GAIN = 14.0
 """Impulse per unit of transient rise: a full hit throws a drums spring to about +0.5."""
+DRUM_KICK_SHARE = 0.35
+"""Share of a drum hit's impulse that jolts the other blocks' dancers."""
 
 SEEK_JUMP_S = 0.5
 """A time step larger than this (or backwards) is a seek: dancers settle at their target."""
@@ -69,6 +71,8 @@ class Conductor:
         sc = session.scenes
         self.scene = SceneBlend(sc.mode, sc.slider, sc.depth, sc.slew_per_s,
                                 t=getattr(self, "scene", SceneBlend()).t)
+        self._drum_hit_key = key("drums", "transient")
+        self._last_drum_hit = 0.0
         self._scene_energy = key("global", "energy_smooth")
         self._scene_link = key(sc.link_source, "energy_smooth") if sc.link_source not in (
             "tension", "tonal_distance") else key(sc.link_source, "value")
@@ -106,6 +110,9 @@ class Conductor:
         seek = self._last_t is None or t < self._last_t or t - self._last_t > SEEK_JUMP_S
         dt = 0.0 if seek else t - self._last_t
         self._last_t = t
+        drum_hit = at(self._drum_hit_key, t)
+        drum_kick = drum_hit - self._last_drum_hit if drum_hit > self._last_drum_hit + 0.02 else 0.0
+        self._last_drum_hit = drum_hit
         for i, rig in enumerate(self._rigs):
             if rig is None:
                 continue
@@ -117,6 +124,8 @@ class Conductor:
                 rig.dance.reset()
             elif hit > rig.last_hit + 0.02:
                 rig.dancer.kick(KICK_GAIN * (hit - rig.last_hit))
+            elif drum_kick and rig.transient != self._drum_hit_key:
+                rig.dancer.kick(DRUM_KICK_SHARE * KICK_GAIN * drum_kick)
             rig.last_hit = hit
             pitch = at(rig.pitch, t, 0.5)
             motion = rig.dancer.step(level, dt, pitch, at(rig.pitch_conf, t))
