@@ -120,3 +120,17 @@ def test_drum_hits_jolt_the_other_dancers_too(analysis):
     c = Conductor(analysis, session)
     calm = np.array([c.step(t).strengths[idx] for t in times])
     assert calm[late].std() < 1e-3
+
+
+def test_prominence_reads_level_coupling_and_call_response(analysis):
+    n = analysis.n_frames
+    sig = analysis.signals
+    sig["bass.energy_db"] = np.full(n, 0.5, np.float32)  # (dB + 40) / 40: −20 dB, gate 0.5
+    sig["coupling.bass_drums.lock_index"] = np.full(n, 0.8, np.float32)
+    sig["coupling.bass_other.lock_index"] = np.full(n, 0.4, np.float32)
+    sig["coupling.bass_drums.call_response"] = np.full(n, 1.0, np.float32)
+    session = _session().with_block("down.2.1", rank="background")
+    p = Conductor(analysis, session).step(3.0)
+    i = BLOCKS.index("down.2.1")
+    # 0.40 · (1 + 0 + mean(0.8, 0.4)) · (0.75 + 0.5 · 1.0) · 0.5
+    assert p.prominence[i] == pytest.approx(0.40 * 1.6 * 1.25 * 0.5, rel=1e-4)

@@ -50,6 +50,8 @@ class _Rig:
     energy_db: str | None
     novelty: str | None
     layer_entry: str | None
+    lock_keys: list[str]
+    call_keys: list[str]
     last_hit: float = 0.0
     last_entry: float = 0.0
 
@@ -102,6 +104,8 @@ class Conductor:
                 pitch=key(s, "pitch_norm"), pitch_conf=key(s, "pitch_conf"),
                 energy_db=key(s, "energy_db"), novelty=key(s, "novelty_mid"),
                 layer_entry=key(s, "layer_entry"),
+                lock_keys=self.sampler.coupling_keys(s, "lock_index"),
+                call_keys=self.sampler.coupling_keys(s, "call_response"),
             ))
         self._last_t = None
 
@@ -134,8 +138,11 @@ class Conductor:
             entry = at(rig.layer_entry, t)
             surprise = rig.surprise.step(dt, b.rank == "auto" and entry > rig.last_entry + 0.2)
             rig.last_entry = entry
-            db = at(rig.energy_db, t, 0.0) if rig.energy_db else 0.0
-            prom = prominence(b.rank, at(rig.novelty, t), 0.0, 0.5, db, surprise)
+            # energy_db is stored as (dB + 40) / 40; no signal: the gate stays open.
+            db = 40.0 * at(rig.energy_db, t) - 40.0 if rig.energy_db else 0.0
+            coupling = self.sampler.mean_at(rig.lock_keys, t, 0.0)
+            call = self.sampler.mean_at(rig.call_keys, t, 0.5)
+            prom = prominence(b.rank, at(rig.novelty, t), coupling, call, db, surprise)
             p.prominence[i] = prom
             p.strengths[i] = strength * prom
             if b.mask == "pitch":

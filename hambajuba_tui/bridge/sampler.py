@@ -34,3 +34,18 @@ class Sampler:
 
     def at(self, key: str | None, t: float, neutral: float = 0.0) -> float:
         return self.analysis.sample(key, t) if key is not None else neutral
+
+    def coupling_keys(self, stem: str, name: str) -> list[str]:
+        """``coupling.<a>_<b>.<name>`` keys of every pair that includes ``stem``."""
+        keys = []
+        for k in self.analysis.signals:
+            parts = k.split(".")
+            is_pair = len(parts) == 3 and parts[0] == "coupling" and parts[2] == name
+            if is_pair and stem in parts[1].split("_"):  # pairs of physical stems: a_b
+                keys.append(k)
+        return sorted(keys)
+
+    def mean_at(self, keys: list[str], t: float, neutral: float) -> float:
+        if not keys:
+            return neutral
+        return sum(self.analysis.sample(k, t) for k in keys) / len(keys)
