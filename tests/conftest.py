@@ -13,6 +13,10 @@ from hambajuba_tui.vocab import GRID_RATE, PHYSICAL_STEMS
 def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HAMBAJUBA_HOME", str(tmp_path_factory.getbasetemp() / "home"))
     monkeypatch.setenv("HAMBAJUBA_AUDIO", "none")
+    # Model caches (demucs weights, Hugging Face): empty, so `auto` behaves the same everywhere.
+    models = tmp_path_factory.getbasetemp() / "models"
+    for var, sub in (("HF_HOME", "hf"), ("TORCH_HOME", "torch"), ("XDG_CACHE_HOME", "xdg")):
+        monkeypatch.setenv(var, str(models / sub))
 
 
 def make_analysis(duration: float = 12.0, bpm: float = 120.0) -> Analysis:

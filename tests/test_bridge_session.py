@@ -95,7 +95,19 @@ def test_pitch_mask_and_composition_modes(analysis):
     still = BeatWalk(analysis, 0.25, "continuous")  # no tonal distance signal: no drift
     assert pulse.theta(5.0) > 0 and still.theta(5.0) == 0.0
     auto = BeatWalk(analysis, 0.25, "auto")
-    assert 0.0 < auto.w_pulse < 1.0
+    assert 0.0 < auto.w_pulse <= 1.0
     assert auto.theta(5.0) == pytest.approx(auto.w_pulse * pulse.theta(5.0))
     with pytest.raises(ValueError, match="composition mode"):
         BeatWalk(analysis, 0.25, "spin")
+
+
+def test_continuous_composition_leans_with_tonal_distance_and_comes_back(analysis):
+    n = analysis.n_frames
+    td = np.zeros(n, np.float32)
+    td[300:600] = 1.0  # 3 s .. 6 s away from home key
+    analysis.signals["tonal_distance.value"] = td
+    walk = BeatWalk(analysis, 0.25, "continuous")
+    assert walk.theta(1.0) == 0.0
+    assert walk.theta(4.5) == pytest.approx(np.pi / 2)
+    assert walk.theta(8.0) == 0.0
+    assert BeatWalk(analysis, 0.0, "continuous").theta(4.5) == 0.0

@@ -4,8 +4,9 @@ Two motions, blended by how percussive the music is (mode ``auto``), or either a
 - *pulse*: on every beat θ advances by ``distance · 2π · beat energy``; inside the beat the
   move follows a cubic ease-in-out over the first ``move`` fraction and then holds, so the
   image steps on the beat like a dancer and rests between;
-- *continuous*: θ drifts at up to π/2 rad/s (scaled by distance / 0.25) with the tonal
-  distance, so sustained music keeps travelling without a beat.
+- *continuous*: θ leans away from home by up to π/2 (scaled by distance / 0.25) as the
+  harmony moves away from the song's key (tonal distance), and comes back as it returns, so
+  sustained music moves the picture without a beat.
 θ is a pure function of time (per-beat steps and the drift are summed once), so seeking
 anywhere gives the same picture.
 """
@@ -20,8 +21,8 @@ from hambajuba_tui.audio.analysis import Analysis
 from hambajuba_tui.bridge.sampler import Sampler
 
 MODES = ("auto", "pulse", "continuous")
-DRIFT_RATE = math.pi / 2
-"""rad/s of drift at full tonal distance and distance 0.25."""
+DRIFT_MAX = math.pi / 2
+"""θ offset at full tonal distance and distance 0.25."""
 
 
 def ease_in_out_cubic(x: float) -> float:
@@ -57,14 +58,12 @@ class BeatWalk:
         self.steps = distance * 2.0 * math.pi * np.clip(energy, 0.0, 1.0)
         self.before = np.concatenate([[0.0], np.cumsum(self.steps)])
         """θ at the start of beat i is ``before[i]``."""
-        key = Sampler(analysis).key("tonal_distance", "value")
-        rate = DRIFT_RATE * (distance / 0.25)
-        if key is not None and analysis.n_frames:
-            td = np.clip(analysis.signals[key].astype(np.float64), 0.0, 1.0)
-            self.drift = np.concatenate([[0.0], np.cumsum(td) * rate / analysis.rate])
-        else:
-            self.drift = np.zeros(1)
-        w = {"pulse": 1.0, "continuous": 0.0, "auto": percussiveness(analysis)}[mode]
+        self._td_key = Sampler(analysis).key("tonal_distance", "value")
+        self.drift_gain = DRIFT_MAX * (distance / 0.25)
+        # auto: a percussive share of 5 % (pads) drifts only; 25 % and up (a drum kit's share
+        # of a mix's energy) walks on the beat alone.
+        auto = min(max((percussiveness(analysis) - 0.05) / 0.20, 0.0), 1.0)
+        w = {"pulse": 1.0, "continuous": 0.0, "auto": auto}[mode]
         self.w_pulse, self.w_drift = w, 1.0 - w
 
     def pulse(self, t: float) -> float:
@@ -77,10 +76,9 @@ class BeatWalk:
         return float(self.before[i] + self.steps[i] * eased)
 
     def drift_at(self, t: float) -> float:
-        if len(self.drift) == 1:
+        if self._td_key is None:
             return 0.0
-        pos = t * self.analysis.rate
-        return float(np.interp(pos, np.arange(len(self.drift)), self.drift))
+        return self.drift_gain * min(max(self.analysis.sample(self._td_key, t), 0.0), 1.0)
 
     def theta(self, t: float) -> float:
         theta = self.w_pulse * self.pulse(t) if self.w_pulse else 0.0

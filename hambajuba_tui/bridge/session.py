@@ -67,7 +67,7 @@ class SceneSettings:
 
 @dataclass(frozen=True)
 class CompositionSettings:
-    distance: float = 0.15
+    distance: float = 0.25
     """Fraction of the noise circle walked per beat at full energy (0 = still)."""
     mode: str = "auto"
     """pulse: steps on beats; continuous: drifts with tonal distance; auto: blends the two by
