@@ -22,7 +22,14 @@ class CliError(Exception):
         self.code = code
 
 
+def _stems_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stems", default="auto", choices=["auto", "demucs", "dsp"],
+                   help="stem separation: demucs (htdemucs, needs its weights on this machine), "
+                        "dsp (rough, no weights) or auto (demucs when it can, else dsp; default)")
+
+
 def _show_options(p: argparse.ArgumentParser) -> None:
+    _stems_option(p)
     p.add_argument("--engine", default="preview", choices=["preview"],
                    help="what turns frame params into pixels (default: preview, CPU)")
     p.add_argument("--size", type=int, default=256, help="frame size in pixels (default 256)")
@@ -52,13 +59,31 @@ def build_parser() -> argparse.ArgumentParser:
     analyze = sub.add_parser("analyze", help="analyse a song and print a summary")
     analyze.add_argument("file", type=Path)
     analyze.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _stems_option(analyze)
     return parser
 
 
-def _analyze_with_progress(path: Path, audio=None, quiet: bool = False):
+def _resolve_stems(requested: str) -> str:
+    """The stem backend to run for ``--stems``; says so on stderr when auto falls back."""
+    from hambajuba_tui.audio.decode import AudioError
+    from hambajuba_tui.audio.stems import resolve_backend
+
+    try:
+        backend, note = resolve_backend(requested)
+    except AudioError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    if requested == "auto" and backend != "demucs":
+        print(f"hambajuba: {note}", file=sys.stderr)
+    return backend
+
+
+def _analyze_with_progress(path: Path, audio=None, quiet: bool = False, stems: str = "auto"):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hambajuba_tui.audio.analysis import analyze
+    from hambajuba_tui.audio.decode import AudioError
+
+    backend = _resolve_stems(stems)
 
     with Progress(TextColumn("[bold]analysing[/] {task.description:<10}"), BarColumn(),
                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
@@ -68,7 +93,14 @@ def _analyze_with_progress(path: Path, audio=None, quiet: bool = False):
         def progress(stage: str, fraction: float) -> None:
             bar.update(task, description=stage, completed=fraction)
 
-        return analyze(path, progress=progress, audio=audio)
+        try:
+            result = analyze(path, progress=progress, audio=audio, stems_backend=backend)
+        except AudioError as exc:
+            raise CliError(str(exc)) from None
+    if result.stems_backend != backend and not result.silent:
+        print(f"hambajuba: {backend} failed, stems by {result.stems_backend} instead",
+              file=sys.stderr)
+    return result
 
 
 def _stderr_console():
@@ -89,7 +121,7 @@ def _load(path: Path):
 def _prepare(args, song_path: Path, title: str):
     """Decode + analyse (cached) with a progress bar; returns (audio, analysis)."""
     audio = _load(song_path)
-    analysis = _analyze_with_progress(song_path, audio=audio)
+    analysis = _analyze_with_progress(song_path, audio=audio, stems=args.stems)
     analysis.title = title
     if analysis.silent:
         print(f"hambajuba: {song_path.name} is silence only: it plays, but nothing will dance",
@@ -109,13 +141,19 @@ def _check_show_args(args) -> None:
 
 
 def _run_show(args, audio, analysis) -> int:
+    from hambajuba_tui.bridge.session import load_or_default
     from hambajuba_tui.catalog.packs import PackError, load_pack
+    from hambajuba_tui.paths import performance_path
     from hambajuba_tui.show import Show, ShowOptions
 
     try:
-        session = load_pack(args.pack).session()
+        default = load_pack(args.pack).session()
     except (PackError, OSError) as exc:
         raise CliError(f"feature pack: {exc}") from None
+    session, problem = load_or_default(performance_path(analysis.song_hash), default)
+    notices = [problem] if problem else []
+    if problem:
+        print(f"hambajuba: {problem}", file=sys.stderr)
     options = ShowOptions(engine=args.engine, width=args.size, height=args.size, fps=args.fps,
                           sound=not (args.no_sound or args.headless))
     show = Show(analysis, audio.samples, audio.sr, session, options)
@@ -132,9 +170,14 @@ def _run_show(args, audio, analysis) -> int:
         from hambajuba_tui.tui.skin import load_skin
 
         skin, problems = load_skin(args.skin)
+        problems = notices + problems
         if args.start:
             show.player.seek(args.start)
         HambajubaApp(show, skin=skin, title=analysis.title, notices=problems).run()
+        if show.session != session:  # the user changed the setup: keep it for next time
+            from hambajuba_tui.bridge.session import save
+
+            save(show.session, performance_path(analysis.song_hash))
         return 0
     finally:
         show.close()
@@ -157,21 +200,25 @@ def cmd_play(args) -> int:
 
 
 def cmd_analyze(args) -> int:
+    from hambajuba_tui.audio.analysis import summary as analysis_summary
+
     audio = _load(args.file)
-    a = _analyze_with_progress(args.file, audio=audio, quiet=args.json)
-    stems = sorted({k.split(".")[0] for k in a.signals} - {"global"})
-    activity = {s: round(float((a.signals[f"{s}.energy_smooth"] > 0.2).mean()), 3)
-                for s in stems if f"{s}.energy_smooth" in a.signals}
-    summary = {"file": str(args.file), "duration": round(a.duration, 3), "bpm": round(a.bpm, 2),
-               "beats": len(a.beats), "stems_backend": a.stems_backend, "silent": a.silent,
-               "activity": activity, "hash": a.song_hash}
+    a = _analyze_with_progress(args.file, audio=audio, quiet=args.json, stems=args.stems)
+    summary = {"file": str(args.file), **analysis_summary(a)}
     if args.json:
         print(json.dumps(summary))
-    else:
-        print(f"{args.file.name}: {a.duration:.1f} s, {a.bpm:.1f} BPM, {len(a.beats)} beats, "
-              f"stems by {a.stems_backend}" + (" (silence only)" if a.silent else ""))
-        for stem, share in activity.items():
-            print(f"  {stem:<8} active {share:6.1%}")
+        return 0
+    key = f", {a.key}" if a.key else ""
+    print(f"{args.file.name}: {a.duration:.1f} s, {a.bpm:.1f} BPM{key}, {len(a.beats)} beats, "
+          f"stems by {a.stems_backend}" + (" (silence only)" if a.silent else ""))
+    entries = summary["layer_entries"]
+    for stem, share in summary["activity"].items():
+        first = entries.get(stem) or []
+        enters = f", enters at {first[0]:.1f} s" if first else ""
+        moves = summary["motion"].get(stem, "")
+        print(f"  {stem:<8} active {share:6.1%}{enters}" + (f", moves by {moves}" if moves else ""))
+    for section in summary["sections"]:
+        print(f"  section {section['label']:<4} {section['start']:7.1f} – {section['end']:.1f} s")
     return 0
 
 

@@ -121,6 +121,7 @@ def test_analyze_prints_a_summary_and_play_reuses_its_cache(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     summary = json.loads(res.stdout)
     assert abs(summary["bpm"] - DEMO_BPM) < 1.0 and summary["stems_backend"] == "dsp"
+    assert summary["key"] == "A minor" and summary["sections"]
     assert set(summary["activity"]) == {"bass", "drums", "vocals", "other"}
     home = Path(os.environ["HAMBAJUBA_HOME"])
     entries = [p for p in home.rglob(f"*{summary['hash']}*") if p.is_dir()]

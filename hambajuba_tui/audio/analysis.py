@@ -1,8 +1,23 @@
 """The Analysis: every signal of one song on the 100 Hz grid, computed once and cached.
 
 Contract used by bridge/ and tui/:
-- ``signals["<stem>.<signal>"]`` is float32 [n_frames] on the grid ``t = i / rate``.
+- ``signals["<stem>.<signal>"]`` is float32 [n_frames] in [0, 1] on the grid ``t = i / rate``.
 - ``beats`` / ``downbeats`` are float64 seconds; ``bpm`` is the measured tempo.
+
+Signal names (see :mod:`hambajuba_tui.audio.signals` for what each means):
+- per stem, for the physical stems ``bass drums vocals other``, the virtual stems
+  ``drums_low drums_mid drums_high other_mid other_high`` and ``global`` (the mono mix):
+  ``envelope energy_smooth flash sustain flux transient brightness flatness harmonic percussive
+  percussive_ratio chroma_0 .. chroma_11 chroma_centroid energy_db novelty_short novelty_mid
+  novelty_long layer_entry``; ``vocals`` and ``bass`` also ``pitch_conf pitch_norm`` (their
+  fundamental in Hz is :attr:`Analysis.pitch_hz`). ``energy_db`` is ``(dB + 40) / 40``.
+- derived sources (:mod:`hambajuba_tui.audio.harmony`): ``tension.value`` (with its parts
+  ``tension.roughness`` and ``tension.entropy``) and ``tonal_distance.value``, 0..1.
+- coupling (:mod:`hambajuba_tui.audio.coupling`): ``coupling.<a>_<b>.<name>`` for each pair of
+  physical stems (``bass_drums``, ``bass_vocals``, ``bass_other``, ``drums_vocals``,
+  ``drums_other``, ``vocals_other``), names ``correlation plv onset_sync lock_index
+  call_response``, 0..1.
+An Analysis from an older cache or a hand-made one may have fewer; users of it check.
 """
 
 from __future__ import annotations
@@ -14,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hambajuba_tui.vocab import GRID_RATE
+from hambajuba_tui.vocab import GRID_RATE, PHYSICAL_STEMS, VIRTUAL_STEMS
 
 if TYPE_CHECKING:
     from hambajuba_tui.audio.decode import Audio
@@ -38,6 +53,18 @@ class Analysis:
     title: str = ""
     silent: bool = False
     """True when the song is silence only: playable, but nothing will dance."""
+    key: str = ""
+    """Estimated key, e.g. ``"A minor"`` (empty when unknown)."""
+    events: dict[str, np.ndarray] = field(default_factory=dict)
+    """Event times, float64 [k] seconds, by name: ``"<stem>.layer_entry"`` for every stem."""
+    classification: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per stem: ``percussive harmonic melody texture harmony`` (0..1) and the normalised motion
+    weights ``spring pitch_follow oscillator drift`` (see :mod:`hambajuba_tui.audio.classify`)."""
+    pitch_hz: dict[str, np.ndarray] = field(default_factory=dict)
+    """Stem (``vocals``, ``bass``) -> fundamental in Hz, float32 [n_frames], held through
+    unvoiced frames (0 before any voiced one); ``<stem>.pitch_conf`` says where it is voiced."""
+    sections: list[tuple[float, float, str]] = field(default_factory=list)
+    """``(start s, end s, label)`` covering the song (see :mod:`hambajuba_tui.audio.sections`)."""
 
     @property
     def n_frames(self) -> int:
@@ -78,6 +105,41 @@ class Analysis:
             return -1, max(0.0, 1.0 - (b[0] - t) / period)
         nxt = b[i + 1] if i + 1 < len(b) else b[i] + 60.0 / max(self.bpm, 1.0)
         return i, min(1.0, (t - b[i]) / max(nxt - b[i], 1e-6))
+
+
+ACTIVE_LEVEL = 0.2
+"""A stem counts as active where its ``energy_smooth`` is above this."""
+
+
+def summary(analysis: Analysis) -> dict:
+    """A JSON-ready overview: duration, tempo, key, stem backend, how much of the song each
+    physical stem (``activity``) and virtual sub-band (``sub_band_activity``) is active (share
+    of frames with ``energy_smooth`` > :data:`ACTIVE_LEVEL`), layer entries, the
+    classification's leading motion model per stem, and the sections."""
+    a = analysis
+    def share(stems: tuple[str, ...]) -> dict[str, float]:
+        return {s: round(float(np.mean(a.signals[f"{s}.energy_smooth"] > ACTIVE_LEVEL)), 3)
+                for s in stems if f"{s}.energy_smooth" in a.signals}
+
+    motion = {s: max(("spring", "pitch_follow", "oscillator", "drift"), key=lambda m: w.get(m, 0))
+              for s, w in a.classification.items()}
+    return {
+        "title": a.title,
+        "duration": round(float(a.duration), 3),
+        "bpm": round(float(a.bpm), 2),
+        "beats": int(len(a.beats)),
+        "key": a.key,
+        "stems_backend": a.stems_backend,
+        "silent": bool(a.silent),
+        "activity": share(PHYSICAL_STEMS),
+        "sub_band_activity": share(VIRTUAL_STEMS),
+        "layer_entries": {name.split(".")[0]: [round(float(t), 2) for t in times]
+                          for name, times in a.events.items() if name.endswith(".layer_entry")},
+        "motion": motion,
+        "sections": [{"start": round(s, 2), "end": round(e, 2), "label": lab}
+                     for s, e, lab in a.sections],
+        "hash": a.song_hash,
+    }
 
 
 def analyze(

@@ -3,9 +3,12 @@
 Layout under :func:`hambajuba_tui.paths.analysis_cache_dir` (or a given root)::
 
     <song_hash>/
-        meta.json     format_version, song_hash, duration, bpm, stems_backend, title, silent, ...
+        meta.json     format_version, song_hash, duration, bpm, stems_backend, title, silent,
+                      key, classification ({stem: {name: float}}), sections ([[start, end,
+                      label], ...]), events ({name: [seconds, ...]}), signal names, ...
         signals.npz   every signal (float32 [n_frames], key "<stem>.<signal>"),
-                      plus "beats" and "downbeats" (float64 seconds)
+                      plus "beats" and "downbeats" (float64 seconds) and "pitch_hz:<stem>"
+                      (float32 [n_frames], Hz)
 
 An entry is written into a temporary sibling directory and renamed into place, so a crash or
 Ctrl-C never leaves half an entry. Entries with another :data:`FORMAT_VERSION`, or that cannot
@@ -26,9 +29,12 @@ import numpy as np
 from hambajuba_tui import paths
 from hambajuba_tui.audio.analysis import Analysis
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the full signal set (virtual stems, harmony, coupling), key, events, classification,
+sections."""
 META_FILE = "meta.json"
 ARRAYS_FILE = "signals.npz"
+PITCH_PREFIX = "pitch_hz:"
 _STALE_TMP_S = 3600.0
 
 
@@ -64,6 +70,8 @@ def load_cached(
             return None
         with np.load(entry / ARRAYS_FILE, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
+        pitch_hz = {k.split(":", 1)[1]: arrays.pop(k) for k in list(arrays)
+                    if k.startswith(PITCH_PREFIX)}
         beats = arrays.pop("beats").astype(np.float64)
         downbeats = arrays.pop("downbeats").astype(np.float64)
         names = meta.get("signals")
@@ -85,6 +93,13 @@ def load_cached(
             rate=float(meta["rate"]),
             title=str(meta.get("title", "")),
             silent=bool(meta.get("silent", False)),
+            pitch_hz=pitch_hz,
+            key=str(meta.get("key", "")),
+            events={str(k): np.asarray(v, dtype=np.float64).reshape(-1)
+                    for k, v in meta.get("events", {}).items()},
+            classification={str(stem): {str(k): float(v) for k, v in w.items()}
+                            for stem, w in meta.get("classification", {}).items()},
+            sections=[(float(a), float(b), str(lab)) for a, b, lab in meta.get("sections", [])],
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError):
         return None
@@ -101,6 +116,8 @@ def save(analysis: Analysis, cache_dir: str | os.PathLike[str] | None = None) ->
     try:
         tmp.mkdir()
         arrays = {name: np.asarray(a, dtype=np.float32) for name, a in analysis.signals.items()}
+        arrays.update({f"{PITCH_PREFIX}{stem}": np.asarray(hz, dtype=np.float32)
+                       for stem, hz in analysis.pitch_hz.items()})
         arrays["beats"] = np.asarray(analysis.beats, dtype=np.float64)
         arrays["downbeats"] = np.asarray(analysis.downbeats, dtype=np.float64)
         np.savez(tmp / ARRAYS_FILE, **arrays)
@@ -115,6 +132,11 @@ def save(analysis: Analysis, cache_dir: str | os.PathLike[str] | None = None) ->
             "rate": analysis.rate,
             "n_frames": analysis.n_frames,
             "signals": list(analysis.signals),
+            "key": analysis.key,
+            "events": {k: [float(t) for t in v] for k, v in analysis.events.items()},
+            "classification": {s: {k: float(v) for k, v in w.items()}
+                               for s, w in analysis.classification.items()},
+            "sections": [[float(a), float(b), str(lab)] for a, b, lab in analysis.sections],
             "created": time.time(),
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1), encoding="utf-8")

@@ -14,28 +14,52 @@ import numpy as np
 
 from hambajuba_tui.audio import cache
 from hambajuba_tui.audio.analysis import Analysis
+from hambajuba_tui.audio.classify import classify
+from hambajuba_tui.audio.coupling import coupling_signals, pair_names
+from hambajuba_tui.audio.crossover import VIRTUAL_BANDS, band
 from hambajuba_tui.audio.decode import Audio, check_path, content_hash, load_audio, samples_hash
+from hambajuba_tui.audio.harmony import harmony_signals
 from hambajuba_tui.audio.rhythm import DEFAULT_BPM, analyze_rhythm, harmonic_chroma
+from hambajuba_tui.audio.sections import segment
 from hambajuba_tui.audio.signals import (
-    SIGNAL_NAMES,
-    log_mel,
+    CHROMA_NAMES,
+    FLUX_FLOOR_DB,
+    N_MELS,
+    mel_db_from_power,
     n_frames,
     onset_strength,
+    power_spectrogram,
+    rms,
     silent_signals,
-    stem_signals,
+    stem_analysis,
 )
-from hambajuba_tui.audio.stems import separate
-from hambajuba_tui.vocab import GRID_RATE, PHYSICAL_STEMS, SAMPLE_RATE
+from hambajuba_tui.audio.stems import resolve_backend, separate_stems
+from hambajuba_tui.vocab import GRID_RATE, PHYSICAL_STEMS, SAMPLE_RATE, VIRTUAL_STEMS
 
 Progress = Callable[[str, float], None]
-"""``progress(stage, fraction)``: stage is one of "decode", "cache", "stems", "signals",
-"rhythm", "done"; fraction is the overall progress in [0, 1], never decreasing."""
+"""``progress(stage, fraction)``: stage is one of "decode", "cache", "stems", "rhythm",
+"signals", "harmony", "coupling", "done"; fraction is the overall progress in [0, 1], never
+decreasing."""
 
 SILENCE_DBFS = -70.0
 """A song whose peak stays below this is "silence only"."""
 
-SIGNAL_STEMS: tuple[str, ...] = (*PHYSICAL_STEMS, "global")
-"""Stems that get signals in this version: the physical stems and ``global`` (the mono mix)."""
+SIGNAL_STEMS: tuple[str, ...] = (*PHYSICAL_STEMS, *VIRTUAL_STEMS, "global")
+"""Stems that get signals: the physical stems, the virtual sub-bands (LR-4 crossovers, see
+:mod:`hambajuba_tui.audio.crossover`) and ``global`` (the mono mix)."""
+DERIVED_NAMES: tuple[str, ...] = (
+    "tension.value", "tension.roughness", "tension.entropy", "tonal_distance.value"
+)
+WORKERS = 1
+"""Stems analysed in parallel. 1: on 2 cores a second worker measured no faster (numpy and
+the FFTs are memory-bound here) and doubles the peak memory."""
+
+
+def all_silent_signals(n: int) -> dict[str, np.ndarray]:
+    """Every signal of a silent song (see :func:`~hambajuba_tui.audio.signals.silent_signals`)."""
+    out = silent_signals(n, SIGNAL_STEMS)
+    out.update({name: np.zeros(n, dtype=np.float32) for name in (*DERIVED_NAMES, *pair_names())})
+    return out
 
 
 def _noop(stage: str, fraction: float) -> None:
@@ -79,6 +103,7 @@ def analyze(
     else:
         song_hash = samples_hash(audio.samples, audio.sr)
 
+    stems_backend = resolve_backend(stems_backend)[0]  # "auto" -> the one that will run
     if use_cache:
         report("cache", 0.01)
         hit = cache.load_cached(song_hash, cache_dir, stems_backend=stems_backend)
@@ -107,7 +132,9 @@ def analyze_audio(
     backend: str = "dsp",
     progress: Progress | None = None,
 ) -> Analysis:
-    """The analysis itself (no cache): stems, signals per stem and for the mix, rhythm."""
+    """The analysis itself (no cache): stems, rhythm, the full signals of every stem in
+    :data:`SIGNAL_STEMS`, harmony (``tension.*``, ``tonal_distance.value``, key), coupling
+    between the physical stems, per-stem classification, layer-entry events and sections."""
     with warnings.catch_warnings():
         # librosa warns about clips shorter than one FFT frame; those are handled (padded).
         warnings.filterwarnings("ignore", category=UserWarning, module="librosa")
@@ -131,29 +158,50 @@ def _analyze_audio(
             beats=np.zeros(0, dtype=np.float64),
             downbeats=np.zeros(0, dtype=np.float64),
             stems_backend=backend,
-            signals=silent_signals(n, SIGNAL_STEMS),
+            signals=all_silent_signals(n),
             rate=GRID_RATE,
             title=title,
             silent=True,
         )
 
     report("stems", 0.1)
-    stems = separate(audio.samples, audio.sr, backend)
+    separated = separate_stems(audio.samples, audio.sr, backend,
+                               progress=lambda f: report("stems", 0.1 + 0.35 * f))
+    stems, backend = separated.stems, separated.backend  # the backend that really ran
     report("stems", 0.45)
 
-    signals: dict[str, np.ndarray] = {}
-    mix_mel = log_mel(mono)
-    mix_onset = onset_strength(mono, mel_db=mix_mel)
-    sources = [*((name, stems[name]) for name in PHYSICAL_STEMS), ("global", mono)]
-    for k, (name, y) in enumerate(sources):
-        own = stem_signals(y, name, onset_env=mix_onset if name == "global" else None)
-        signals.update({f"{name}.{key}": own[key] for key in SIGNAL_NAMES})
-        report("signals", 0.45 + 0.4 * (k + 1) / len(sources))
-
-    report("rhythm", 0.85)
-    chroma = harmonic_chroma(mono - stems["drums"])
+    report("rhythm", 0.46)
+    mix_power = power_spectrogram(mono)
+    mix_mel = mel_db_from_power(mix_power)
+    mix_onset = onset_strength(mel_db=mix_mel)
+    harmonic_part = mono - stems["drums"]
+    chroma = harmonic_chroma(harmonic_part)
     rhythm = analyze_rhythm(mix_onset, mix_mel, chroma=chroma)
-    report("rhythm", 0.95)
+    report("rhythm", 0.55)
+
+    signals, stats = _stem_signals(stems, mono, mix_power, mix_onset, rhythm.bpm, report)
+    report("harmony", 0.86)
+    derived, key = harmony_signals(
+        harmonic_part,
+        chroma,
+        bass_chroma=np.stack([signals[f"bass.{c}"] for c in CHROMA_NAMES]),
+        bass_weight=rms(stems["bass"]),
+    )
+    signals.update(derived)
+    report("coupling", 0.9)
+    signals.update(coupling_signals(signals, rhythm.bpm))
+    classification = {
+        s: classify(signals[f"{s}.energy_smooth"], st.flatness, st.percussive, st.pitch_conf)
+        for s, st in stats.items()
+    }
+    events = {f"{s}.layer_entry": st.entries.astype(np.float64) / GRID_RATE
+              for s, st in stats.items()}
+    bands = mix_mel.reshape(16, N_MELS // 16, -1).mean(axis=1)
+    sections = segment(
+        signals["global.novelty_long"], (bands - FLUX_FLOOR_DB) / -FLUX_FLOOR_DB,
+        rhythm.bpm, rhythm.downbeats, duration,
+    )
+    report("coupling", 0.95)
     return Analysis(
         song_hash=song_hash,
         duration=duration,
@@ -165,4 +213,45 @@ def _analyze_audio(
         rate=GRID_RATE,
         title=title,
         silent=False,
+        key=key,
+        events=events,
+        classification=classification,
+        pitch_hz={s: st.pitch_hz for s, st in stats.items() if st.pitch_hz is not None},
+        sections=sections,
     )
+
+
+def _stem_signals(
+    stems: dict[str, np.ndarray],
+    mono: np.ndarray,
+    mix_power: np.ndarray,
+    mix_onset: np.ndarray,
+    bpm: float,
+    report: Progress,
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Full signals of every stem in :data:`SIGNAL_STEMS` (virtual stems cut here), in
+    parallel; returns (signals by ``<stem>.<name>``, raw stats by stem)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ref = float(np.percentile(rms(mono), 95))
+
+    def one(name: str):
+        if name == "global":
+            return stem_analysis(mono, name, bpm=bpm, ref_rms=ref, power=mix_power,
+                                 onset_env=mix_onset)
+        if name in VIRTUAL_BANDS:
+            src, lo, hi = VIRTUAL_BANDS[name]
+            y = band(stems[src], lo, hi)
+        else:
+            y = stems[name]
+        return stem_analysis(y, name, bpm=bpm, ref_rms=ref)
+
+    signals: dict[str, np.ndarray] = {}
+    stats = {}
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        jobs = {name: pool.submit(one, name) for name in SIGNAL_STEMS}
+        for k, (name, job) in enumerate(jobs.items()):
+            own, stats[name] = job.result()
+            signals.update({f"{name}.{key}": v for key, v in own.items()})
+            report("signals", 0.55 + 0.3 * (k + 1) / len(jobs))
+    return signals, stats

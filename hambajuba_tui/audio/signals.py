@@ -1,21 +1,60 @@
 """Per-stem signals on the 100 Hz analysis grid.
 
 Frame ``i`` is centred on sample ``i * HOP`` (time ``i / GRID_RATE`` s); a stem of ``n`` samples
-has :func:`n_frames` ``= 1 + n // HOP`` frames. Every signal is float32 [n_frames] in [0, 1]:
+has :func:`n_frames` ``= 1 + n // HOP`` frames. Every signal is float32 [n_frames] in [0, 1];
+"normalised" means the 5th-95th percentiles of the raw value are mapped to [0, 1] and clipped.
 
-``envelope``       RMS over 1024 samples (23 ms), normalised by its 5th-95th percentiles.
+Core (:data:`SIGNAL_NAMES`):
+
+``envelope``       RMS over 1024 samples (23 ms), normalised.
 ``energy_smooth``  asymmetric one-pole follower of the RMS (the stem's "envelope" preset).
 ``flash``          a fast follower of the same RMS (the "flash" preset).
 ``sustain``        a slower follower of the same RMS (the "sustain" preset).
-``flux``           onset strength (positive log-mel flux), percentile-normalised.
+``flux``           onset strength (positive log-mel flux), normalised.
 ``transient``      peak-picked onset hits as pulses: the hit's strength (relative to the 95th
                    percentile of the stem's hit strengths) at the hit frame, decaying with
                    tau = 40 ms, so sampling at any frame rate sees every hit.
+
+Spectral and the rest (:data:`FULL_SIGNAL_NAMES`), from one shared STFT per stem (2048 / hop 441):
+
+``brightness``     spectral centroid (log-frequency), normalised over the frames where the stem
+                   is present (> -40 dB re its loud level); held through silence.
+``flatness``       spectral flatness (geometric / arithmetic mean of the power), normalised.
+``harmonic``       harmonic energy (RMS units) by median-filter HPSS on a pooled spectrogram
+                   (4 bins x 4 frames, up to 11 kHz), normalised like ``envelope``.
+``percussive``     the percussive energy, likewise.
+``percussive_ratio``  percussive / (harmonic + percussive) energy, raw (already 0..1); 0 where
+                   the stem is absent.
+``chroma_0`` .. ``chroma_11``  pitch-class energy (C, C#, ..., B) per frame, each frame divided by
+                   its largest class; 0 where the stem is absent.
+``chroma_centroid``  circular mean of the chroma as a position on the pitch-class circle, 0..1
+                   (C = 0, C# = 1/12, ...); held through silence.
+``energy_db``      RMS level in dB re the *mix's* loud level (its 95th-percentile RMS), floored
+                   at -40 dB, clipped at 0 dB and mapped linearly to 0..1: ``(dB + 40) / 40``
+                   (so it is already the prominence gate; dB = ``40 * value - 40``).
+``novelty_short`` / ``novelty_mid`` / ``novelty_long``  two-window contrast of the log-mel
+                   timbre (16 bands): distance between the mean over the window before and the
+                   window after each frame; windows of 1, 8 and 32 beats (~0.5 s, 4 s, 16 s at
+                   120 BPM, BPM-scaled); normalised.
+``layer_entry``    1.0 when the stem becomes active (``energy_smooth`` > 0.3, hysteresis down to
+                   0.15) after at least 8 beats of quiet (or since the start), decaying with
+                   tau = 0.5 s. The event times are ``Analysis.events["<stem>.layer_entry"]``.
+
+Pitch (only stems in :data:`PITCH_STEMS`: ``vocals``, ``bass``), by YIN at 11.025 kHz:
+
+``pitch_conf``     1 - the YIN aperiodicity at the chosen period, 0 where the stem is absent.
+``pitch_norm``     ``log(f0 / 80) / log(2000 / 80)`` clipped to 0..1; 0.5 if never voiced.
+
+The fundamental in Hz (not a 0..1 signal) is kept beside the signals, in
+``Analysis.pitch_hz[stem]`` (float32 [n_frames]): the estimate where voiced (confidence > 0.5),
+held through unvoiced frames (the first voiced value before it), 0 if never voiced.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -29,8 +68,41 @@ SIGNAL_NAMES: tuple[str, ...] = (
     "flux",
     "transient",
 )
+CHROMA_NAMES: tuple[str, ...] = tuple(f"chroma_{k}" for k in range(12))
+FULL_SIGNAL_NAMES: tuple[str, ...] = (
+    *SIGNAL_NAMES,
+    "brightness",
+    "flatness",
+    "harmonic",
+    "percussive",
+    "percussive_ratio",
+    *CHROMA_NAMES,
+    "chroma_centroid",
+    "energy_db",
+    "novelty_short",
+    "novelty_mid",
+    "novelty_long",
+    "layer_entry",
+)
+PITCH_NAMES: tuple[str, ...] = ("pitch_conf", "pitch_norm")
+PITCH_STEMS: dict[str, tuple[float, float]] = {"vocals": (70.0, 1400.0), "bass": (30.0, 500.0)}
+"""Stems that get pitch signals, with the YIN search range (Hz)."""
+PITCH_NORM_HZ = (80.0, 2000.0)
+YIN_THRESHOLD, YIN_SLACK = 0.1, 0.3
+DB_FLOOR = -40.0
+NOVELTY_BEATS = {"novelty_short": 1.0, "novelty_mid": 8.0, "novelty_long": 32.0}
+NOVELTY_FLOOR = 0.01
+"""Smallest novelty range (RMS over 16 bands, units of 70 dB: ~0.7 dB) stretched to [0, 1]."""
+ENTRY_ON, ENTRY_OFF = 0.3, 0.15
+ENTRY_QUIET_BEATS = 8.0
+ENTRY_TAU_MS = 500.0
+PRESENT_DB = -40.0
+"""A stem is "present" in a frame when its RMS is within this of its own loud level (95th
+percentile) and above :data:`ENERGY_FLOOR`; spectral shape signals only mean something there."""
 
 RMS_FRAME = 1024
+BLOCK = 4096
+"""Frames per block where long spectrograms are processed piecewise (memory)."""
 MEL_N_FFT = 2048
 N_MELS = 96
 TRANSIENT_TAU_MS = 40.0
@@ -193,17 +265,260 @@ def pulses(
     return out
 
 
-def stem_signals(
-    y: np.ndarray, stem: str, sr: int = SAMPLE_RATE, *, onset_env: np.ndarray | None = None
-) -> dict[str, np.ndarray]:
-    """All signals of one stem (mono float32 [n] at ``sr``): name -> float32 [n_frames] in [0, 1].
+def signal_names(stem: str) -> tuple[str, ...]:
+    """Every signal name (without the ``<stem>.`` prefix) that ``stem`` gets."""
+    return FULL_SIGNAL_NAMES + (PITCH_NAMES if stem in PITCH_STEMS else ())
 
-    ``stem`` picks the follower presets (:data:`FOLLOWER_PRESETS`; unknown stems use
-    ``global``). Names are those of :data:`SIGNAL_NAMES`, without the ``<stem>.`` prefix.
-    ``onset_env`` is the stem's :func:`onset_strength` when the caller already has it.
+
+@dataclass
+class StemStats:
+    """What classification needs beyond the signals (raw, not normalised)."""
+
+    flatness: np.ndarray
+    """float32 [n_frames]: raw spectral flatness (0 where absent)."""
+    harmonic_energy: float
+    percussive_energy: float
+    pitch_conf: np.ndarray | None = None
+    pitch_hz: np.ndarray | None = None
+    """float32 [n_frames]: the fundamental in Hz (pitched stems only; see the module doc)."""
+    entries: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """int64 [k]: frames of the stem's layer entries."""
+
+    @property
+    def percussive(self) -> float:
+        total = self.harmonic_energy + self.percussive_energy
+        return self.percussive_energy / total if total > 0 else 0.0
+
+
+@lru_cache(maxsize=4)
+def _filterbanks(sr: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(mel [N_MELS, bins], chroma [12, bins], bin Hz [bins], window) for the shared STFT."""
+    import librosa
+
+    mel = librosa.filters.mel(sr=sr, n_fft=MEL_N_FFT, n_mels=N_MELS, fmax=16000)
+    chroma = librosa.filters.chroma(sr=sr, n_fft=MEL_N_FFT, tuning=0.0)
+    freqs = np.fft.rfftfreq(MEL_N_FFT, 1.0 / sr)
+    window = librosa.filters.get_window("hann", MEL_N_FFT, fftbins=True)
+    return mel.astype(np.float32), chroma.astype(np.float32), freqs, window
+
+
+def power_spectrogram(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """|STFT|^2 (2048-point Hann, hop :data:`HOP`, centred, zero-padded) -> float32 [1025, n].
+
+    Computed in blocks of :data:`BLOCK` frames, so a long song never holds its complex STFT.
+    """
+    import librosa
+
+    n = n_frames(len(y))
+    half = MEL_N_FFT // 2
+    padded = np.pad(np.asarray(y, dtype=np.float32), (half, half + MEL_N_FFT))
+    out = np.empty((1 + MEL_N_FFT // 2, n), dtype=np.float32)
+    for start in range(0, n, BLOCK):
+        count = min(BLOCK, n - start)
+        seg = padded[start * HOP : (start + count - 1) * HOP + MEL_N_FFT]
+        spec = librosa.stft(seg, n_fft=MEL_N_FFT, hop_length=HOP, center=False)[:, :count]
+        np.square(spec.real, out=out[:, start : start + count])
+        out[:, start : start + count] += np.square(spec.imag)
+    return out
+
+
+def flatness(power: np.ndarray) -> np.ndarray:
+    """Spectral flatness (geometric / arithmetic mean of the power) per frame, float64 [n]."""
+    out = np.zeros(power.shape[1])
+    for start in range(0, power.shape[1], BLOCK):
+        pm = np.maximum(power[:, start : start + BLOCK], np.float32(1e-10))
+        geo = np.exp(np.log(pm).mean(axis=0, dtype=np.float64))
+        out[start : start + BLOCK] = geo / pm.mean(axis=0, dtype=np.float64)
+    return out
+
+
+def _fit2(x: np.ndarray, n: int) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.shape[1] == n:
+        return x
+    if x.shape[1] > n:
+        return np.ascontiguousarray(x[:, :n])
+    return np.pad(x, ((0, 0), (0, n - x.shape[1])))
+
+
+def mel_db_from_power(power: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """:func:`log_mel` from a :func:`power_spectrogram` (same numbers, no second STFT)."""
+    mel = _filterbanks(sr)[0] @ power
+    db = 10.0 * np.log10(np.maximum(mel / _FULL_SCALE_MEL_POWER, 10 ** (FLUX_FLOOR_DB / 10)))
+    return db.astype(np.float32)
+
+
+def normalize_where(
+    x: np.ndarray, where: np.ndarray, floor: float = 1e-9, fill: float = 0.0
+) -> np.ndarray:
+    """:func:`normalize` with the percentiles taken over ``where`` only; other frames -> fill."""
+    out = np.full(len(x), fill, dtype=np.float32)
+    if where.any():
+        lo, hi = np.percentile(x[where], [5.0, 95.0])
+        out[where] = np.clip((x[where] - lo) / max(hi - lo, floor), 0.0, 1.0)
+    return out
+
+
+def hold(x: np.ndarray, valid: np.ndarray, default: float = 0.0) -> np.ndarray:
+    """Hold the last valid value through invalid frames (the first valid one before it)."""
+    x = np.asarray(x, dtype=np.float64)
+    if not valid.any():
+        return np.full(len(x), default, dtype=np.float64)
+    idx = np.where(valid, np.arange(len(x)), 0)
+    np.maximum.accumulate(idx, out=idx)
+    first = int(np.argmax(valid))
+    idx[:first] = first
+    return x[idx]
+
+
+def contrast_novelty(features: np.ndarray, half: int) -> np.ndarray:
+    """Two-window contrast of float [d, n] features: RMS distance between the mean of the
+    ``half`` frames before each frame and the ``half`` frames from it on -> float64 [n]."""
+    d, n = features.shape
+    half = max(1, int(half))
+    cs = np.zeros((d, n + 1))
+    np.cumsum(features, axis=1, out=cs[:, 1:])
+    i = np.arange(n)
+    a, b = np.maximum(i - half, 0), np.minimum(i + half, n)
+    past_n, fut_n = (i - a).astype(np.float64), (b - i).astype(np.float64)
+    past = (cs[:, i] - cs[:, a]) / np.maximum(past_n, 1.0)
+    fut = (cs[:, b] - cs[:, i]) / np.maximum(fut_n, 1.0)
+    dist = np.sqrt(np.mean(np.square(past - fut), axis=0))
+    return np.where((past_n > 0) & (fut_n > 0), dist, 0.0)
+
+
+def layer_entries(
+    energy_smooth: np.ndarray, bpm: float, rate: float = GRID_RATE
+) -> np.ndarray:
+    """Frames (int64 [k]) where a stem becomes active after at least
+    :data:`ENTRY_QUIET_BEATS` beats of quiet (the start of the song counts as quiet)."""
+    quiet_min = ENTRY_QUIET_BEATS * 60.0 / max(bpm, 1.0) * rate
+    entries = []
+    active = False
+    last_off = -quiet_min  # before the song: quiet for long enough
+    for i, v in enumerate(energy_smooth.tolist()):
+        if not active and v > ENTRY_ON:
+            active = True
+            if i - last_off >= quiet_min:
+                entries.append(i)
+        elif active and v < ENTRY_OFF:
+            active = False
+            last_off = i
+    return np.asarray(entries, dtype=np.int64)
+
+
+def pitch_track(
+    y: np.ndarray, fmin: float, fmax: float, sr: int = SAMPLE_RATE, n: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """YIN (de Cheveigné & Kawahara 2002) on the grid: (f0 Hz float64 [n], confidence float64
+    [n] = 1 - aperiodicity at the chosen period). Runs at 11.025 kHz, 1024-sample frames."""
+    import soxr
+
+    n = n_frames(len(y)) if n is None else n
+    low = 11025
+    ys = soxr.resample(np.asarray(y, dtype=np.float32), sr, low, quality="HQ").astype(np.float32)
+    length = 1024
+    min_p = max(2, int(math.floor(low / fmax)))
+    max_p = min(int(math.ceil(low / fmin)), length // 2)
+    padded = np.pad(ys, (length // 2, length + length // 2))
+    centres = np.round(np.arange(n) * HOP * low / sr).astype(np.int64)
+    centres = np.minimum(centres, len(padded) - length)
+    f0 = np.zeros(n)
+    conf = np.zeros(n)
+    offs = np.arange(length)
+    lags = np.arange(1, max_p + 1, dtype=np.float64)
+    for s in range(0, n, 1024):
+        fr = padded[centres[s : s + 1024, None] + offs]
+        spec = np.fft.rfft(fr, 2 * length, axis=1)
+        acf = np.fft.irfft(np.square(spec.real) + np.square(spec.imag), axis=1)[:, : max_p + 1]
+        energy = np.cumsum(np.square(fr[:, :max_p], dtype=np.float64), axis=1)
+        diff = 2.0 * (acf[:, :1] - acf[:, 1:]) - energy
+        cmnd = diff * lags / np.maximum(np.cumsum(diff, axis=1), 1e-12)
+        region = cmnd[:, min_p - 1 : max_p]  # periods min_p .. max_p
+        trough = np.zeros(region.shape, dtype=bool)
+        trough[:, 1:-1] = (region[:, 1:-1] <= region[:, :-2]) & (region[:, 1:-1] < region[:, 2:])
+        # the shortest period whose dip is within YIN_SLACK of the deepest (and below the
+        # classic 0.1 threshold at least): a leaking bass or chord below the lead otherwise
+        # wins with a subharmonic period
+        limit = np.maximum(YIN_THRESHOLD, region.min(axis=1, keepdims=True) + YIN_SLACK)
+        below = trough & (region < limit)
+        pick = np.where(below.any(axis=1), np.argmax(below, axis=1), np.argmin(region, axis=1))
+        rows = np.arange(len(region))
+        k = np.clip(pick, 1, region.shape[1] - 2)
+        a, b, c = region[rows, k - 1], region[rows, k], region[rows, k + 1]
+        den = a - 2 * b + c
+        shift = np.where((pick == k) & (np.abs(den) > 1e-12), 0.5 * (a - c) / np.where(
+            np.abs(den) > 1e-12, den, 1.0), 0.0)
+        period = min_p + pick + np.clip(shift, -1.0, 1.0)
+        f0[s : s + len(fr)] = low / period
+        conf[s : s + len(fr)] = np.clip(1.0 - region[rows, pick], 0.0, 1.0)
+    return f0, conf
+
+
+def pitch_signals(
+    y: np.ndarray, stem: str, present: np.ndarray, sr: int = SAMPLE_RATE
+) -> dict[str, np.ndarray]:
+    """``pitch_hz`` (Hz), ``pitch_conf``, ``pitch_norm`` of a stem (see the module docstring)."""
+    fmin, fmax = PITCH_STEMS.get(stem, (40.0, 1400.0))
+    f0, conf = pitch_track(y, fmin, fmax, sr, n=len(present))
+    conf = np.where(present, conf, 0.0)
+    voiced = conf > 0.5
+    hz = hold(f0, voiced, 0.0)
+    lo, hi = PITCH_NORM_HZ
+    norm = np.clip(np.log(np.maximum(hz, 1e-3) / lo) / math.log(hi / lo), 0.0, 1.0)
+    if not voiced.any():
+        norm = np.full(len(hz), 0.5)
+    return {
+        "pitch_hz": hz.astype(np.float32),
+        "pitch_conf": conf.astype(np.float32),
+        "pitch_norm": norm.astype(np.float32),
+    }
+
+
+def _hpss_energy(power: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """(harmonic, percussive) RMS-unit energy per frame, float64 [n], by median-filter HPSS on
+    a pooled magnitude spectrogram (4 bins x 4 frames: 86 Hz x 40 ms, bins below 11 kHz;
+    medians over 9 x 40 ms in time and 9 x 86 Hz in frequency)."""
+    from scipy.ndimage import median_filter
+
+    n = power.shape[1]
+    nb = 512 if power.shape[0] > 512 else power.shape[0] - power.shape[0] % 4
+    pt = -n % 4
+    p = np.pad(power[:nb], ((0, 0), (0, pt)), mode="edge") if pt else power[:nb]
+    mag = np.sqrt(p.reshape(nb // 4, 4, p.shape[1] // 4, 4).mean(axis=(1, 3)))
+    harm = median_filter(mag, size=(1, 9), mode="reflect")
+    perc = median_filter(mag, size=(9, 1), mode="reflect")
+    h2, p2 = np.square(harm), np.square(perc)
+    mask_h = h2 / np.maximum(h2 + p2, 1e-20)
+    e = np.square(mag) * 4.0  # power summed over the 4 pooled bins
+    window = _filterbanks(sr)[3]
+    scale = 2.0 / (MEL_N_FFT * float(np.sum(np.square(window))))
+    he = np.repeat((mask_h * e).sum(axis=0), 4)[:n] * scale
+    pe = np.repeat(((1.0 - mask_h) * e).sum(axis=0), 4)[:n] * scale
+    return he, pe
+
+
+def stem_analysis(
+    y: np.ndarray,
+    stem: str,
+    sr: int = SAMPLE_RATE,
+    *,
+    bpm: float = 120.0,
+    ref_rms: float | None = None,
+    onset_env: np.ndarray | None = None,
+    power: np.ndarray | None = None,
+    full: bool = True,
+) -> tuple[dict[str, np.ndarray], StemStats]:
+    """Signals of one stem (mono float32 [n] at ``sr``) and its raw stats for classification.
+
+    ``bpm`` scales the novelty windows and the quiet time before a layer entry; ``ref_rms`` is
+    the mix's loud RMS level that ``energy_db`` is relative to (default: the stem's own);
+    ``power`` is the stem's :func:`power_spectrogram` when the caller has it. ``full=False``
+    gives only :data:`SIGNAL_NAMES`.
     """
     y = np.asarray(y, dtype=np.float32)
     energy = rms(y)
+    n = len(energy)
     presets = FOLLOWER_PRESETS.get(stem, FOLLOWER_PRESETS["global"])
     out = {"envelope": normalize(energy, floor=ENERGY_FLOOR)}
     for signal, preset in (
@@ -212,13 +527,95 @@ def stem_signals(
         ("sustain", "sustain"),
     ):
         out[signal] = normalize(follow(energy, *presets[preset]), floor=ENERGY_FLOOR)
-    flux = onset_strength(y, sr) if onset_env is None else _fit(onset_env, len(energy))
+    if not full:
+        flux = onset_strength(y, sr) if onset_env is None else _fit(onset_env, n)
+        out["flux"] = normalize(flux, floor=1.0)
+        out["transient"] = pulses(*pick_hits(flux), n)
+        return out, StemStats(np.zeros(n, np.float32), 0.0, 0.0)
+
+    power = power_spectrogram(y, sr) if power is None else _fit2(power, n)
+    mel_db = mel_db_from_power(power, sr)
+    flux = onset_strength(mel_db=mel_db) if onset_env is None else _fit(onset_env, n)
     out["flux"] = normalize(flux, floor=1.0)
-    hits, strengths = pick_hits(flux)
-    out["transient"] = pulses(hits, strengths, len(energy))
-    return out
+    out["transient"] = pulses(*pick_hits(flux), n)
+
+    loud = float(np.percentile(energy, 95)) if n else 0.0
+    present = (energy > ENERGY_FLOOR) & (energy > loud * 10 ** (PRESENT_DB / 20))
+    _, chroma_fb, freqs, _ = _filterbanks(sr)
+    total = power.sum(axis=0, dtype=np.float64)
+    safe = np.maximum(total, 1e-20)
+    centroid = (freqs @ power) / safe
+    log_c = np.log2(np.maximum(centroid, 20.0))
+    out["brightness"] = normalize_where(log_c, present, floor=0.25)
+    out["brightness"] = hold(out["brightness"], present, 0.0).astype(np.float32)
+    flat = np.where(present, flatness(power), 0.0)
+    out["flatness"] = normalize_where(flat, present, floor=0.05)
+
+    he, pe = _hpss_energy(power, sr)
+    out["harmonic"] = normalize(np.sqrt(he), floor=ENERGY_FLOOR)
+    out["percussive"] = normalize(np.sqrt(pe), floor=ENERGY_FLOOR)
+    ratio = pe / np.maximum(he + pe, 1e-20)
+    out["percussive_ratio"] = np.where(present, ratio, 0.0).astype(np.float32)
+
+    chroma = chroma_fb @ power
+    chroma /= np.maximum(chroma.max(axis=0, keepdims=True), 1e-20)
+    chroma *= present
+    for k in range(12):
+        out[f"chroma_{k}"] = chroma[k].astype(np.float32)
+    angle = np.exp(2j * np.pi * np.arange(12) / 12.0) @ chroma
+    pos = np.mod(np.angle(angle) / (2 * np.pi), 1.0)
+    out["chroma_centroid"] = hold(pos, present & (np.abs(angle) > 1e-6), 0.0).astype(np.float32)
+
+    ref = loud if ref_rms is None else ref_rms
+    db = 20.0 * np.log10(np.maximum(energy, 1e-12) / max(ref, 1e-12))
+    out["energy_db"] = ((np.clip(db, DB_FLOOR, 0.0) - DB_FLOOR) / -DB_FLOOR).astype(np.float32)
+
+    bands = mel_db.reshape(16, N_MELS // 16, n).mean(axis=1)
+    feats = (bands - FLUX_FLOOR_DB) / -FLUX_FLOOR_DB
+    beat_frames = 60.0 / max(bpm, 1.0) * GRID_RATE
+    for name, beats in NOVELTY_BEATS.items():
+        nov = contrast_novelty(feats, int(round(beats * beat_frames / 2)))
+        out[name] = normalize(nov, floor=NOVELTY_FLOOR)
+
+    entries = layer_entries(out["energy_smooth"], bpm)
+    out["layer_entry"] = pulses(entries, np.ones(len(entries), np.float32), n, ENTRY_TAU_MS)
+
+    conf = hz = None
+    if stem in PITCH_STEMS:
+        out.update(pitch_signals(y, stem, present, sr))
+        conf, hz = out["pitch_conf"], out.pop("pitch_hz")
+    stats = StemStats(
+        flatness=flat.astype(np.float32),
+        harmonic_energy=float(he.sum()),
+        percussive_energy=float(pe.sum()),
+        pitch_conf=conf,
+        pitch_hz=hz,
+        entries=entries,
+    )
+    return out, stats
 
 
-def silent_signals(n: int, stems: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """All-zero signals (float32 [n]) named ``<stem>.<signal>`` for every stem."""
-    return {f"{s}.{name}": np.zeros(n, dtype=np.float32) for s in stems for name in SIGNAL_NAMES}
+def stem_signals(
+    y: np.ndarray,
+    stem: str,
+    sr: int = SAMPLE_RATE,
+    *,
+    onset_env: np.ndarray | None = None,
+    full: bool = False,
+    bpm: float = 120.0,
+) -> dict[str, np.ndarray]:
+    """Signals of one stem (mono float32 [n] at ``sr``): name -> float32 [n_frames].
+
+    ``stem`` picks the follower presets (:data:`FOLLOWER_PRESETS`; unknown stems use
+    ``global``). Names are those of :data:`SIGNAL_NAMES` (``full=True``: of
+    :func:`signal_names`), without the ``<stem>.`` prefix. ``onset_env`` is the stem's
+    :func:`onset_strength` when the caller already has it.
+    """
+    return stem_analysis(y, stem, sr, onset_env=onset_env, full=full, bpm=bpm)[0]
+
+
+def silent_signals(n: int, stems: tuple[str, ...], full: bool = True) -> dict[str, np.ndarray]:
+    """All-zero signals (float32 [n]) named ``<stem>.<signal>`` for every stem (all of
+    :func:`signal_names`, or only :data:`SIGNAL_NAMES` with ``full=False``)."""
+    return {f"{s}.{name}": np.zeros(n, dtype=np.float32)
+            for s in stems for name in (signal_names(s) if full else SIGNAL_NAMES)}

@@ -1,6 +1,13 @@
 """Stem separation: split a stereo mix into ``bass``, ``drums``, ``vocals`` and ``other``.
 
-Backends:
+Backends (:func:`separate_stems` says which one ran and why):
+
+``demucs`` -- Hybrid Transformer Demucs (htdemucs) from weights already on this machine, run in
+a child process so that this one never imports torch: see
+:mod:`hambajuba_tui.audio.demucs_backend`. Real separation, far slower than ``dsp`` on a
+CPU (its speed on real weights is not measured here: this machine has none).
+
+``auto`` -- ``demucs`` when the package and the htdemucs weights are both here, else ``dsp``.
 
 ``dsp`` (no weights, a few seconds per song) -- rough, and honest about it. It cannot know what
 a voice is; it splits the spectrogram of the mono mix by *shape*:
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import median_filter
@@ -180,15 +188,83 @@ def separate_dsp(stereo: np.ndarray, sr: int) -> dict[str, np.ndarray]:
     return {name: out[name].astype(np.float32, copy=False) for name in PHYSICAL_STEMS}
 
 
-STEM_BACKENDS: dict[str, Separator] = {"dsp": separate_dsp}
-"""Backend name -> separator. ``demucs`` and ``auto`` come later."""
+def separate_demucs(stereo: np.ndarray, sr: int) -> dict[str, np.ndarray]:
+    """The ``demucs`` backend (htdemucs from local weights, in a child process); see
+    :mod:`hambajuba_tui.audio.demucs_backend`."""
+    from hambajuba_tui.audio.demucs_backend import separate_demucs as run
+
+    return run(stereo, sr)
+
+
+STEM_BACKENDS: dict[str, Separator] = {"demucs": separate_demucs, "dsp": separate_dsp}
+"""Backend name -> separator. ``auto`` (see :func:`resolve_backend`) picks one of these."""
+
+BACKEND_CHOICES: tuple[str, ...] = ("auto", "demucs", "dsp")
+"""What ``--stems`` and :func:`separate_stems` accept."""
+
+
+@dataclass(frozen=True)
+class StemResult:
+    """What :func:`separate_stems` gives back: the stems, the backend that really ran
+    ("demucs" or "dsp") and one line on why that one."""
+
+    stems: dict[str, np.ndarray]
+    backend: str
+    note: str
+
+
+def _unknown(backend: str) -> AudioError:
+    return AudioError(f"unknown stem backend {backend!r}; choose one of: "
+                      f"{', '.join(BACKEND_CHOICES)}")
+
+
+def resolve_backend(backend: str) -> tuple[str, str]:
+    """(backend to run, why) for a requested ``backend``: ``auto`` becomes ``demucs`` when the
+    demucs package and the htdemucs weights are both on this machine, else ``dsp``. Only looks
+    at files (never imports torch). An unknown name raises :class:`AudioError` naming the
+    choices; an explicit ``demucs`` is not checked here (separating says what is missing)."""
+    if backend == "auto":
+        from hambajuba_tui.audio.demucs_backend import availability
+
+        usable, why = availability()
+        why = why.removeprefix("demucs: ")
+        if usable:
+            return "demucs", f"stems by demucs (auto: {why})"
+        return "dsp", f"stems by dsp, the rough fallback (auto: {why})"
+    if backend in STEM_BACKENDS:
+        return backend, f"stems by {backend} (asked for)"
+    raise _unknown(backend)
+
+
+def separate_stems(
+    stereo: np.ndarray,
+    sr: int,
+    backend: str = "auto",
+    progress: Callable[[float], None] | None = None,
+) -> StemResult:
+    """Separate stereo float32 [n, 2] at ``sr`` Hz into stem -> mono float32 [n].
+
+    ``backend`` is ``auto``, ``demucs`` or ``dsp``; ``progress(fraction)`` hears how much of
+    the separation is done (demucs reports per segment, dsp only at its end). When ``auto``
+    chose demucs and demucs fails, dsp runs instead and the note says why.
+    """
+    chosen, note = resolve_backend(backend)
+    report = progress or (lambda fraction: None)
+    if chosen == "demucs":
+        from hambajuba_tui.audio.demucs_backend import separate_demucs as run_demucs
+
+        try:
+            return StemResult(run_demucs(stereo, sr, report), "demucs", note)
+        except AudioError as exc:
+            if backend != "auto":
+                raise
+            note = f"stems by dsp, the rough fallback (auto: demucs failed: {exc})"
+    stems = separate_dsp(stereo, sr)
+    report(1.0)
+    return StemResult(stems, "dsp", note)
 
 
 def separate(stereo: np.ndarray, sr: int, backend: str = "dsp") -> dict[str, np.ndarray]:
-    """Separate stereo float32 [n, 2] at ``sr`` Hz into stem -> mono float32 [n]."""
-    try:
-        separator = STEM_BACKENDS[backend]
-    except KeyError:
-        choices = ", ".join(sorted(STEM_BACKENDS))
-        raise AudioError(f"unknown stem backend {backend!r}; choose one of: {choices}") from None
-    return separator(stereo, sr)
+    """Separate stereo float32 [n, 2] at ``sr`` Hz into stem -> mono float32 [n]
+    (:func:`separate_stems` without the backend report)."""
+    return separate_stems(stereo, sr, backend).stems

@@ -1,0 +1,197 @@
+"""Analysis benchmark: seconds of analysis per minute of audio for each stem backend, peak
+memory, and the time to load a cached 3-minute song.
+
+The song is the built-in demo (synthesised, 124 BPM), cut or repeated to ``--minutes``. Each
+backend runs the whole pipeline (decode, stems, every signal, rhythm) without the cache.
+``demucs`` runs only when the package and its htdemucs weights are on this machine; otherwise
+the table says why it was skipped. Peak memory: the tracemalloc peak of this process during the
+analysis (numpy arrays included; a second, traced run so the timing is not slowed) and the
+max RSS of this process and of child processes (demucs separates in a child).
+
+Prints one JSON line (name, figures, machine), then a short table.
+
+    python bench/analysis.py [--minutes 1] [--backends dsp demucs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hambajuba_tui.audio import cache  # noqa: E402
+from hambajuba_tui.audio.analysis import Analysis, analyze  # noqa: E402
+from hambajuba_tui.audio.decode import content_hash  # noqa: E402
+from hambajuba_tui.audio.demo_song import synthesize_demo  # noqa: E402
+from hambajuba_tui.vocab import SAMPLE_RATE  # noqa: E402
+
+CACHED_MINUTES = 3.0
+
+
+def song_of(minutes: float, mix: np.ndarray) -> np.ndarray:
+    """The demo mix (float32 [n, 2]) repeated and cut to ``minutes``."""
+    n = int(round(minutes * 60 * SAMPLE_RATE))
+    reps = int(np.ceil(n / len(mix)))
+    return np.tile(mix, (reps, 1))[:n]
+
+
+def skip_reason(backend: str) -> str | None:
+    """None when ``backend`` can run here, else why not."""
+    if backend == "dsp":
+        return None
+    if backend != "demucs":
+        return f"unknown backend {backend!r}"
+    try:
+        from hambajuba_tui.audio.demucs_backend import availability
+    except ImportError as err:
+        return f"this build has no demucs backend ({err})"
+    usable, why = availability()
+    return None if usable else why.removeprefix("demucs: ")
+
+
+def max_rss_mb(who: int) -> float:
+    """ru_maxrss in MB (Linux reports kB, macOS bytes)."""
+    rss = resource.getrusage(who).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024
+
+
+def run_backend(path: Path, backend: str, minutes: float, root: Path) -> dict:
+    start = time.perf_counter()
+    result = analyze(path, cache_dir=root / "cache", stems_backend=backend, use_cache=False)
+    seconds = time.perf_counter() - start
+    tracemalloc.start()
+    try:
+        analyze(path, cache_dir=root / "cache", stems_backend=backend, use_cache=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return {
+        "backend": result.stems_backend,
+        "seconds": round(seconds, 3),
+        "seconds_per_minute": round(seconds / minutes, 3),
+        "tracemalloc_peak_mb": round(peak / 2**20, 1),
+        "max_rss_mb": round(max_rss_mb(resource.RUSAGE_SELF), 1),
+        "children_max_rss_mb": round(max_rss_mb(resource.RUSAGE_CHILDREN), 1),
+        "signals": len(result.signals),
+        "bpm": round(result.bpm, 2),
+    }, result
+
+
+def tiled(analysis: Analysis, n_frames: int, song_hash: str) -> Analysis:
+    """``analysis`` with every signal repeated to ``n_frames``: the size and keys of a real
+    analysis of that length, for timing the cache without analysing it."""
+    reps = int(np.ceil(n_frames / max(analysis.n_frames, 1)))
+    signals = {k: np.tile(v, reps)[:n_frames] for k, v in analysis.signals.items()}
+    period = analysis.duration
+    beats = np.concatenate([analysis.beats + k * period for k in range(reps)])
+    downbeats = np.concatenate([analysis.downbeats + k * period for k in range(reps)])
+    duration = (n_frames - 1) / analysis.rate
+    return Analysis(song_hash=song_hash, duration=duration, bpm=analysis.bpm,
+                    beats=beats[beats < duration], downbeats=downbeats[downbeats < duration],
+                    stems_backend=analysis.stems_backend, signals=signals, rate=analysis.rate,
+                    title="bench-3min")
+
+
+def time_cached_load(root: Path, mix: np.ndarray, analysed: Analysis, minutes: float) -> dict:
+    """Seconds for ``analyze()`` of a 3-minute song whose analysis is cached (content hash of
+    the file + reading the entry), and for reading the entry alone."""
+    path = root / "three-minutes.wav"
+    audio = song_of(CACHED_MINUTES, mix)
+    sf.write(path, audio, SAMPLE_RATE, subtype="PCM_16")
+    song_hash = content_hash(path)
+    n_frames = 1 + len(audio) // round(SAMPLE_RATE / analysed.rate)
+    if minutes == CACHED_MINUTES and analysed.n_frames == n_frames:
+        entry, how = analysed, "analysed"
+    else:
+        entry, how = tiled(analysed, n_frames, song_hash), f"tiled from {minutes:g} min"
+    entry.song_hash = song_hash
+    cache_dir = root / "cache3"
+    saved = cache.save(entry, cache_dir)
+    size = sum(f.stat().st_size for f in saved.iterdir())
+    full, load_only = [], []
+    for _ in range(5):
+        start = time.perf_counter()
+        hit = analyze(path, cache_dir=cache_dir, stems_backend=entry.stems_backend)
+        full.append(time.perf_counter() - start)
+        assert hit.n_frames == n_frames, "cache miss"
+        start = time.perf_counter()
+        cache.load_cached(song_hash, cache_dir)
+        load_only.append(time.perf_counter() - start)
+    return {
+        "minutes": CACHED_MINUTES,
+        "entry": how,
+        "entry_mb": round(size / 2**20, 2),
+        "signals": len(entry.signals),
+        "analyze_hit_s_first": round(full[0], 4),
+        "analyze_hit_s_median": round(statistics.median(full), 4),
+        "load_cached_s_median": round(statistics.median(load_only), 4),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=float, default=1.0, help="song length (default 1)")
+    ap.add_argument("--backends", nargs="+", default=["dsp", "demucs"],
+                    help="stem backends to time (default: dsp demucs)")
+    args = ap.parse_args()
+    if args.minutes <= 0:
+        ap.error("--minutes must be positive")
+    mix = synthesize_demo().mix
+    rows, skipped, first = [], {}, None
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        path = root / "bench-song.wav"
+        sf.write(path, song_of(args.minutes, mix), SAMPLE_RATE, subtype="PCM_16")
+        warm = root / "warm-up.wav"  # first calls import librosa and compile; not timed
+        sf.write(warm, mix[: 5 * SAMPLE_RATE], SAMPLE_RATE, subtype="PCM_16")
+        analyze(warm, cache_dir=root / "cache", use_cache=False)
+        for backend in args.backends:
+            why = skip_reason(backend)
+            if why is not None:
+                skipped[backend] = why
+                continue
+            row, result = run_backend(path, backend, args.minutes, root)
+            rows.append(row)
+            first = first or result
+        cached = time_cached_load(root, mix, first, args.minutes) if first else None
+    out = {
+        "name": "analysis",
+        "minutes": args.minutes,
+        "backends": rows,
+        "skipped": skipped,
+        "cached_load": cached,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "python": platform.python_version(), "numpy": np.__version__},
+    }
+    print(json.dumps(out))
+    print(f"{'backend':<8}{'s/min audio':>12}{'seconds':>9}{'tracemalloc MB':>16}"
+          f"{'max RSS MB':>12}{'child RSS MB':>14}")
+    for r in rows:
+        print(f"{r['backend']:<8}{r['seconds_per_minute']:>12.2f}{r['seconds']:>9.2f}"
+              f"{r['tracemalloc_peak_mb']:>16.1f}{r['max_rss_mb']:>12.1f}"
+              f"{r['children_max_rss_mb']:>14.1f}")
+    for backend, why in skipped.items():
+        print(f"{backend:<8}skipped: {why}")
+    if cached:
+        print(f"cached {cached['minutes']:g}-min song ({cached['entry']}, "
+              f"{cached['entry_mb']:.1f} MB, {cached['signals']} signals): analyze() hit "
+              f"{cached['analyze_hit_s_median'] * 1000:.0f} ms median "
+              f"({cached['analyze_hit_s_first'] * 1000:.0f} ms first), "
+              f"cache read alone {cached['load_cached_s_median'] * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

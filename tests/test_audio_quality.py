@@ -1,0 +1,156 @@
+"""Quality scores of the analysis on synthesised songs with known truth (tests/songs.py).
+
+Each song is written to a WAV file and analysed once through ``analysis.analyze`` (dsp stems,
+a module-wide temporary cache). Scores: BPM error, beat F-measure (±70 ms), and how well each
+dsp stem's envelope follows the envelope of the true stem. Every threshold sits a little below
+the value measured when it was set (the measured value is written beside it), so a regression
+fails rather than passing quietly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import songs
+import soundfile as sf
+from songs import f_measure
+
+from hambajuba_tui.audio.analysis import Analysis, analyze
+from hambajuba_tui.audio.rhythm import bpm_from_beats
+from hambajuba_tui.audio.signals import ENERGY_FLOOR, normalize, rms
+
+# audioread (librosa's fallback decoder) imports stdlib modules deprecated in Python 3.11+
+pytestmark = pytest.mark.filterwarnings("ignore:'.*' is deprecated:DeprecationWarning")
+
+
+FACTORIES = {
+    **{f"steady-{bpm:g}": (lambda bpm=bpm: songs.steady(bpm, seed=int(bpm)))
+       for bpm in songs.STEADY_TEMPI},
+    "swing-110": lambda: songs.steady(110.0, swing=2 / 3, seed=7),
+    "tempo-100-130": songs.tempo_change,
+    "key-change": songs.key_change,
+    "dropouts": songs.dropouts,
+}
+STEADY = [name for name in FACTORIES if name != "tempo-100-130"]
+
+
+class Analysed:
+    """Renders and analyses each song on first use; module-scoped, so once per run."""
+
+    def __init__(self, root):
+        self.root = root
+        self.done: dict[str, tuple[songs.Song, Analysis]] = {}
+
+    def __call__(self, name: str) -> tuple[songs.Song, Analysis]:
+        if name not in self.done:
+            song = FACTORIES[name]()
+            path = self.root / f"{name}.wav"
+            sf.write(path, song.mix, song.sr, subtype="PCM_16")
+            self.done[name] = song, analyze(path, cache_dir=self.root / "cache")
+        return self.done[name]
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory) -> Analysed:
+    return Analysed(tmp_path_factory.mktemp("quality"))
+
+
+# --- tempo and beats ---------------------------------------------------------------------
+
+# |measured - true| BPM: 72 .0007, 96 .0007, 128 .0045, 150 .0004, 168 .0031, swing .0010,
+# key-change .0042, dropouts .0455. Before the octave check 72 read 144 and 168 read 84.
+BPM_PRECISION = 0.1
+
+
+@pytest.mark.parametrize("name", STEADY)
+def test_bpm(analysed, name):
+    song, result = analysed(name)
+    assert abs(result.bpm - song.bpm) < 1.0, f"{name}: {result.bpm:.3f} BPM"
+    assert abs(result.bpm - song.bpm) < BPM_PRECISION, f"{name}: {result.bpm:.3f} BPM"
+
+
+# measured: 72 .968, 96 .979, 128 .984, 150 .987, 168 .990, swing .984, key-change .987,
+# dropouts .991 (one miss out of 16-60 beats: usually the first, which librosa trims)
+BEAT_F = 0.95
+
+
+@pytest.mark.parametrize("name", STEADY)
+def test_beats(analysed, name):
+    song, result = analysed(name)
+    assert result.beats.dtype == np.float64
+    assert np.all(np.diff(result.beats) > 0)
+    assert result.beats[0] >= 0.0 and result.beats[-1] <= song.duration
+    score = f_measure(result.beats, song.beat_times)
+    assert score >= BEAT_F, f"{name}: beat F-measure {score:.3f}"
+
+
+def test_tempo_change_beats_follow_the_change(analysed):
+    """100 BPM for 4 bars, then 130 BPM for 6 bars. ``bpm`` is one number, so it honestly
+    reports the tempo the song spends the longest time in (130); the beats carry the change,
+    so the tempo of each part, fitted from the beats, is right."""
+    song, result = analysed("tempo-100-130")
+    first, second = song.bpms
+    change = song.tempo_change_s
+    assert abs(result.bpm - second) < 1.0, result.bpm  # measured 130.0065
+    before = bpm_from_beats(result.beats[result.beats < change - 0.2])
+    after = bpm_from_beats(result.beats[result.beats > change + 0.2])
+    assert before is not None and abs(before - first) < 0.2, before  # measured 100.0068
+    assert after is not None and abs(after - second) < 0.2, after  # measured 130.0072
+    score = f_measure(result.beats, song.beat_times)
+    assert score >= BEAT_F, f"beat F-measure {score:.3f}"  # measured .987 (.780 before)
+
+
+# --- stems -------------------------------------------------------------------------------
+
+# Envelope correlation, dsp stem vs true stem, measured per song; each threshold is the
+# measured value minus STEM_MARGIN. ``other`` (a chord pad) is scored only where it comes and
+# goes (dropouts): in the other songs it plays all the time, its envelope is nearly flat and
+# the correlation mostly measures leakage (measured .49-.73 there).
+STEM_CORRELATION = {
+    "steady-72": {"bass": 0.919, "drums": 0.944, "vocals": 0.908},
+    "steady-96": {"bass": 0.898, "drums": 0.952, "vocals": 0.974},
+    "steady-128": {"bass": 0.896, "drums": 0.945, "vocals": 0.963},
+    "steady-150": {"bass": 0.879, "drums": 0.949, "vocals": 0.944},
+    "steady-168": {"bass": 0.831, "drums": 0.927, "vocals": 0.937},
+    "swing-110": {"bass": 0.880, "drums": 0.937, "vocals": 0.971},
+    "tempo-100-130": {"bass": 0.890, "drums": 0.948, "vocals": 0.952},
+    "key-change": {"bass": 0.898, "drums": 0.954, "vocals": 0.970},
+    "dropouts": {"bass": 0.918, "drums": 0.954, "vocals": 0.983, "other": 0.862},
+}
+STEM_MARGIN = 0.04
+
+
+def envelope_correlation(song: songs.Song, result: Analysis, stem: str) -> float:
+    true = normalize(rms(song.stems[stem]), floor=ENERGY_FLOOR)  # as signals' "envelope"
+    got = result.signal(f"{stem}.envelope")
+    assert len(true) == len(got)
+    return float(np.corrcoef(true, got)[0, 1])
+
+
+@pytest.mark.parametrize("name", list(STEM_CORRELATION))
+def test_dsp_stems_follow_the_true_stems(analysed, name):
+    song, result = analysed(name)
+    assert result.stems_backend == "dsp"
+    low = []
+    for stem, measured in STEM_CORRELATION[name].items():
+        corr = envelope_correlation(song, result, stem)
+        if corr < measured - STEM_MARGIN:
+            low.append(f"{stem} {corr:.3f} (measured {measured:.3f})")
+    assert not low, f"{name}: " + ", ".join(low)
+
+
+def test_dropped_instruments_go_quiet(analysed):
+    """Bars 8-9 of the dropouts song have no drums and no bass: their dsp stems' envelopes
+    stay low there and come back when they re-enter."""
+    song, result = analysed("dropouts")
+    out_start, back = song.exits["drums"][0], song.entries["drums"][1]
+    assert (out_start, back) == (song.exits["bass"][0], song.entries["bass"][1])
+    grid = result.grid
+    gap = (grid > out_start + 0.5) & (grid < back - 0.3)
+    after = (grid > back + 0.3) & (grid < back + 4.0)
+    for stem in ("drums", "bass"):
+        env = result.signal(f"{stem}.envelope")
+        quiet, loud = float(np.percentile(env[gap], 90)), float(np.percentile(env[after], 90))
+        # measured 90th percentiles, gap / after: drums .18 / .80, bass .06 / .97
+        assert quiet < 0.25, (stem, quiet)
+        assert loud > 3 * quiet + 0.2, (stem, loud)
