@@ -43,7 +43,7 @@ def main() -> None:
     us = per_step * 1e6
     result = {
         "name": "bridge",
-        "blocks_routed": len(session.routes),
+        "blocks_routed": sum(b.source is not None for b in session.blocks),
         "stems_with_signals": len({k.split(".")[0] for k in analysis.signals}),
         "steps": args.steps,
         "us_mean": round(float(us.mean()), 2),
