@@ -111,3 +111,20 @@ def test_continuous_composition_leans_with_tonal_distance_and_comes_back(analysi
     assert walk.theta(4.5) == pytest.approx(np.pi / 2)
     assert walk.theta(8.0) == 0.0
     assert BeatWalk(analysis, 0.0, "continuous").theta(4.5) == 0.0
+
+
+def test_a_partial_performance_keeps_the_defaults_for_what_it_leaves_out(tmp_path):
+    default = load_pack().session()
+    path = tmp_path / "song.toml"
+    path.write_text('[blocks."mid.0"]\nsource = "drums"\nfeature = 29\n[blocks."mid.0".stage]\n'
+                    'right = 12.0\n[composition]\nmode = "pulse"\n')
+    session, problem = S.load_or_default(path, default)
+    assert problem is None
+    mid = session.block("mid.0")
+    assert (mid.source, mid.feature, mid.stage.right) == ("drums", 29, 12.0)
+    assert mid.stage.left == default.block("mid.0").stage.left
+    for name in ("down.2.1", "up.0.0", "up.0.1"):
+        assert session.block(name) == default.block(name)
+    assert session.composition.mode == "pulse"
+    assert session.composition.distance == default.composition.distance
+    assert session.scenes == default.scenes

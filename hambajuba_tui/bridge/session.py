@@ -182,33 +182,39 @@ def _build(cls, where: str, table, **converted):
         raise SessionError(f"{where}: {exc}") from None
 
 
-def from_dict(data: dict, origin: str = "session") -> Session:
+def from_dict(data: dict, origin: str = "session", base: Session | None = None) -> Session:
+    """A Session from parsed TOML; what ``data`` leaves out comes from ``base`` (the defaults)."""
+    base = base or Session()
     try:
         unknown = sorted(set(data) - {"version", "seed", "blocks", "scenes", "composition"})
         if unknown:
             raise SessionError(f"unknown key {unknown[0]!r}")
         if data.get("version", FORMAT_VERSION) != FORMAT_VERSION:
             raise SessionError(f"version {data.get('version')!r} is not {FORMAT_VERSION}")
-        default = BlockSettings()
         blocks = []
         raw_blocks = data.get("blocks", {})
         for name in raw_blocks:
             _one_of("blocks", name, BLOCKS)
-        for name in BLOCKS:
+        for name, default in zip(BLOCKS, base.blocks):
             raw = dict(raw_blocks.get(name, {}))
             stage = raw.pop("stage", None)
             converted = {}
             if stage is not None:
-                converted["stage"] = _build(Stage, f'[blocks."{name}".stage]', stage)
+                given = _build(Stage, f'[blocks."{name}".stage]', stage)
+                converted["stage"] = dataclasses.replace(
+                    default.stage, **{k: getattr(given, k) for k in stage})
             if "painted" in raw:
                 converted["painted"] = tuple(tuple(float(v) for v in row) for row in raw["painted"])
-            blocks.append(_build(BlockSettings, f'[blocks."{name}"]', raw, **converted)
-                          if raw or converted else default)
+            merged = {**dataclasses.asdict(default), "stage": default.stage,
+                      "painted": default.painted, **raw}
+            blocks.append(_build(BlockSettings, f'[blocks."{name}"]', merged, **converted))
+        scenes = {**dataclasses.asdict(base.scenes), **data.get("scenes", {})}
+        comp = {**dataclasses.asdict(base.composition), **data.get("composition", {})}
         return Session(
             blocks=tuple(blocks),
-            scenes=_build(SceneSettings, "[scenes]", data.get("scenes", {})),
-            composition=_build(CompositionSettings, "[composition]", data.get("composition", {})),
-            seed=int(data.get("seed", 0)),
+            scenes=_build(SceneSettings, "[scenes]", scenes),
+            composition=_build(CompositionSettings, "[composition]", comp),
+            seed=int(data.get("seed", base.seed)),
         )
     except SessionError as exc:
         raise SessionError(f"{origin}: {exc}") from None
@@ -224,21 +230,22 @@ def save(session: Session, path: Path) -> None:
     tmp.replace(path)
 
 
-def load(path: Path) -> Session:
+def load(path: Path, base: Session | None = None) -> Session:
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise SessionError(f"{path}: cannot read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SessionError(f"{path}: {exc}") from None
-    return from_dict(data, str(path))
+    return from_dict(data, str(path), base)
 
 
 def load_or_default(path: Path, default: Session) -> tuple[Session, str | None]:
-    """The saved performance, or ``default`` and the reason it could not be used."""
+    """The saved performance over ``default`` (it may set only some keys), or ``default`` and
+    the reason it could not be used."""
     if not Path(path).exists():
         return default, None
     try:
-        return load(path), None
+        return load(path, base=default), None
     except SessionError as exc:
         return default, f"{exc}; using the default setup"
