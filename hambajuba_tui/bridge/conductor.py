@@ -76,8 +76,7 @@ class Conductor:
         self._drum_hit_key = key("drums", "transient")
         self._last_drum_hit = 0.0
         self._scene_energy = key("global", "energy_smooth")
-        self._scene_link = key(sc.link_source, "energy_smooth") if sc.link_source not in (
-            "tension", "tonal_distance") else key(sc.link_source, "value")
+        self._scene_link = self.sampler.level_key(sc.link_source)
         classification = getattr(a, "classification", None) or {}
         self._rigs: list[_Rig | None] = []
         for i, b in enumerate(session.blocks):

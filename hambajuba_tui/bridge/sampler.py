@@ -27,6 +27,10 @@ class Sampler:
             candidates += [f"{source}.value", f"harmony.{source}", source]
         return next((k for k in candidates if k in signals), None)
 
+    def level_key(self, source: str) -> str | None:
+        """How loud / how much a source is: a stem's smoothed energy, a derived source's value."""
+        return self.key(source, "value" if source in DERIVED else "energy_smooth")
+
     def position_key(self, source: str, position: str) -> str | None:
         if position == "tension":
             return self.key("tension", "value")

@@ -12,6 +12,7 @@ torch; engines are imported inside the worker only.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing as mp
 import time
 import traceback
@@ -189,7 +190,7 @@ class EngineWorker:
         return out
 
     def set_session(self, session: Session) -> None:
-        self.cfg = WorkerConfig(**{**self.cfg.__dict__, "session": session})
+        self.cfg = dataclasses.replace(self.cfg, session=session)
         self.send(SetSession(session))
 
     def stop(self, timeout: float = 3.0) -> None:

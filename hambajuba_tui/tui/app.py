@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
 from hambajuba_tui.show import Show
-from hambajuba_tui.tui.face import Expression, Face, expression_at
+from hambajuba_tui.tui.face import Face, expression_at
 from hambajuba_tui.tui.heart import Heart
 from hambajuba_tui.tui.orbs import Orb
 from hambajuba_tui.tui.skin import Skin, default_skin
@@ -137,5 +137,3 @@ class HambajubaApp(App):
 def _sample(analysis, name: str, t: float) -> float:
     return analysis.sample(name, t) if name in analysis.signals else 0.0
 
-
-__all__ = ["Expression", "HambajubaApp"]
