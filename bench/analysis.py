@@ -4,13 +4,17 @@ memory, and the time to load a cached 3-minute song.
 The song is the built-in demo (synthesised, 124 BPM), cut or repeated to ``--minutes``. Each
 backend runs the whole pipeline (decode, stems, every signal, rhythm) without the cache.
 ``demucs`` runs only when the package and its htdemucs weights are on this machine; otherwise
-the table says why it was skipped. Peak memory: the tracemalloc peak of this process during the
+the table says why it was skipped, and ``--demucs-architecture`` (on by default then) times
+the separation step alone with the htdemucs *architecture* and random weights: the same
+arithmetic as the real model (default ``HTDemucs`` hyperparameters, 7.8 s segments, one
+shift, 25 % overlap, as the backend runs it), so the seconds are honest while the stems are
+noise. Peak memory: the tracemalloc peak of this process during the
 analysis (numpy arrays included; a second, traced run so the timing is not slowed) and the
 max RSS of this process and of child processes (demucs separates in a child).
 
 Prints one JSON line (name, figures, machine), then a short table.
 
-    python bench/analysis.py [--minutes 1] [--backends dsp demucs]
+    python bench/analysis.py [--minutes 1] [--backends dsp demucs] [--no-demucs-architecture]
 """
 
 from __future__ import annotations
@@ -90,6 +94,33 @@ def run_backend(path: Path, backend: str, minutes: float, root: Path) -> dict:
     }, result
 
 
+def time_demucs_architecture(minutes: float, mix: np.ndarray) -> dict:
+    """Seconds per minute of audio of the separation step with an htdemucs-shaped model
+    (random weights), run through the backend's own ``separate_in_process``."""
+    import torch
+    from demucs.htdemucs import HTDemucs
+
+    from hambajuba_tui.audio.demucs_backend import separate_in_process
+
+    torch.manual_seed(0)
+    model = HTDemucs(sources=["drums", "bass", "other", "vocals"], segment=7.8).eval()
+    params = sum(p.numel() for p in model.parameters())
+    audio = song_of(minutes, mix)
+    separate_in_process(audio[: 8 * SAMPLE_RATE], SAMPLE_RATE, model)  # warm-up
+    start = time.perf_counter()
+    separate_in_process(audio, SAMPLE_RATE, model)
+    seconds = time.perf_counter() - start
+    return {
+        "backend": "demucs-arch",
+        "what": "htdemucs architecture, random weights (no weights here): separation only",
+        "params_m": round(params / 1e6, 2),
+        "torch_threads": torch.get_num_threads(),
+        "seconds": round(seconds, 2),
+        "seconds_per_minute": round(seconds / minutes, 2),
+        "times_realtime": round(seconds / (minutes * 60), 3),
+    }
+
+
 def tiled(analysis: Analysis, n_frames: int, song_hash: str) -> Analysis:
     """``analysis`` with every signal repeated to ``n_frames``: the size and keys of a real
     analysis of that length, for timing the cache without analysing it."""
@@ -146,6 +177,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=1.0, help="song length (default 1)")
     ap.add_argument("--backends", nargs="+", default=["dsp", "demucs"],
                     help="stem backends to time (default: dsp demucs)")
+    ap.add_argument("--no-demucs-architecture", action="store_true",
+                    help="when demucs is skipped, do not time the htdemucs architecture")
     args = ap.parse_args()
     if args.minutes <= 0:
         ap.error("--minutes must be positive")
@@ -167,12 +200,19 @@ def main() -> None:
             rows.append(row)
             first = first or result
         cached = time_cached_load(root, mix, first, args.minutes) if first else None
+    arch = None
+    if "demucs" in skipped and not args.no_demucs_architecture:
+        try:
+            arch = time_demucs_architecture(args.minutes, mix)
+        except ImportError as err:
+            skipped["demucs-arch"] = f"demucs is not installed ({err})"
     out = {
         "name": "analysis",
         "minutes": args.minutes,
         "backends": rows,
         "skipped": skipped,
         "cached_load": cached,
+        "demucs_architecture": arch,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                     "python": platform.python_version(), "numpy": np.__version__},
     }
@@ -185,6 +225,10 @@ def main() -> None:
               f"{r['children_max_rss_mb']:>14.1f}")
     for backend, why in skipped.items():
         print(f"{backend:<8}skipped: {why}")
+    if arch:
+        print(f"{'demucs':<8}{arch['seconds_per_minute']:>12.2f}{arch['seconds']:>9.2f}   "
+              f"separation only, {arch['what'].split(':')[0]} ({arch['params_m']:.1f} M "
+              f"params, {arch['times_realtime']:.2f}x the audio's duration)")
     if cached:
         print(f"cached {cached['minutes']:g}-min song ({cached['entry']}, "
               f"{cached['entry_mb']:.1f} MB, {cached['signals']} signals): analyze() hit "

@@ -211,6 +211,8 @@ def cmd_analyze(args) -> int:
     key = f", {a.key}" if a.key else ""
     print(f"{args.file.name}: {a.duration:.1f} s, {a.bpm:.1f} BPM{key}, {len(a.beats)} beats, "
           f"stems by {a.stems_backend}" + (" (silence only)" if a.silent else ""))
+    if len(a.keys) > 1:
+        print("  key: " + " → ".join(f"{k} at {t:.1f} s" if t else k for t, k in a.keys))
     entries = summary["layer_entries"]
     for stem, share in summary["activity"].items():
         first = entries.get(stem) or []

@@ -154,3 +154,100 @@ def test_dropped_instruments_go_quiet(analysed):
         # measured 90th percentiles, gap / after: drums .18 / .80, bass .06 / .97
         assert quiet < 0.25, (stem, quiet)
         assert loud > 3 * quiet + 0.2, (stem, loud)
+
+
+# --- layer entries ------------------------------------------------------------------------
+
+# |estimated - true| entry time (s), measured on every song: drums .00, bass .01-.10,
+# vocals .02-.03; ``other`` (a pad whose first chord partly falls below the bass crossover)
+# .28-1.70 s, which is up to 2.04 beats (steady-72).
+ENTRY_TOLERANCE_S = 0.25
+OTHER_ENTRY_BEATS = 2.5
+
+
+def _entry_tolerance(song: songs.Song, stem: str) -> float:
+    return OTHER_ENTRY_BEATS * 60.0 / song.bpm if stem == "other" else ENTRY_TOLERANCE_S
+
+
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_layer_entries_fire_where_instruments_enter(analysed, name):
+    """Every true entry (the start, and each return after a two-bar break) has one estimated
+    entry near it, and no entry fires anywhere else: leakage between dsp stems (the kick's
+    tail in ``bass``, bass harmonics in ``other``) must not look like an instrument entering."""
+    song, result = analysed(name)
+    for stem in ("drums", "bass", "other", "vocals"):
+        got = result.events[f"{stem}.layer_entry"]
+        want = np.asarray(song.entries[stem])
+        tol = _entry_tolerance(song, stem)
+        assert len(got) == len(want), f"{name} {stem}: entries {got.round(2)}, true {want}"
+        err = np.abs(got - want)
+        assert np.all(err <= tol), f"{name} {stem}: entries {got.round(2)}, true {want}"
+
+
+# --- key ----------------------------------------------------------------------------------
+
+# Key change measured 4.9 s (2.25 bars) after the true one: each bar's key is scored over the
+# four bars around it, so two mixed bars follow a modulation before the new key wins.
+KEY_CHANGE_BARS = 2.5
+
+
+@pytest.mark.parametrize("name", [n for n in FACTORIES if n != "key-change"])
+def test_key(analysed, name):
+    song, result = analysed(name)
+    ((_, true_key),) = song.keys
+    assert result.key == true_key, f"{name}: {result.key}"
+    assert result.keys == [(0.0, true_key)], f"{name}: {result.keys}"
+
+
+def test_key_change_is_followed(analysed):
+    """A minor for five bars, then C# minor: the keys over time say so, at about the right
+    bar, and the song's key is the one it starts in (a tie goes to the earlier key)."""
+    song, result = analysed("key-change")
+    (_, first), (change, second) = song.keys
+    assert [k for _, k in result.keys] == [first, second], result.keys
+    assert result.keys[0][0] == 0.0
+    bar = 4 * 60.0 / song.bpm
+    assert abs(result.keys[1][0] - change) <= KEY_CHANGE_BARS * bar, result.keys
+    assert result.key == first
+
+
+# --- downbeats ----------------------------------------------------------------------------
+
+# Downbeat F-measure (±70 ms) measured: 72 .857, 96 .909, 128 .933, 150 .947, 168 .957,
+# swing .933, tempo change .947, key change .947, dropouts .963 (misses are the first bar,
+# whose beat librosa trims). Before the accompaniment-only chord cue: 0.0 on all but dropouts
+# (the lead line's note changes put the bar half a bar late).
+DOWNBEAT_F = 0.8
+
+
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_downbeats(analysed, name):
+    song, result = analysed(name)
+    assert set(np.round(result.downbeats, 6)) <= set(np.round(result.beats, 6))
+    score = f_measure(result.downbeats, song.downbeat_times)
+    assert score >= DOWNBEAT_F, f"{name}: downbeat F-measure {score:.3f}"
+
+
+# --- sections -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", [n for n in FACTORIES if n != "dropouts"])
+def test_one_section_when_nothing_changes(analysed, name):
+    """Same layers all through (a tempo or key change does not change the arrangement)."""
+    song, result = analysed(name)
+    assert [lab for _, _, lab in result.sections] == ["A"], result.sections
+    assert result.sections[0][1] == pytest.approx(song.duration, abs=0.01)
+
+
+def test_sections_start_where_the_arrangement_changes(analysed):
+    """Dropouts: layers change at bars 2, 4, 6, 8 and 10. Measured boundaries: bars 2, 6 and 10
+    exactly (at least 8 beats apart, so not all five); each must sit on a true change."""
+    song, result = analysed("dropouts")
+    changes = np.array(sorted({t for ts in (*song.entries.values(), *song.exits.values())
+                               for t in ts if t > 1.0}))
+    starts = [s for s, _, _ in result.sections[1:]]
+    assert len(starts) >= 3, result.sections
+    for s in starts:
+        assert np.min(np.abs(changes - s)) < 0.1, (s, changes)
+    labels = [lab for _, _, lab in result.sections]
+    assert len(set(labels)) == len(labels)  # no two of these parts have the same layers

@@ -279,9 +279,9 @@ def test_tonal_distance_rises_on_an_out_of_key_chord():
     fsharp = (66, 70, 73)  # F# major: far from C major
     progression = [c, f, g, c, am, f, g, c, fsharp, c, f, g, c, am, f, g, c]
     y = _chords(progression)
-    sig, key = harmony_signals(y, harmonic_chroma(y))
+    sig, keys = harmony_signals(y, harmonic_chroma(y))
     td = sig["tonal_distance.value"]
-    assert key == "C major"
+    assert keys == [(0.0, "C major")]  # no beats given: one key for the whole song
     seg = int(1.5 * GRID_RATE)
     means = [float(td[k * seg : (k + 1) * seg].mean()) for k in range(len(progression))]
     odd = means[8]
@@ -400,9 +400,15 @@ def test_layer_entry_events_of_the_demo(demo):
     assert set(a.events) == {f"{s}.layer_entry" for s in SIGNAL_STEMS}
     for name, times in a.events.items():
         assert times.dtype == np.float64 and np.all(np.diff(times) > 0), name
-    # the chords come in at bar 5, the lead at bar 9 (dsp may also fire on leakage earlier)
-    assert np.min(np.abs(a.events["other.layer_entry"] - (DEMO_START_S + 4 * BAR))) < 0.3
-    assert np.min(np.abs(a.events["vocals.layer_entry"] - (DEMO_START_S + 8 * BAR))) < 0.3
+    # The chords come in at bar 5, the lead at bar 9, the drums at the start and after the
+    # breakdown; nothing fires on leakage. Measured: other +0.39 s (the pad's first chord sits
+    # partly under the bass crossover: under a beat), the rest within 0.05 s.
+    want = {"other": [4 * BAR], "vocals": [8 * BAR], "drums": [0.0, 20 * BAR], "bass": [0.0]}
+    for stem, bars in want.items():
+        got = a.events[f"{stem}.layer_entry"]
+        assert len(got) == len(bars), (stem, got)
+        tol = BEAT if stem == "other" else 0.3
+        np.testing.assert_allclose(got, DEMO_START_S + np.array(bars), atol=tol, err_msg=stem)
 
 
 def test_sections_cover_the_song(demo):
@@ -419,11 +425,26 @@ def test_sections_cover_the_song(demo):
         assert np.min(np.abs(changes - start)) < 2.5, start
 
 
+def test_sections_label_the_parts_that_sound_alike(demo):
+    """Demo arrangement: drums+bass, + chords, + lead, breakdown, everything again, the held
+    last note. Measured labels A B C D C E, the return after the breakdown labelled like the
+    part before it; the breakdown and the intro each stand alone."""
+    _, _, a = demo
+
+    def label_at(bar: float) -> str:
+        t = DEMO_START_S + bar * BAR
+        return next(lab for s, e, lab in a.sections if s <= t < e)
+
+    full, again = label_at(12), label_at(26)
+    assert full == again
+    assert len({label_at(1), label_at(5), full, label_at(18)}) == 4
+
+
 def test_summary(demo):
     _, _, a = demo
     s = summary(a)
     json.dumps(s)
-    assert s["key"] == "A minor"
+    assert s["key"] == "A minor" and s["keys"] == [{"start": 0.0, "key": "A minor"}]
     assert s["bpm"] == pytest.approx(DEMO_BPM, abs=0.5)
     assert s["stems_backend"] == "dsp"
     assert s["duration"] == pytest.approx(a.duration, abs=0.01)
@@ -440,7 +461,7 @@ def test_cache_round_trip_of_the_new_fields(demo):
     assert cache.FORMAT_VERSION >= 2
     again = cache.load_cached(a.song_hash, cache_dir)
     assert again is not None
-    assert again.key == a.key
+    assert again.key == a.key and again.keys == a.keys == [(0.0, "A minor")]
     assert again.classification == a.classification
     assert again.sections == a.sections
     assert again.pitch_hz.keys() == a.pitch_hz.keys()

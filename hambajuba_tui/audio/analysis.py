@@ -54,7 +54,9 @@ class Analysis:
     silent: bool = False
     """True when the song is silence only: playable, but nothing will dance."""
     key: str = ""
-    """Estimated key, e.g. ``"A minor"`` (empty when unknown)."""
+    """The key the song spends the most time in, e.g. ``"A minor"`` (empty when unknown)."""
+    keys: list[tuple[float, str]] = field(default_factory=list)
+    """The key over time: ``(start s, key)`` per key section, the first at 0."""
     events: dict[str, np.ndarray] = field(default_factory=dict)
     """Event times, float64 [k] seconds, by name: ``"<stem>.layer_entry"`` for every stem."""
     classification: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -129,6 +131,7 @@ def summary(analysis: Analysis) -> dict:
         "bpm": round(float(a.bpm), 2),
         "beats": int(len(a.beats)),
         "key": a.key,
+        "keys": [{"start": round(s, 2), "key": k} for s, k in a.keys],
         "stems_backend": a.stems_backend,
         "silent": bool(a.silent),
         "activity": share(PHYSICAL_STEMS),

@@ -29,9 +29,9 @@ import numpy as np
 from hambajuba_tui import paths
 from hambajuba_tui.audio.analysis import Analysis
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 """2: the full signal set (virtual stems, harmony, coupling), key, events, classification,
-sections."""
+sections. 3: keys over time, accompaniment-led downbeats, layer entries that ignore leakage."""
 META_FILE = "meta.json"
 ARRAYS_FILE = "signals.npz"
 PITCH_PREFIX = "pitch_hz:"
@@ -95,6 +95,7 @@ def load_cached(
             silent=bool(meta.get("silent", False)),
             pitch_hz=pitch_hz,
             key=str(meta.get("key", "")),
+            keys=[(float(t), str(k)) for t, k in meta.get("keys", [])],
             events={str(k): np.asarray(v, dtype=np.float64).reshape(-1)
                     for k, v in meta.get("events", {}).items()},
             classification={str(stem): {str(k): float(v) for k, v in w.items()}
@@ -133,6 +134,7 @@ def save(analysis: Analysis, cache_dir: str | os.PathLike[str] | None = None) ->
             "n_frames": analysis.n_frames,
             "signals": list(analysis.signals),
             "key": analysis.key,
+            "keys": [[float(t), str(k)] for t, k in analysis.keys],
             "events": {k: [float(t) for t in v] for k, v in analysis.events.items()},
             "classification": {s: {k: float(v) for k, v in w.items()}
                                for s, w in analysis.classification.items()},

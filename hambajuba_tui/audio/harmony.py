@@ -13,7 +13,11 @@
 ``key``             Krumhansl-Schmuckler: the major or minor Krumhansl-Kessler profile (of 24
                     rotations) that correlates best with the mean chroma of the harmonic part
                     (plus, when given, the bass stem's mean chroma: see :func:`key_of`), e.g.
-                    ``"A minor"``.
+                    ``"A minor"``; in the analysis, the key held longest of ``keys``.
+``keys``            the key over time: the same scores per bar (4 beats) over the bars around
+                    it, from the harmonic part, the accompaniment and the bass, and a Viterbi
+                    path through the 24 keys that pays :data:`KEY_SWITCH_PENALTY` per change, so
+                    a modulation is followed and a borrowed chord is not (:func:`key_segments`).
 
 :func:`harmony_signals` returns them as ``tension.value``, ``tension.roughness``,
 ``tension.entropy`` and ``tonal_distance.value`` (the bridge's derived sources ``tension`` and
@@ -37,6 +41,11 @@ HARMONY_STEP = 4
 TENSION_ROUGHNESS = 0.6
 TONAL_ATTACK_MS, TONAL_RELEASE_MS = 60.0, 400.0
 PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+BAR_BEATS = 4
+KEY_WINDOW_BARS = 4
+KEY_SWITCH_PENALTY = 1.5
+"""Score (sum of two correlations per bar, at most 2) a key change must win back: about two
+bars of clear evidence, so a passing chord never changes the key."""
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
@@ -158,17 +167,96 @@ def key_of(mean: np.ndarray, bass_mean: np.ndarray | None = None) -> str:
     return max(scores, key=lambda k: scores[k])
 
 
+def _window_scores(
+    chroma: np.ndarray, weight: np.ndarray, edges: np.ndarray
+) -> np.ndarray:
+    """Key correlations (float [n_bars, 24], in :func:`key_scores` order) per bar
+    ``edges[i]:edges[i + 1]`` (grid frames), each of the weighted mean chroma of the
+    :data:`KEY_WINDOW_BARS` bars around it (shifted inwards at the ends): one bar holds a
+    chord or two, which fits several keys; a few bars hold the scale."""
+    n_bars = len(edges) - 1
+    chroma = chroma / np.maximum(chroma.sum(axis=0, keepdims=True), 1e-20)  # as mean_chroma
+    sums = np.zeros((n_bars, 12))
+    mass = np.zeros(n_bars)
+    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        sums[i] = chroma[:, a:b] @ weight[a:b]
+        mass[i] = weight[a:b].sum()
+    cs, cm = np.vstack([np.zeros(12), np.cumsum(sums, axis=0)]), np.r_[0.0, np.cumsum(mass)]
+    width = min(KEY_WINDOW_BARS, n_bars)
+    out = np.zeros((n_bars, 24))
+    for i in range(n_bars):
+        lo = int(np.clip(i - KEY_WINDOW_BARS // 2, 0, n_bars - width))
+        hi = lo + width
+        if cm[hi] - cm[lo] > 0:
+            out[i] = list(key_scores((cs[hi] - cs[lo]) / (cm[hi] - cm[lo])).values())
+    return out
+
+
+def key_segments(
+    evidence: list[tuple[np.ndarray, np.ndarray]],
+    beats: np.ndarray,
+    rate: float = GRID_RATE,
+) -> list[tuple[float, str]]:
+    """The key over time, ``[(start s, key), ...]`` (the first starts at 0; empty when no key).
+
+    ``evidence``: (chroma float [12, n], weight float [n]) pairs on the grid, weight 0 where
+    that part is silent -- the harmonic part of the mix (its melody spells the scale), the
+    accompaniment and the bass (their roots tell relative keys apart). ``beats``: float64 s.
+    Each bar of :data:`BAR_BEATS` beats sums every part's key correlations over the bars around
+    it; the best path through the 24 keys pays :data:`KEY_SWITCH_PENALTY` per change. Without
+    two bars of beats it is one key for the whole song.
+    """
+    n = min(c.shape[1] for c, _ in evidence)
+    parts = [(np.asarray(c, np.float64)[:, :n], np.asarray(w, np.float64)[:n])
+             for c, w in evidence]
+    if len(beats) >= 2 * BAR_BEATS:
+        bars = np.round(np.asarray(beats)[BAR_BEATS::BAR_BEATS] * rate).astype(np.int64)
+        edges = np.unique(np.clip(np.r_[0, bars, n], 0, n))
+    else:
+        edges = np.array([0, n])
+    scores = sum(_window_scores(c, w, edges) for c, w in parts)
+    if len(edges) < 2 or not np.any(scores):
+        return []
+    # Viterbi: the best total score with a penalty per key change.
+    total = scores[0].copy()
+    back = np.zeros(scores.shape, dtype=np.int64)
+    for i in range(1, len(scores)):
+        best = int(np.argmax(total))
+        stay = total >= total[best] - KEY_SWITCH_PENALTY
+        back[i] = np.where(stay, np.arange(24), best)
+        total = np.where(stay, total, total[best] - KEY_SWITCH_PENALTY) + scores[i]
+    path = np.empty(len(scores), dtype=np.int64)
+    path[-1] = int(np.argmax(total))
+    for i in range(len(scores) - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    names = list(key_scores(np.arange(12.0)))
+    out: list[tuple[float, str]] = []
+    for i, k in enumerate(path):
+        if not out or names[k] != out[-1][1]:
+            out.append((0.0 if not out else round(float(edges[i]) / rate, 3), names[k]))
+    return out
+
+
+def main_key(keys: list[tuple[float, str]], duration: float) -> str:
+    """The key the song spends the most time in (the earliest on a tie); "" when none."""
+    held: dict[str, float] = {}
+    for (start, key), end in zip(keys, [k[0] for k in keys[1:]] + [duration], strict=True):
+        held[key] = held.get(key, 0.0) + max(end - start, 0.0)
+    return max(held, key=lambda k: held[k]) if held else ""
+
+
 def harmony_signals(
     y: np.ndarray,
     chroma: np.ndarray,
     sr: int = SAMPLE_RATE,
     *,
-    bass_chroma: np.ndarray | None = None,
-    bass_weight: np.ndarray | None = None,
-) -> tuple[dict[str, np.ndarray], str]:
-    """Harmony signals (float32 [n_frames], names in the module docstring) and the key of the
-    harmonic part ``y`` (float32 [n]); ``chroma`` is its chroma on the grid (float [12, n]);
-    ``bass_chroma`` / ``bass_weight`` (the bass stem's chroma [12, n] and RMS [n]) help the key."""
+    key_parts: list[tuple[np.ndarray, np.ndarray]] = (),
+    beats: np.ndarray | None = None,
+) -> tuple[dict[str, np.ndarray], list[tuple[float, str]]]:
+    """Harmony signals (float32 [n_frames], names in the module docstring) and the keys over
+    time (:func:`key_segments`) of the harmonic part ``y`` (float32 [n]); ``chroma`` is its
+    chroma on the grid (float [12, n]); ``key_parts`` are more (chroma [12, n], weight [n])
+    evidence for the key (the accompaniment, the bass); ``beats`` (s) set the bars."""
     y = np.asarray(y, dtype=np.float32)
     energy = rms(y)
     n = len(energy)
@@ -178,10 +266,8 @@ def harmony_signals(
     if chroma.shape[1] < n:
         chroma = np.pad(chroma, ((0, 0), (0, n - chroma.shape[1])))
     weight = np.where(present, energy, 0.0)
-    bass_mean = None
-    if bass_chroma is not None and bass_weight is not None and np.sum(bass_weight) > 0:
-        bass_mean = mean_chroma(np.asarray(bass_chroma, dtype=np.float64), bass_weight)
-    key = key_of(mean_chroma(chroma, weight), bass_mean) if present.any() else ""
+    beats = np.zeros(0) if beats is None else np.asarray(beats, dtype=np.float64)
+    keys = key_segments([(chroma, weight), *key_parts], beats) if present.any() else []
     td = tonal_distance(chroma, weight)
 
     mag, freqs = _spectra(y, sr)
@@ -201,5 +287,5 @@ def harmony_signals(
             "tension.entropy": ent_n,
             "tonal_distance.value": td,
         },
-        key,
+        keys,
     )

@@ -18,7 +18,7 @@ from hambajuba_tui.audio.classify import classify
 from hambajuba_tui.audio.coupling import coupling_signals, pair_names
 from hambajuba_tui.audio.crossover import VIRTUAL_BANDS, band
 from hambajuba_tui.audio.decode import Audio, check_path, content_hash, load_audio, samples_hash
-from hambajuba_tui.audio.harmony import harmony_signals
+from hambajuba_tui.audio.harmony import harmony_signals, main_key
 from hambajuba_tui.audio.rhythm import DEFAULT_BPM, analyze_rhythm, harmonic_chroma
 from hambajuba_tui.audio.sections import segment
 from hambajuba_tui.audio.signals import (
@@ -176,16 +176,20 @@ def _analyze_audio(
     mix_onset = onset_strength(mel_db=mix_mel)
     harmonic_part = mono - stems["drums"]
     chroma = harmonic_chroma(harmonic_part)
-    rhythm = analyze_rhythm(mix_onset, mix_mel, chroma=chroma)
+    # Chords change on downbeats, but a lead line moves inside the bar: the downbeat cue reads
+    # the chord changes of the accompaniment (bass + other) only.
+    accompaniment = harmonic_chroma(stems["bass"] + stems["other"])
+    rhythm = analyze_rhythm(mix_onset, mix_mel, chroma=accompaniment)
     report("rhythm", 0.55)
 
     signals, stats = _stem_signals(stems, mono, mix_power, mix_onset, rhythm.bpm, report)
     report("harmony", 0.86)
-    derived, key = harmony_signals(
+    derived, keys = harmony_signals(
         harmonic_part,
         chroma,
-        bass_chroma=np.stack([signals[f"bass.{c}"] for c in CHROMA_NAMES]),
-        bass_weight=rms(stems["bass"]),
+        key_parts=[(accompaniment, rms(stems["bass"] + stems["other"])),
+                   (np.stack([signals[f"bass.{c}"] for c in CHROMA_NAMES]), rms(stems["bass"]))],
+        beats=rhythm.beats,
     )
     signals.update(derived)
     report("coupling", 0.9)
@@ -198,7 +202,8 @@ def _analyze_audio(
               for s, st in stats.items()}
     bands = mix_mel.reshape(16, N_MELS // 16, -1).mean(axis=1)
     sections = segment(
-        signals["global.novelty_long"], (bands - FLUX_FLOOR_DB) / -FLUX_FLOOR_DB,
+        np.sqrt(signals["global.novelty_mid"] * signals["global.novelty_long"]),
+        (bands - FLUX_FLOOR_DB) / -FLUX_FLOOR_DB,
         rhythm.bpm, rhythm.downbeats, duration,
     )
     report("coupling", 0.95)
@@ -213,7 +218,8 @@ def _analyze_audio(
         rate=GRID_RATE,
         title=title,
         silent=False,
-        key=key,
+        key=main_key(keys, duration),
+        keys=keys,
         events=events,
         classification=classification,
         pitch_hz={s: st.pitch_hz for s, st in stats.items() if st.pitch_hz is not None},

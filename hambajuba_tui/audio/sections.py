@@ -1,11 +1,13 @@
 """A simple section segmentation of the whole song (for summaries, not for steering).
 
-Boundaries are peaks of the mix's ``novelty_long`` (timbre contrast over 32-beat windows) above
-:data:`MIN_PEAK`, at least :data:`MIN_BEATS` beats apart and from the ends, snapped to the
-nearest downbeat within one beat. Sections get letters: a section whose mean log-mel timbre lies
-within :data:`SAME_DISTANCE` (RMS over 16 bands, in units of 70 dB) of an earlier section's
-gets that section's letter, otherwise the next new letter. Rough by design: it finds where the
-arrangement changes (layers in and out, breakdowns), not verse/chorus semantics.
+Boundaries are peaks above :data:`MIN_PEAK` of the geometric mean of the mix's ``novelty_mid``
+and ``novelty_long`` (timbre contrast over 8- and 32-beat windows: the first places a change
+to the bar, the second says it lasts), at least :data:`MIN_BEATS` beats apart and from the
+ends, snapped to the nearest downbeat within one beat. Sections get letters: a section whose
+mean log-mel timbre lies within :data:`SAME_DISTANCE` (RMS over 16 bands, in units of 70 dB:
+~1 dB) of an earlier section's gets that section's letter, otherwise the next new letter.
+Rough by design: it finds where the arrangement changes (layers in and out, breakdowns) and
+which parts sound alike, not verse/chorus semantics.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import numpy as np
 
 from hambajuba_tui.vocab import GRID_RATE
 
-MIN_PEAK = 0.35
-MIN_BEATS = 16.0
-SAME_DISTANCE = 0.05
+MIN_PEAK = 0.4
+MIN_BEATS = 8.0
+SAME_DISTANCE = 0.015
 
 Section = tuple[float, float, str]
 

@@ -36,9 +36,12 @@ Spectral and the rest (:data:`FULL_SIGNAL_NAMES`), from one shared STFT per stem
                    timbre (16 bands): distance between the mean over the window before and the
                    window after each frame; windows of 1, 8 and 32 beats (~0.5 s, 4 s, 16 s at
                    120 BPM, BPM-scaled); normalised.
-``layer_entry``    1.0 when the stem becomes active (``energy_smooth`` > 0.3, hysteresis down to
-                   0.15) after at least 8 beats of quiet (or since the start), decaying with
-                   tau = 0.5 s. The event times are ``Analysis.events["<stem>.layer_entry"]``.
+``layer_entry``    1.0 when the stem becomes active (``energy_smooth`` > 0.5, hysteresis down to
+                   0.2) after at least 6 beats of quiet (or since the start: a lead's
+                   breath between phrases is no entry, a two-bar break is), decaying with
+                   tau = 0.5 s. The high threshold ignores leakage: on dsp stems a
+                   neighbour's bleed reaches ~0.3. The event times are
+                   ``Analysis.events["<stem>.layer_entry"]``.
 
 Pitch (only stems in :data:`PITCH_STEMS`: ``vocals``, ``bass``), by YIN at 11.025 kHz:
 
@@ -93,8 +96,8 @@ DB_FLOOR = -40.0
 NOVELTY_BEATS = {"novelty_short": 1.0, "novelty_mid": 8.0, "novelty_long": 32.0}
 NOVELTY_FLOOR = 0.01
 """Smallest novelty range (RMS over 16 bands, units of 70 dB: ~0.7 dB) stretched to [0, 1]."""
-ENTRY_ON, ENTRY_OFF = 0.3, 0.15
-ENTRY_QUIET_BEATS = 8.0
+ENTRY_ON, ENTRY_OFF = 0.5, 0.2
+ENTRY_QUIET_BEATS = 6.0
 ENTRY_TAU_MS = 500.0
 PRESENT_DB = -40.0
 """A stem is "present" in a frame when its RMS is within this of its own loud level (95th
