@@ -1,8 +1,10 @@
 """Quality scores of the analysis on synthesised songs with known truth (tests/songs.py).
 
 Each song is written to a WAV file and analysed once through ``analysis.analyze`` (dsp stems,
-a module-wide temporary cache). Scores: BPM error, beat F-measure (±70 ms), and how well each
-dsp stem's envelope follows the envelope of the true stem. Every threshold sits a little below
+a module-wide temporary cache). Scores: BPM error, beat and downbeat F-measure (±70 ms), how
+well each dsp stem's envelope follows the envelope of the true stem, layer entries against
+the score's entries, the key (and a modulation), sections against the arrangement, and the
+vocal pitch against the melody. Every threshold sits a little below
 the value measured when it was set (the measured value is written beside it), so a regression
 fails rather than passing quietly.
 """
@@ -251,3 +253,25 @@ def test_sections_start_where_the_arrangement_changes(analysed):
         assert np.min(np.abs(changes - s)) < 0.1, (s, changes)
     labels = [lab for _, _, lab in result.sections]
     assert len(set(labels)) == len(labels)  # no two of these parts have the same layers
+
+
+# --- pitch --------------------------------------------------------------------------------
+
+# Share of the lead's sounding frames (truth) that the dsp vocals stem reports voiced
+# (pitch_conf > 0.5) within a semitone of the true note: measured .999 (steady-72) to 1.000 on
+# every other song.
+PITCH_HIT = 0.95
+
+
+@pytest.mark.parametrize("name", list(FACTORIES))
+def test_vocal_pitch_follows_the_melody(analysed, name):
+    song, result = analysed(name)
+    n = min(len(song.lead_hz), result.n_frames)
+    truth = song.lead_hz[:n]
+    est = result.pitch_hz["vocals"][:n].astype(np.float64)
+    conf = result.signal("vocals.pitch_conf")[:n]
+    sounding = truth > 0
+    hit = sounding & (conf > 0.5) & (est > 0)
+    semitones = np.abs(12 * np.log2(np.maximum(est, 1.0) / np.where(sounding, truth, 1.0)))
+    share = float(np.sum(hit & (semitones < 1.0)) / np.sum(sounding))
+    assert share >= PITCH_HIT, f"{name}: {share:.3f} of the lead's frames within a semitone"
