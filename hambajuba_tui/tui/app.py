@@ -83,6 +83,13 @@ class HambajubaApp(App):
         self.show.start()
         self.set_interval(1.0 / self.show.options.fps, self.tick)
 
+    def _display(self, screen, renderable) -> None:
+        """After each screen update, let the heart redraw what the update painted over."""
+        super()._display(screen, renderable)
+        heart = getattr(self, "_heart", None)
+        if heart is not None and renderable is not None and not self.is_headless:
+            heart.painted_over(renderable)
+
     def on_unmount(self) -> None:
         self.show.close()
 

@@ -48,6 +48,7 @@ class Heart(Widget):
         self._place_for: tuple | None = None
         self._shown_id = 0
         self._last_emit = 0.0
+        self._last_sent: tuple[str, Placement] | None = None
         self.frames_drawn = 0
         self.bytes_written = 0
         self.last_payload = ""
@@ -108,6 +109,7 @@ class Heart(Widget):
         if not self.is_mounted or place != self.placement():
             return  # the pane moved while encoding; the next frame is already on its way
         self._write(payload)
+        self._last_sent = (payload, place)
         self.frames_drawn += 1
         self._last_emit = time.monotonic()
         new_id = getattr(self.encoder, "image_id", 0)
@@ -157,6 +159,19 @@ class Heart(Widget):
         """The background around the image: whatever is behind the pane."""
         return Style(bgcolor=self.rich_style.bgcolor)
 
+    def painted_over(self, update) -> None:
+        """Textual just wrote ``update`` (a compositor update): if it touched the image's
+        cells, sixel and half-block pixels there are gone (text replaces graphics in the
+        terminal), so the last image is written again at once."""
+        place = self._place
+        if self.mode.protocol not in ("sixel", "halfblock") or place is None or not (
+                self._last_sent and _touches(update, place)):
+            return
+        if self._last_sent[1] == self.placement():
+            self._write(self._last_sent[0])
+        else:
+            self._resubmit()
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         pad = self._pad_style()
@@ -177,3 +192,15 @@ class Heart(Widget):
         if right > 0:
             segs.append(Segment(" " * right, pad))
         return Strip(segs, width)
+
+
+def _touches(update, place: Placement) -> bool:
+    """Whether a Textual compositor update wrote into the cells of ``place``."""
+    x0, y0, x1, y1 = place.col, place.row, place.col + place.cols, place.row + place.rows
+    spans = getattr(update, "spans", None)
+    if spans is not None:  # ChopsUpdate: (y, x start, x end) of each written span
+        return any(y0 <= y < y1 and a < x1 and b > x0 for y, a, b in spans)
+    region = getattr(update, "region", None)
+    if region is not None:  # LayoutUpdate: a whole region
+        return region.x < x1 and region.right > x0 and region.y < y1 and region.bottom > y0
+    return True  # unknown kind of update: assume the worst
