@@ -122,3 +122,11 @@ def compare(shown: np.ndarray, frame: np.ndarray) -> tuple[float, float]:
     la, lb = a @ [0.299, 0.587, 0.114], b @ [0.299, 0.587, 0.114]
     corr = float(np.corrcoef(la.ravel(), lb.ravel())[0, 1])
     return mad, corr
+
+
+def flat_share(region: np.ndarray) -> float:
+    """Share of pixels in the region's most common colour (to 4 bits a channel): near 1 for
+    a blank pane (background, perhaps a notification's text over it), small for a frame."""
+    q = (region >> 4).astype(np.int32)
+    keys = (q[..., 0] << 8) | (q[..., 1] << 4) | q[..., 2]
+    return float(np.bincount(keys.ravel(), minlength=4096).max() / keys.size)

@@ -21,6 +21,7 @@ from songs import steady
 from terminals import (
     VirtualScreen,
     compare,
+    flat_share,
     image_region,
     missing_tools,
     pane_crop,
@@ -30,12 +31,14 @@ from terminals import (
 
 pytestmark = pytest.mark.e2e
 
-# Measured on the 2-core CI machine: sixel MAD ~6–9 and correlation ≥ 0.98 (adaptive palette);
-# kitty MAD ~3–6, correlation ≥ 0.99 (kitty scales with linear filtering, as the test does).
-MAD_MAX = {"xterm": 20.0, "kitty": 16.0}
-CORR_MIN = {"xterm": 0.93, "kitty": 0.95}
-BLANK_STD = 6.0
-"""A pane whose pixels vary less than this (0–255) shows no image."""
+# Measured on the loaded 2-core machine over several runs: xterm sixel MAD 3.9–4.4, r 0.992–0.995
+# (adaptive palette, nearest-neighbour resampling vs the test's bilinear); kitty MAD 1.0–1.2,
+# r 0.999 (kitty scales with linear filtering, as the test does). Limits leave ~2.5× margin.
+MAD_MAX = {"xterm": 12.0, "kitty": 5.0}
+CORR_MIN = {"xterm": 0.97, "kitty": 0.99}
+BLANK_SHARE = 0.5
+"""A pane with more than this share of its pixels in one colour shows no image (measured:
+frames ≤ 0.06, a blank pane with a notification over it 0.9)."""
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +111,11 @@ def _run_in(terminal: str, screen: VirtualScreen, song, tmp_path, graphics: str)
         assert info["protocol"] == graphics
 
         # while it animates: no grab shows a blank pane
-        stds = []
-        for _ in range(6):
-            crop = image_region(pane_crop(screen.grab(), info), info)
-            stds.append(float(crop.std()))
-            time.sleep(0.15)
-        assert min(stds) > BLANK_STD, f"a grab showed a blank heart pane: stds {stds}"
+        flat = []
+        for _ in range(8):
+            flat.append(flat_share(image_region(pane_crop(screen.grab(), info), info)))
+            time.sleep(0.1)
+        assert max(flat) < BLANK_SHARE, f"a grab showed a blank heart pane: {flat}"
         assert _read_record(rec)["frames_drawn"] > info["frames_drawn"]  # it animated
 
         # paused: the pane shows the frame that was sent
@@ -130,7 +132,7 @@ def _run_in(terminal: str, screen: VirtualScreen, song, tmp_path, graphics: str)
             if before == info and mad <= MAD_MAX[terminal] and corr >= CORR_MIN[terminal]:
                 break
             time.sleep(0.7)
-        print(f"{terminal}: MAD {best[0]:.2f}, correlation {best[1]:.4f}, stds {stds}")
+        print(f"{terminal}: MAD {best[0]:.2f}, correlation {best[1]:.4f}, flat {max(flat):.3f}")
         assert best[0] <= MAD_MAX[terminal], f"pane differs from the frame: MAD {best[0]:.1f}"
         assert best[1] >= CORR_MIN[terminal], f"pane differs from the frame: r {best[1]:.3f}"
         screen.key("q")

@@ -110,8 +110,10 @@ class HambajubaApp(App):
             worker=status.worker,
         )
         self._status.text = info.text()
-        subtitle = f"{status.engine} · {status.worker}" if status.worker != "running" else (
-            f"{status.engine} · {info.fps:.0f} fps")
+        # The border repaints the whole heart box (and so the image's cells) when it changes:
+        # it names the engine and its state only; the fps live in the status line.
+        subtitle = status.engine if status.worker == "running" else (
+            f"{status.engine} · {status.worker}")
         if self._heart_box.border_subtitle != subtitle:
             self._heart_box.border_subtitle = subtitle
 

@@ -50,6 +50,7 @@ class Heart(Widget):
         self._last_emit = 0.0
         self._last_sent: tuple[str, Placement] | None = None
         self.frames_drawn = 0
+        self.rewrites = 0
         self.bytes_written = 0
         self.last_payload = ""
         self._record = Path(os.environ[RECORD_ENV]) if os.environ.get(RECORD_ENV) else None
@@ -145,7 +146,7 @@ class Heart(Widget):
         os.replace(self._record / "frame.tmp.png", self._record / "frame.png")
         info = {"col": place.col, "row": place.row, "cols": place.cols, "rows": place.rows,
                 "width": place.width, "height": place.height,
-                "protocol": self.mode.protocol, "frames_drawn": self.frames_drawn,
+                "protocol": self.mode.protocol, "frames_drawn": self.frames_drawn, "rewrites": self.rewrites,
                 "cell_px": list(self.mode.cell_px), "time": time.time()}
         (self._record / "heart.tmp.json").write_text(json.dumps(info))
         os.replace(self._record / "heart.tmp.json", self._record / "heart.json")
@@ -167,6 +168,7 @@ class Heart(Widget):
         if self.mode.protocol not in ("sixel", "halfblock") or place is None or not (
                 self._last_sent and _touches(update, place)):
             return
+        self.rewrites += 1
         if self._last_sent[1] == self.placement():
             self._write(self._last_sent[0])
         else:
