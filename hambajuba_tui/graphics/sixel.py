@@ -39,16 +39,18 @@ def palette_defs(palette: np.ndarray) -> str:
 _CUBE_DEFS = palette_defs(CUBE)
 
 
-def _run_table(max_run: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pre-rendered run codes: runs of 1–3 repeat the character (marker 0), longer ones
-    are ``!<n>`` followed by it."""
+def _run_table(max_run: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pre-rendered run codes: runs of 1–3 repeat the character, longer ones are ``!<n>``
+    followed by it. Returns (codes with 0 where the character goes, 1 there, the codes for
+    runs of empty sixels ``?``, code lengths)."""
     table = np.zeros((max_run + 1, _ITEM), np.uint8)
     length = np.zeros(max_run + 1, np.int64)
     for n in range(1, max_run + 1):
         code = b"\0" * n if n <= 3 else b"!%d\0" % n
         table[n, : len(code)] = np.frombuffer(code, np.uint8)
         length[n] = len(code)
-    return table, length
+    mark = ((table == 0) & (np.arange(_ITEM)[None, :] < length[:, None])).astype(np.uint8)
+    return table, mark, table + mark * ord("?"), length
 
 
 def _header_table(n_colors: int) -> tuple[np.ndarray, np.ndarray]:
@@ -87,58 +89,74 @@ def quantize_adaptive(pixels: np.ndarray, colors: int = 256) -> tuple[np.ndarray
 def sixel_body(idx: np.ndarray, n_colors: int) -> bytes:
     """The sixel data (bands, colour selections, run-length codes) for palette indices.
 
-    For band b and colour c present in it, one row of W characters: bit r of column x is
-    set when pixel (6b + r, x) has colour c. Trailing empty characters are dropped, runs
-    of four or more become ``!n``.
+    For band b and colour c present in it, one row of characters: bit r of column x is set
+    when pixel (6b + r, x) has colour c. Work is sparse — proportional to the pixels, not
+    to colours × width: each 6-pixel column yields one cell per distinct colour in it, cells
+    are ordered by (band, colour) with a stable radix sort, gaps between cells become
+    ``!n?`` runs, equal neighbours become ``!n<char>`` runs, and empty tails are dropped.
     """
     h, w = idx.shape
     n_bands = -(-h // 6)
-    p = n_colors + 1  # index n_colors pads the last band
-    bands = np.full((n_bands * 6, w), n_colors, np.int64)
-    bands[:h] = idx
-    bands = bands.reshape(n_bands, 6, w)
-    key = bands + (np.arange(n_bands, dtype=np.int64) * p)[:, None, None]
-    present = np.zeros(n_bands * p, bool)
-    present[key.ravel()] = True
-    pad_keys = np.arange(n_bands) * p + n_colors
-    present[pad_keys] = False
-    slot_of = np.cumsum(present) - 1
-    rows_key = np.flatnonzero(present)
-    k = len(rows_key)
-    row_band, row_color = rows_key // p, rows_key % p
-
-    # bits[k, x]: one slot per (band, colour); each pixel sets its row's bit
-    bits = np.zeros(k * w + 1, np.uint8)  # the extra cell swallows padding pixels
-    cols = np.arange(w, dtype=np.int64)
+    pad = n_colors  # index of the padding below the last row
+    padded = np.full((n_bands * 6, w), pad, np.int16)
+    padded[:h] = idx
+    col = np.ascontiguousarray(padded.reshape(n_bands, 6, w).transpose(1, 0, 2))  # [r, band, x]
+    # per pixel: the bits of all pixels of its column with its colour, and whether it is
+    # the first of them (that one stands for the cell)
+    val = np.zeros((6, n_bands, w), np.uint8)
+    first = np.ones((6, n_bands, w), bool)
     for r in range(6):
-        band_r = bands[:, r, :]
-        flat = slot_of[key[:, r, :]] * w + cols
-        if h < n_bands * 6:
-            flat[band_r == n_colors] = k * w
-        bits[flat.ravel()] += np.uint8(1 << r)
-    bits = bits[: k * w].reshape(k, w)
+        for q in range(6):
+            same = col[r] == col[q]
+            val[r] += same.astype(np.uint8) << q
+            if q < r:
+                first[r] &= ~same
+    first &= col != pad
+    # cells in x-major order, so a stable sort by (band, colour) leaves x ascending
+    order_first = first.transpose(2, 1, 0)  # [x, band, r]
+    sel = np.flatnonzero(order_first)
+    cx = sel // (n_bands * 6)
+    cband = (sel // 6) % n_bands
+    cr = sel % 6
+    ccol = col[cr, cband, cx]
+    cval = val[cr, cband, cx]
+    key = cband * (n_colors + 1) + ccol
+    # int16 keys sort by radix (linear time) when they fit
+    key_type = np.int16 if n_bands * (n_colors + 1) < 32768 else np.int32
+    order = np.argsort(key.astype(key_type), kind="stable")
+    key, cx, cval = key[order], cx[order], cval[order]
 
-    # row lengths without trailing empties (every row has a set bit somewhere)
-    nz = bits != 0
-    length = w - np.argmax(nz[:, ::-1], axis=1)
-    flat = bits.ravel()
-    starts_mask = np.ones(k * w, bool)
-    starts_mask[1:] = flat[1:] != flat[:-1]
-    starts_mask[::w] = True
-    starts = np.flatnonzero(starts_mask)
-    run_len = np.diff(np.append(starts, k * w))
-    run_row = starts // w
-    keep = (starts % w) < length[run_row]
-    starts, run_len, run_row = starts[keep], run_len[keep], run_row[keep]
-    run_char = flat[starts] + 63
+    # rows: one per distinct (band, colour) key
+    new_row = np.ones(len(key), bool)
+    new_row[1:] = key[1:] != key[:-1]
+    row_first = np.flatnonzero(new_row)
+    row_key = key[row_first]
+    row_band, row_color = row_key // (n_colors + 1), row_key % (n_colors + 1)
+    k = len(row_first)
+    row_of = np.cumsum(new_row) - 1
+
+    # gaps before each cell (from x = 0 at a row's start)
+    prev_x = np.empty_like(cx)
+    prev_x[0] = -1
+    prev_x[1:] = cx[:-1]
+    prev_x[new_row] = -1
+    gap = cx - prev_x - 1
+    # a run starts at a row start, after a gap, or where the value changes
+    start = new_row | (gap > 0)
+    start[1:] |= cval[1:] != cval[:-1]
+    run_at = np.flatnonzero(start)
+    run_len = np.diff(np.append(run_at, len(cx)))
+    run_char = cval[run_at] + 63
+    run_gap = gap[run_at]
+    run_row = row_of[run_at]
 
     if w not in _RUNS:
         _RUNS[w] = _run_table(w)
-    run_table, run_size = _RUNS[w]
-    items_run = run_table[run_len]
-    items_run = np.where(items_run == 0, run_char[:, None].astype(np.uint8), items_run)
+    run_table, run_mark, gap_table, run_size = _RUNS[w]
+    items_run = run_table[run_len] + run_mark[run_len] * run_char[:, None].astype(np.uint8)
     size_run = run_size[run_len]
-    items_run[np.arange(_ITEM)[None, :] >= size_run[:, None]] = 0
+    items_gap = gap_table[run_gap]
+    size_gap = run_size[run_gap]
 
     head_table, head_size = _HEADERS
     size_head = head_size[row_color]
@@ -149,29 +167,26 @@ def sixel_body(idx: np.ndarray, n_colors: int) -> bytes:
     items_tail[:, 0] = ord("$")
     items_tail[last_in_band, 1] = ord("-")
 
-    # offsets: each row is header, its runs, tail
-    run_total = np.bincount(run_row, weights=size_run, minlength=k).astype(np.int64)
+    # offsets: each row is its header, then (gap, run) pairs, then its tail
+    pair_size = size_gap + size_run
+    run_total = np.bincount(run_row, weights=pair_size, minlength=k).astype(np.int64)
     row_size = size_head + run_total + size_tail
     row_start = np.zeros(k, np.int64)
     np.cumsum(row_size[:-1], out=row_start[1:])
-    run_cum = np.zeros(len(size_run), np.int64)
-    np.cumsum(size_run[:-1], out=run_cum[1:])
-    first_run = np.searchsorted(run_row, np.arange(k))
-    run_base = run_cum[np.minimum(first_run, max(len(run_cum) - 1, 0))]
-    off_run = row_start[run_row] + size_head[run_row] + run_cum - run_base[run_row]
-    off_head = row_start
+    pair_cum = np.zeros(len(pair_size), np.int64)
+    np.cumsum(pair_size[:-1], out=pair_cum[1:])
+    first_pair = np.searchsorted(run_row, np.arange(k))
+    off_gap = row_start[run_row] + size_head[run_row] + pair_cum - pair_cum[first_pair][run_row]
+    off_run = off_gap + size_gap
     off_tail = row_start + size_head + run_total
 
-    offsets = np.concatenate([off_head, off_run, off_tail])
-    sizes = np.concatenate([size_head, size_run, size_tail])
-    items = np.concatenate([head_table[row_color], items_run, items_tail])
-    total = int(row_size.sum())
-    item_of = np.repeat(np.arange(len(sizes)), sizes)
-    item_start = np.zeros(len(sizes), np.int64)
-    np.cumsum(sizes[:-1], out=item_start[1:])
-    within = np.arange(total) - item_start[item_of]
-    out = np.empty(total, np.uint8)
-    out[offsets[item_of] + within] = items[item_of, within]
+    offsets = np.concatenate([row_start, off_gap, off_run, off_tail])
+    sizes = np.concatenate([size_head, size_gap, size_run, size_tail])
+    items = np.concatenate([head_table[row_color], items_gap, items_run, items_tail])
+    out = np.empty(int(row_size.sum()), np.uint8)
+    for j in range(_ITEM):  # byte j of every item at least j + 1 long
+        has = sizes > j
+        out[offsets[has] + j] = items[has, j]
     return out.tobytes()
 
 

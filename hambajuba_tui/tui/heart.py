@@ -146,7 +146,8 @@ class Heart(Widget):
         os.replace(self._record / "frame.tmp.png", self._record / "frame.png")
         info = {"col": place.col, "row": place.row, "cols": place.cols, "rows": place.rows,
                 "width": place.width, "height": place.height,
-                "protocol": self.mode.protocol, "frames_drawn": self.frames_drawn, "rewrites": self.rewrites,
+                "protocol": self.mode.protocol, "frames_drawn": self.frames_drawn,
+                "rewrites": self.rewrites,
                 "cell_px": list(self.mode.cell_px), "time": time.time()}
         (self._record / "heart.tmp.json").write_text(json.dumps(info))
         os.replace(self._record / "heart.tmp.json", self._record / "heart.json")

@@ -1,0 +1,197 @@
+"""Graphics benchmark: encode time and bytes per frame per protocol, and frames shown per
+second end to end in real terminals (xterm with sixel, kitty) under Xvfb.
+
+Frames are the preview engine's (what the heart really shows), pre-rendered. Encoding is
+timed on this thread; the end-to-end part runs a small Textual app with the real heart pane
+inside each terminal, feeding it a new frame as soon as the previous one was written, and
+counts frames written per second after a warm-up (the terminal's reading sets the pace once
+the pty and Textual's write queue are full).
+
+    python bench/graphics.py [--sizes 256 512] [--frames 30] [--e2e-seconds 6] [--no-e2e]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def preview_frames(size: int, n: int) -> list[np.ndarray]:
+    from conftest import make_analysis  # the tests' hand-made analysis: a steady beat
+
+    from hambajuba_tui.bridge.conductor import Conductor
+    from hambajuba_tui.catalog.packs import load_pack
+    from hambajuba_tui.engine.preview import PreviewEngine
+
+    conductor = Conductor(make_analysis(duration=max(4.0, n / 30 + 1)), load_pack().session())
+    engine = PreviewEngine(size, size, seed=0)
+    frames = []
+    for i in range(n):
+        frame = np.empty((size, size, 3), np.uint8)
+        engine.generate(conductor.step(0.5 + i / 30.0), frame)
+        frames.append(frame)
+    return frames
+
+
+def encoders():
+    from hambajuba_tui.graphics.halfblock import HalfblockEncoder
+    from hambajuba_tui.graphics.kitty import KittyEncoder
+    from hambajuba_tui.graphics.sixel import SixelEncoder
+
+    return {
+        "kitty shm": lambda: KittyEncoder(shm=True),
+        "kitty direct": lambda: KittyEncoder(shm=False),
+        "sixel fixed": lambda: SixelEncoder("fixed"),
+        "sixel adaptive": lambda: SixelEncoder("adaptive"),
+        "half-blocks 80x40": HalfblockEncoder,
+    }
+
+
+def time_encode(name: str, make, frames: list[np.ndarray]) -> dict:
+    from hambajuba_tui.graphics.layout import fit
+
+    size = frames[0].shape[0]
+    if name.startswith("half-blocks"):
+        place = fit(size, size, 0, 0, 80, 40, 8, 16, (1, 2))
+    else:  # a pane that holds the frame at its own size
+        place = fit(size, size, 0, 0, -(-size // 8), -(-size // 16), 8, 16)
+    enc = make()
+    enc.encode(frames[0], place)  # warm caches (tables, resamplers)
+    times, cpu, sizes = [], [], []
+    for frame in frames:
+        began, began_cpu = time.perf_counter(), time.process_time()
+        out = enc.encode(frame, place)
+        cpu.append(1000 * (time.process_time() - began_cpu))
+        times.append(1000 * (time.perf_counter() - began))
+        sizes.append(len(out.encode()))
+    enc.clear()
+    # CPU time says what the encoder costs when the machine is shared; wall time what it took
+    return {"protocol": name, "size": size,
+            "encode_ms_median": round(float(np.median(times)), 3),
+            "encode_ms_p95": round(float(np.percentile(times, 95)), 3),
+            "cpu_ms_median": round(float(np.median(cpu)), 3),
+            "bytes_mean": int(np.mean(sizes))}
+
+
+# -- end to end ---------------------------------------------------------------------------
+def pane_app(protocol: str, seconds: float, size: int, out: Path) -> None:
+    """Runs inside the terminal: the heart pane showing pre-rendered frames flat out."""
+    from textual.app import App
+
+    from hambajuba_tui.graphics.probe import detect
+    from hambajuba_tui.tui.heart import Heart
+
+    mode = detect(protocol)
+    frames = preview_frames(size, 24)
+    cols, rows = -(-size // mode.cell_px[0]), -(-size // mode.cell_px[1])
+
+    class Feeder(Heart):
+        def _emit(self, payload, place) -> None:
+            super()._emit(payload, place)
+            self.show_frame(frames[self.frames_drawn % len(frames)])
+
+    class PaneApp(App):
+        CSS = f"Feeder {{ width: {cols}; height: {rows}; }}"
+
+        def compose(self):
+            yield Feeder(mode)
+
+        def on_mount(self) -> None:
+            self.heart = self.query_one(Feeder)
+            self.heart.show_frame(frames[0])
+            self.marks: list[tuple[float, int]] = []
+            self.set_interval(0.5, self.mark)
+
+        def mark(self) -> None:
+            self.marks.append((time.monotonic(), self.heart.frames_drawn))
+            if len(self.marks) * 0.5 >= seconds:
+                self.exit()
+
+    app = PaneApp()
+    app.run()
+    marks = app.marks
+    warm = [m for m in marks if m[0] - marks[0][0] >= 1.0] or marks
+    fps = (warm[-1][1] - warm[0][1]) / max(warm[-1][0] - warm[0][0], 1e-6)
+    out.write_text(json.dumps({"protocol": mode.label(), "fps": round(fps, 1),
+                               "cell_px": list(mode.cell_px),
+                               "encode_ms": round(app.heart.encode_ms, 2)}))
+
+
+def run_e2e(terminal: str, protocol: str, seconds: float, size: int) -> dict:
+    from terminals import VirtualScreen, missing_tools, terminal_command, terminal_env
+
+    missing = missing_tools(terminal)
+    if missing:
+        return {"terminal": terminal, "skipped": f"needs {', '.join(missing)}"}
+    screen = VirtualScreen()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "result.json"
+            argv = [sys.executable, str(Path(__file__).resolve()), "--pane-app", protocol,
+                    "--e2e-seconds", str(seconds), "--pane-size", str(size), "--out", str(out)]
+            proc = subprocess.run(terminal_command(terminal, argv, cols=120, rows=50),
+                                  env=terminal_env(screen, terminal), timeout=seconds + 120,
+                                  capture_output=True)
+            if not out.exists():
+                return {"terminal": terminal, "failed": proc.stderr.decode()[-500:]}
+            return {"terminal": terminal, "size": size, **json.loads(out.read_text())}
+    finally:
+        screen.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
+    ap.add_argument("--frames", type=int, default=30)
+    ap.add_argument("--e2e-seconds", type=float, default=6.0)
+    ap.add_argument("--no-e2e", action="store_true")
+    ap.add_argument("--pane-app", help=argparse.SUPPRESS)
+    ap.add_argument("--pane-size", type=int, default=512, help=argparse.SUPPRESS)
+    ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.pane_app:
+        pane_app(args.pane_app, args.e2e_seconds, args.pane_size, args.out)
+        return
+
+    results = []
+    for size in args.sizes:
+        frames = preview_frames(size, args.frames)
+        for name, make in encoders().items():
+            results.append(time_encode(name, make, frames))
+    e2e = [] if args.no_e2e else [
+        run_e2e("xterm", "sixel", args.e2e_seconds, 512),
+        run_e2e("kitty", "kitty", args.e2e_seconds, 512),
+    ]
+    print(json.dumps({
+        "name": "graphics", "encode": results, "end_to_end": e2e,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "load_1min": round(os.getloadavg()[0], 2)},
+    }))
+    print(f"{'protocol':<20}{'size':>6}{'encode ms':>11}{'p95 ms':>9}{'CPU ms':>9}{'bytes':>11}")
+    for r in results:
+        print(f"{r['protocol']:<20}{r['size']:>6}{r['encode_ms_median']:>11.2f}"
+              f"{r['encode_ms_p95']:>9.2f}{r['cpu_ms_median']:>9.2f}{r['bytes_mean']:>11,}")
+    for r in e2e:
+        if "fps" in r:
+            print(f"end to end in {r['terminal']:<6} ({r['protocol']}, {r['size']}²): "
+                  f"{r['fps']:.1f} frames/s")
+        else:
+            print(f"end to end in {r['terminal']}: {r.get('skipped') or r.get('failed')}")
+
+
+if __name__ == "__main__":
+    main()
