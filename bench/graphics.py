@@ -2,10 +2,9 @@
 second end to end in real terminals (xterm with sixel, kitty) under Xvfb.
 
 Frames are the preview engine's (what the heart really shows), pre-rendered. Encoding is
-timed on this thread; the end-to-end part runs a small Textual app with the real heart pane
-inside each terminal, feeding it a new frame as soon as the previous one was written, and
-counts frames written per second after a warm-up (the terminal's reading sets the pace once
-the pty and Textual's write queue are full).
+timed on this thread; the end-to-end part runs, inside each terminal, the heart's encoder
+thread and escapes, at most two frames ahead of the terminal's acknowledgements (a DA1
+reply after each image), and counts frames per second after a one-second warm-up.
 
     python bench/graphics.py [--sizes 256 512] [--frames 30] [--e2e-seconds 6] [--no-e2e]
 """
@@ -87,47 +86,64 @@ def time_encode(name: str, make, frames: list[np.ndarray]) -> dict:
 
 
 # -- end to end ---------------------------------------------------------------------------
-def pane_app(protocol: str, seconds: float, size: int, out: Path) -> None:
-    """Runs inside the terminal: the heart pane showing pre-rendered frames flat out."""
-    from textual.app import App
+IN_FLIGHT = 2
+"""Frames written ahead of the terminal's acknowledgement (the app itself never waits)."""
 
-    from hambajuba_tui.graphics.probe import detect
-    from hambajuba_tui.tui.heart import Heart
+
+def pane_app(protocol: str, seconds: float, size: int, out: Path) -> None:
+    """Runs inside the terminal: the heart's encoder thread and escapes, flat out.
+
+    Each frame's escapes are followed by a DA1 query; at most IN_FLIGHT frames are written
+    ahead of the terminal's answers (an answer means it parsed the whole image), while the
+    encoder thread encodes the next. Frames per second = frames the terminal took in.
+    """
+    import queue
+    import select
+    import termios
+    import tty
+
+    from hambajuba_tui.graphics.layout import fit
+    from hambajuba_tui.graphics.painter import Painter, make_encoder
+    from hambajuba_tui.graphics.probe import DA1, detect
 
     mode = detect(protocol)
     frames = preview_frames(size, 24)
-    cols, rows = -(-size // mode.cell_px[0]), -(-size // mode.cell_px[1])
-
-    class Feeder(Heart):
-        def _emit(self, payload, place) -> None:
-            super()._emit(payload, place)
-            self.show_frame(frames[self.frames_drawn % len(frames)])
-
-    class PaneApp(App):
-        CSS = f"Feeder {{ width: {cols}; height: {rows}; }}"
-
-        def compose(self):
-            yield Feeder(mode)
-
-        def on_mount(self) -> None:
-            self.heart = self.query_one(Feeder)
-            self.heart.show_frame(frames[0])
-            self.marks: list[tuple[float, int]] = []
-            self.set_interval(0.5, self.mark)
-
-        def mark(self) -> None:
-            self.marks.append((time.monotonic(), self.heart.frames_drawn))
-            if len(self.marks) * 0.5 >= seconds:
-                self.exit()
-
-    app = PaneApp()
-    app.run()
-    marks = app.marks
-    warm = [m for m in marks if m[0] - marks[0][0] >= 1.0] or marks
+    cw, ch = mode.cell_px
+    place = fit(size, size, 0, 0, -(-size // cw), -(-size // ch), cw, ch)
+    ready: queue.Queue[str] = queue.Queue(maxsize=1)
+    painter = Painter(make_encoder(mode), lambda payload, _place, _serial: ready.put(payload))
+    fd, tty_out = sys.stdin.fileno(), sys.stdout.buffer
+    old = termios.tcgetattr(fd)
+    shown, began = 0, time.monotonic()
+    marks: list[tuple[float, int]] = []
+    try:
+        tty.setraw(fd)
+        tty_out.write(b"\x1b[?1049h\x1b[2J\x1b[?25l")
+        painter.submit(frames[0], place)
+        pending = 0  # frames written, not yet acknowledged
+        while time.monotonic() - began < seconds:
+            payload = ready.get(timeout=30)
+            painter.submit(frames[(shown + pending + 1) % len(frames)], place)
+            tty_out.write((payload + DA1).encode())
+            tty_out.flush()
+            pending += 1
+            while pending >= IN_FLIGHT:  # like the app, keep the terminal busy
+                if not select.select([fd], [], [], 30)[0]:
+                    raise TimeoutError("the terminal stopped answering")
+                acks = os.read(fd, 1024).count(b"c")
+                pending -= acks
+                shown += acks
+                marks.append((time.monotonic(), shown))
+    finally:
+        painter.close()
+        tty_out.write((painter.encoder.clear() + "\x1b[?25h\x1b[?1049l").encode())
+        tty_out.flush()
+        termios.tcsetattr(fd, termios.TCSAFLUSH, old)
+    warm = [m for m in marks if m[0] - began >= 1.0] or marks
     fps = (warm[-1][1] - warm[0][1]) / max(warm[-1][0] - warm[0][0], 1e-6)
     out.write_text(json.dumps({"protocol": mode.label(), "fps": round(fps, 1),
-                               "cell_px": list(mode.cell_px),
-                               "encode_ms": round(app.heart.encode_ms, 2)}))
+                               "cell_px": list(mode.cell_px), "frames": shown,
+                               "encode_ms": round(painter.encode_ms, 2)}))
 
 
 def run_e2e(terminal: str, protocol: str, seconds: float, size: int) -> dict:

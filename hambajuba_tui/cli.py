@@ -87,6 +87,8 @@ def cmd_snapshot(args) -> int:
 
     if not 16 <= args.size <= 2048:
         raise CliError("--size must be between 16 and 2048", EXIT_USAGE)
+    if args.at < 0:
+        raise CliError("--at must be a time in the song, in seconds (0 or more)", EXIT_USAGE)
     audio, analysis = _prepare(args, args.file, args.file.stem)
     session, _ = load_or_default(performance_path(analysis.song_hash), load_pack().session())
     try:

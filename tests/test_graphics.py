@@ -302,3 +302,48 @@ def test_painter_encodes_only_the_newest_frame():
     assert emitted[-1] == "frame 39"  # the newest always lands
     assert len(enc.seen) < 20  # stale frames were dropped, not queued
     assert enc.seen == sorted(enc.seen)  # and never out of order
+
+
+# -- hambajuba snapshot ---------------------------------------------------------------------
+def _cli(*args, **kw):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "hambajuba_tui.cli", *args],
+                          capture_output=True, text=True, timeout=240, **kw)
+
+
+def test_snapshot_prints_the_frame_inline_and_saves_it(tmp_path):
+    import soundfile as sf
+    from PIL import Image
+    from songs import steady
+
+    song = steady(120.0, seconds=5.0)
+    path = tmp_path / "beat.wav"
+    sf.write(path, song.mix, song.sr)
+    png = tmp_path / "frame.png"
+    out = _cli("snapshot", str(path), "--at", "2.5", "--size", "64", "--blocks",
+               "--width", "24", "--save", str(png), "--stems", "dsp")
+    assert out.returncode == 0, out.stderr[-1500:]
+    frame = np.asarray(Image.open(png))
+    assert frame.shape == (64, 64, 3) and frame.std() > 5  # a picture, not a flat fill
+    lines = [ln for ln in out.stdout.splitlines() if "\u2580" in ln]
+    assert len(lines) == 12  # 24 cells wide, square: 24 pixel rows in 12 half-block rows
+    colours = set(re.findall(r"\x1b\[38;2;(\d+;\d+;\d+)m", out.stdout))
+    assert len(colours) > 20
+    # the same frame again: rendering is deterministic
+    again = _cli("snapshot", str(path), "--at", "2.5", "--size", "64", "--blocks",
+                 "--save", str(tmp_path / "again.png"), "--stems", "dsp")
+    assert again.returncode == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "again.png")), frame)
+    late = _cli("snapshot", str(path), "--at", "99", "--stems", "dsp")
+    assert late.returncode == 2 and "--at must be between 0 and the song's length" in late.stderr
+    assert "Traceback" not in late.stderr
+
+
+def test_snapshot_refuses_bad_input_clearly(tmp_path):
+    missing = _cli("snapshot", str(tmp_path / "nope.wav"), "--at", "1")
+    assert missing.returncode == 3 and "nope.wav" in missing.stderr
+    negative = _cli("snapshot", str(tmp_path / "nope.wav"), "--at", "-1")
+    assert negative.returncode == 2 and "--at" in negative.stderr
+    assert "Traceback" not in missing.stderr + negative.stderr
