@@ -161,3 +161,28 @@ def test_sixel_heart_fits_the_pane_keeps_the_aspect_and_refits_on_resize(analysi
             await pilot.press("q")
 
     asyncio.run(scenario())
+
+
+def test_a_failing_encoder_is_reported_not_fatal(analysis):
+    class Broken:
+        protocol = "halfblock"
+
+        def encode(self, frame, place):
+            raise ValueError("no room for that")
+
+        def clear(self):
+            return ""
+
+    async def scenario():
+        app = _app(analysis)
+        async with app.run_test(size=(80, 30)) as pilot:
+            heart = app.query_one(Heart)
+            assert await _until(pilot, lambda: heart.frames_drawn >= 1)
+            heart._painter.encoder = Broken()
+            assert await _until(pilot, lambda: any(
+                "could not draw a frame (ValueError: no room for that)" in str(n.message)
+                for n in app._notifications))
+            assert app.is_running and app.show.playing
+            await pilot.press("q")
+
+    asyncio.run(scenario())

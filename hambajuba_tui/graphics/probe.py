@@ -231,9 +231,10 @@ def _with(mode: GraphicsMode, reason: str, notes: list[str]) -> GraphicsMode:
 
 
 def detect(requested: str = "auto", timeout: float = 1.0) -> GraphicsMode:
-    """Probe the terminal on stdin (only when ``auto`` or kitty needs the facts) and choose.
+    """Probe the terminal on stdin, then choose (``requested`` overrides the choice).
 
-    The cell size is always asked for: every protocol needs it to keep the aspect ratio.
+    It probes even when a protocol is requested: every protocol needs the cell size to keep
+    the aspect ratio, and kitty whether shared memory reaches the terminal.
     """
     caps = probe_terminal(timeout=timeout) if sys.stdin.isatty() else env_capabilities()
     return choose_mode(caps, requested)

@@ -84,7 +84,10 @@ class HambajubaApp(App):
         self.set_interval(1.0 / self.show.options.fps, self.tick)
 
     def _display(self, screen, renderable) -> None:
-        """After each screen update, let the heart redraw what the update painted over."""
+        """After each screen update, let the heart redraw what the update painted over.
+
+        (Textual's one place where screen updates are written; overridden, not replaced.)
+        """
         super()._display(screen, renderable)
         heart = getattr(self, "_heart", None)
         if heart is not None and renderable is not None and not self.is_headless:

@@ -49,6 +49,7 @@ class Heart(Widget):
         self._shown_id = 0
         self._last_emit = 0.0
         self._last_sent: tuple[str, Placement] | None = None
+        self._told_error = False
         self.frames_drawn = 0
         self.rewrites = 0
         self.bytes_written = 0
@@ -131,6 +132,11 @@ class Heart(Widget):
         self.bytes_written += len(payload)
 
     def _redraw_if_idle(self) -> None:
+        painter = self._painter
+        if painter is not None and painter.errors and not self._told_error:
+            self._told_error = True
+            self.app.notify(f"the heart could not draw a frame ({painter.errors[0]}); "
+                            "try --graphics halfblock", severity="error", timeout=10)
         if time.monotonic() - self._last_emit > REDRAW_IDLE_S:
             self._resubmit()
 
