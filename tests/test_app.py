@@ -186,3 +186,31 @@ def test_a_failing_encoder_is_reported_not_fatal(analysis):
             await pilot.press("q")
 
     asyncio.run(scenario())
+
+
+def test_kitty_placeholder_cells_name_the_image_on_screen(analysis):
+    from hambajuba_tui.graphics import kitty
+
+    async def scenario():
+        mode = GraphicsMode("kitty", cell_px=(8, 16), kitty_shm=False, kitty_placeholders=True)
+        app = _app(analysis, mode)
+        async with app.run_test(size=(90, 36)) as pilot:
+            heart = app.query_one(Heart)
+            assert await _until(pilot, lambda: heart.frames_drawn >= 2)
+            await pilot.pause(0.1)
+            place = heart.placement()
+            top = place.row - heart.content_region.y
+            line = heart.render_line(top + 2)
+            cells = [seg for seg in line if kitty.PLACEHOLDER in seg.text]
+            assert len(cells) == 1 and cells[0].text == kitty.placeholder_row(place.cols, 2)
+            assert cells[0].style.color.get_truecolor() == kitty.id_color(heart._shown_id)
+            assert heart._shown_id in kitty.IMAGE_IDS
+            assert "U=1" in heart.last_payload and "\x1b[" not in heart.last_payload
+            below = top + place.rows  # the pane is taller than the square image
+            assert below < heart.size.height
+            assert not any(kitty.PLACEHOLDER in seg.text for seg in heart.render_line(below))
+            first = heart._shown_id
+            assert await _until(pilot, lambda: heart._shown_id != first)  # ids alternate
+            await pilot.press("q")
+
+    asyncio.run(scenario())
