@@ -1,4 +1,4 @@
-"""Command line: ``hambajuba demo | play FILE | analyze FILE``.
+"""Command line: ``hambajuba demo | play FILE | analyze FILE | snapshot FILE --at T``.
 
 Errors a user can cause (missing or unreadable files, bad options) end with one line on
 stderr and a non-zero exit code, never a traceback.
@@ -45,6 +45,8 @@ def _show_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames-out", type=Path, help="headless: write shown frames and summary.json")
     p.add_argument("--frames-every", type=int, default=1,
                    help="headless: write every Nth shown frame as PNG (default 1)")
+    p.add_argument("--graphics", default="auto", choices=["auto", "kitty", "sixel", "halfblock"],
+                   help="how the heart is drawn (default: auto, probes the terminal)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +62,45 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("file", type=Path)
     analyze.add_argument("--json", action="store_true", help="print the summary as JSON")
     _stems_option(analyze)
+    _add_snapshot_parser(sub)
     return parser
+
+
+def _add_snapshot_parser(sub) -> None:
+    snap = sub.add_parser("snapshot", help="print one frame of a song inline (term-image)")
+    snap.add_argument("file", type=Path)
+    snap.add_argument("--at", type=float, required=True, help="time in the song (s)")
+    snap.add_argument("--engine", default="preview", choices=["preview"],
+                      help="what renders the frame (default: preview)")
+    snap.add_argument("--size", type=int, default=256, help="frame size in pixels (default 256)")
+    snap.add_argument("--width", type=int, help="width in terminal cells (default: fit)")
+    snap.add_argument("--blocks", action="store_true", help="half-blocks, whatever the terminal")
+    snap.add_argument("--save", type=Path, help="also write the frame as PNG here")
+    _stems_option(snap)
+
+
+def cmd_snapshot(args) -> int:
+    from hambajuba_tui.bridge.session import load_or_default
+    from hambajuba_tui.catalog.packs import load_pack
+    from hambajuba_tui.graphics.snapshot import print_frame, render_frame
+    from hambajuba_tui.paths import performance_path
+
+    if not 16 <= args.size <= 2048:
+        raise CliError("--size must be between 16 and 2048", EXIT_USAGE)
+    if args.at < 0:
+        raise CliError("--at must be a time in the song, in seconds (0 or more)", EXIT_USAGE)
+    audio, analysis = _prepare(args, args.file, args.file.stem)
+    session, _ = load_or_default(performance_path(analysis.song_hash), load_pack().session())
+    try:
+        frame = render_frame(analysis, session, args.at, args.engine, args.size)
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    if args.save:
+        from PIL import Image
+
+        Image.fromarray(frame).save(args.save)
+    print(print_frame(frame, args.width, "block" if args.blocks else "auto"))
+    return 0
 
 
 def _resolve_stems(requested: str) -> str:
@@ -173,7 +213,8 @@ def _run_show(args, audio, analysis) -> int:
         problems = notices + problems
         if args.start:
             show.player.seek(args.start)
-        HambajubaApp(show, skin=skin, title=analysis.title, notices=problems).run()
+        HambajubaApp(show, skin=skin, title=analysis.title, notices=problems,
+                     graphics=_graphics_mode(args.graphics)).run()
         if show.session != session:  # the user changed the setup: keep it for next time
             from hambajuba_tui.bridge.session import save
 
@@ -181,6 +222,13 @@ def _run_show(args, audio, analysis) -> int:
         return 0
     finally:
         show.close()
+
+
+def _graphics_mode(requested: str):
+    """Probe the terminal before Textual takes stdin; ``--graphics`` overrides the choice."""
+    from hambajuba_tui.graphics.probe import detect
+
+    return detect(requested)
 
 
 def cmd_demo(args) -> int:
@@ -226,7 +274,8 @@ def cmd_analyze(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"demo": cmd_demo, "play": cmd_play, "analyze": cmd_analyze}[args.command]
+    handler = {"demo": cmd_demo, "play": cmd_play, "analyze": cmd_analyze,
+               "snapshot": cmd_snapshot}[args.command]
     try:
         return handler(args)
     except CliError as exc:

@@ -7,8 +7,11 @@ import sys
 import textwrap
 
 import numpy as np
+from test_graphics import decode_sixel
+from test_halfblock import decode_halfblocks
 
 from hambajuba_tui.catalog.packs import load_pack
+from hambajuba_tui.graphics.probe import GraphicsMode
 from hambajuba_tui.show import Show, ShowOptions
 from hambajuba_tui.tui.app import HambajubaApp
 from hambajuba_tui.tui.face import Face
@@ -17,11 +20,11 @@ from hambajuba_tui.tui.orbs import Orb
 from hambajuba_tui.vocab import SAMPLE_RATE
 
 
-def _app(analysis) -> HambajubaApp:
+def _app(analysis, graphics: GraphicsMode | None = None) -> HambajubaApp:
     silence = np.zeros((int(analysis.duration * SAMPLE_RATE), 2), np.float32)
     show = Show(analysis, silence, SAMPLE_RATE, load_pack().session(),
                 ShowOptions(width=96, height=96, sound=False))
-    return HambajubaApp(show, title="synthetic")
+    return HambajubaApp(show, title="synthetic", graphics=graphics)
 
 
 async def _until(pilot, predicate, timeout=20.0):
@@ -40,11 +43,14 @@ def test_creature_dances_pauses_and_quits(analysis):
             assert len(app.query(Orb)) == 4 and app.query_one(Face)
             assert await _until(pilot, lambda: app.show.playing)
             assert await _until(pilot, lambda: heart.frames_drawn >= 5)
-            # The heart shows the frame: half-block cells carry the frame's colours.
-            line = heart.render_line(heart.size.height // 2)
-            assert any("▀" in seg.text and seg.style.bgcolor for seg in line)
+            # The heart shows the frame: the half-block escapes it wrote carry its colours.
+            cells = decode_halfblocks(heart.last_payload)
+            place = heart.placement()
+            assert len(cells) == place.cols * place.rows > 0
+            assert len({up for up, _ in cells.values()}) > 20  # a picture, not a flat fill
             status = app.query_one("#status").text
             assert "BPM" in status and "engine preview" in status and status.endswith("silent")
+            assert "half-blocks" in status
             await pilot.press("space")
             assert not app.show.playing
             await pilot.pause(0.2)
@@ -123,6 +129,88 @@ def test_a_tiny_terminal_does_not_break_the_creature(analysis):
             await pilot.pause(0.3)
             await pilot.resize_terminal(100, 40)
             assert await _until(pilot, lambda: app.query_one(Heart).frames_drawn >= 2)
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+
+
+def test_sixel_heart_fits_the_pane_keeps_the_aspect_and_refits_on_resize(analysis):
+    async def scenario():
+        app = _app(analysis, GraphicsMode("sixel", cell_px=(8, 16)))
+        async with app.run_test(size=(100, 40)) as pilot:
+            heart = app.query_one(Heart)
+            assert await _until(pilot, lambda: heart.frames_drawn >= 3)
+            assert "sixel" in app.query_one("#status").text
+            region = heart.content_region
+            place = heart.placement()
+            # inside the pane, centred, square frame → square image in pixels
+            assert region.x <= place.col and place.col + place.cols <= region.right
+            assert region.y <= place.row and place.row + place.rows <= region.bottom
+            assert abs(place.width - place.height) <= 1
+            payload = heart.last_payload
+            image = payload[payload.index("\x1bP"):payload.rindex("\x1b\\") + 2]
+            img, painted = decode_sixel(image)
+            assert painted.all() and img.shape[:2] == (place.height, place.width)
+            await pilot.resize_terminal(60, 24)
+            smaller = heart.content_region
+            assert await _until(pilot, lambda: heart.placement().height < place.height
+                                and heart.last_payload != payload)
+            new = heart.placement()
+            assert smaller.x <= new.col and new.col + new.cols <= smaller.right
+            assert new.row + new.rows <= smaller.bottom
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+
+
+def test_a_failing_encoder_is_reported_not_fatal(analysis):
+    class Broken:
+        protocol = "halfblock"
+
+        def encode(self, frame, place):
+            raise ValueError("no room for that")
+
+        def clear(self):
+            return ""
+
+    async def scenario():
+        app = _app(analysis)
+        async with app.run_test(size=(80, 30)) as pilot:
+            heart = app.query_one(Heart)
+            assert await _until(pilot, lambda: heart.frames_drawn >= 1)
+            heart._painter.encoder = Broken()
+            assert await _until(pilot, lambda: any(
+                "could not draw a frame (ValueError: no room for that)" in str(n.message)
+                for n in app._notifications))
+            assert app.is_running and app.show.playing
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+
+
+def test_kitty_placeholder_cells_name_the_image_on_screen(analysis):
+    from hambajuba_tui.graphics import kitty
+
+    async def scenario():
+        mode = GraphicsMode("kitty", cell_px=(8, 16), kitty_shm=False, kitty_placeholders=True)
+        app = _app(analysis, mode)
+        async with app.run_test(size=(90, 36)) as pilot:
+            heart = app.query_one(Heart)
+            assert await _until(pilot, lambda: heart.frames_drawn >= 2)
+            await pilot.pause(0.1)
+            place = heart.placement()
+            top = place.row - heart.content_region.y
+            line = heart.render_line(top + 2)
+            cells = [seg for seg in line if kitty.PLACEHOLDER in seg.text]
+            assert len(cells) == 1 and cells[0].text == kitty.placeholder_row(place.cols, 2)
+            assert cells[0].style.color.get_truecolor() == kitty.id_color(heart._shown_id)
+            assert heart._shown_id in kitty.IMAGE_IDS
+            assert "U=1" in heart.last_payload and "\x1b[" not in heart.last_payload
+            left = place.col - heart.content_region.x  # the pane is wider than the image
+            assert left > 0 and line.cell_length == heart.size.width
+            assert list(line)[0].text == " " * left  # placeholders start at the image's column
+            first = heart._shown_id
+            assert await _until(pilot, lambda: heart._shown_id != first)  # ids alternate
             await pilot.press("q")
 
     asyncio.run(scenario())

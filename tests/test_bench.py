@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize("script, args, fields", [
     ("engine.py", ["--sizes", "64", "--seconds", "0.2"], ["results"]),
     ("bridge.py", ["--steps", "200"], ["us_mean", "blocks_routed"]),
+    ("graphics.py", ["--sizes", "48", "--frames", "2", "--no-e2e"], ["encode"]),
 ])
 def test_bench_prints_a_json_line(script, args, fields):
     res = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args],

@@ -1,29 +1,18 @@
 """Half-block output: each cell shows two pixels, the upper as the ▀ glyph's colour, the lower
 as the background. Works in any truecolor terminal; the fallback when kitty and sixel are absent.
+
+The live pane writes :class:`HalfblockEncoder`'s escapes straight to the terminal: every cell is
+a fixed-width ``ESC[38;2;RRR;GGG;BBB;48;2;RRR;GGG;BBBm▀`` whose digits come from a pre-rendered
+table, so a frame is a handful of numpy copies.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from rich.color import Color
-from rich.segment import Segment
-from rich.style import Style
-from textual.strip import Strip
+
+from hambajuba_tui.graphics.layout import Placement
 
 UPPER_HALF = "\u2580"
-
-
-def fit_size(frame_w: int, frame_h: int, cols: int, rows: int) -> tuple[int, int]:
-    """Largest (cols, pixel rows) that keeps the frame's aspect in ``cols × rows`` cells.
-
-    A half-block cell holds two square-ish pixels stacked, so pixel rows = 2 × cell rows.
-    """
-    if cols <= 0 or rows <= 0:
-        return 0, 0
-    scale = min(cols / frame_w, 2 * rows / frame_h)
-    w = max(1, int(frame_w * scale))
-    h = max(2, int(frame_h * scale) // 2 * 2)
-    return min(w, cols), min(h, 2 * rows)
 
 
 class Resampler:
@@ -39,66 +28,56 @@ class Resampler:
         return frame[self.ys[:, None], self.xs[None, :]]
 
 
-_COLORS: list[Color | None] = [None] * 32768
-"""One Color per 15-bit colour, made on first use (bounded: 32k small objects at most)."""
-_STYLE_CACHE: dict[int, Style] = {}
-_STYLE_CACHE_MAX = 200_000
+_DIGITS = np.array([list(b"%03d" % v) for v in range(256)], np.uint8)
+"""Pre-rendered zero-padded decimals: SGR parameters may carry leading zeros."""
+_CELL = "\x1b[38;2;000;000;000;48;2;000;000;000m\u2580".encode()
+_FG, _BG = (7, 11, 15), (24, 28, 32)  # offsets of the six 3-digit fields in _CELL
+_MOVE = len(b"\x1b[000;000H")
+_RESET = b"\x1b[0m"
 
 
-def _color(c: int) -> Color:
-    color = _COLORS[c]
-    if color is None:
-        r, g, b = (c >> 10) & 31, (c >> 5) & 31, c & 31
-        color = _COLORS[c] = Color.from_rgb(r * 255 // 31, g * 255 // 31, b * 255 // 31)
-    return color
+class HalfblockEncoder:
+    """Frames → half-block escapes for one pane (cursor saved and restored)."""
 
+    protocol = "halfblock"
 
-def _style_for(key: int) -> Style:
-    """Style of a quantised (fg, bg) pair packed as two 15-bit colours."""
-    style = _STYLE_CACHE.get(key)
-    if style is None:
-        if len(_STYLE_CACHE) >= _STYLE_CACHE_MAX:
-            _STYLE_CACHE.clear()
-        style = _STYLE_CACHE[key] = Style.from_color(_color(key >> 15), _color(key & 0x7FFF))
-    return style
+    def __init__(self) -> None:
+        self._resampler: Resampler | None = None
+        self._template: np.ndarray | None = None
+        self._template_for: tuple | None = None
 
+    def _rows(self, place: Placement) -> np.ndarray:
+        """uint8 [rows, bytes per row] template for ``place``; digits are filled per frame."""
+        key = (place.col, place.row, place.cols, place.rows)
+        if self._template_for != key:
+            line = bytearray()
+            row_bytes = _MOVE + len(_CELL) * place.cols + len(_RESET)
+            tmpl = np.empty((place.rows, row_bytes), np.uint8)
+            for r in range(place.rows):
+                line = b"\x1b[%03d;%03dH" % (place.row + r + 1, place.col + 1)
+                line += _CELL * place.cols + _RESET
+                tmpl[r] = np.frombuffer(line, np.uint8)
+            self._template, self._template_for = tmpl, key
+        return self._template
 
-def style_keys(pixels: np.ndarray) -> np.ndarray:
-    """int64 [n, w] keys of (upper, lower) pixel pairs, colours quantised to 5 bits a channel.
+    def pixels(self, frame: np.ndarray, place: Placement) -> np.ndarray:
+        fh, fw = frame.shape[:2]
+        key = (fw, fh, place.cols, 2 * place.rows)
+        if self._resampler is None or self._resampler.key != key:
+            self._resampler = Resampler(fw, fh, place.cols, 2 * place.rows)
+        return self._resampler(frame)
 
-    Quantising lets the few thousand distinct pairs of a frame share cached Style objects;
-    32 levels a channel is below what half-block cells can show.
-    """
-    q = (pixels >> 3).astype(np.int64)
-    packed = (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
-    return (packed[0::2] << 15) | packed[1::2]
+    def encode(self, frame: np.ndarray, place: Placement) -> str:
+        if place.row + place.rows > 999 or place.col + place.cols > 999:
+            raise ValueError("half-block panes end before row and column 1000")
+        px = self.pixels(frame, place)
+        tmpl = self._rows(place)
+        cells = tmpl[:, _MOVE:_MOVE + len(_CELL) * place.cols].reshape(
+            place.rows, place.cols, len(_CELL))
+        for half, offsets in ((px[0::2], _FG), (px[1::2], _BG)):
+            for ch, at in enumerate(offsets):
+                cells[:, :, at:at + 3] = _DIGITS[half[:, :, ch]]
+        return "\x1b7" + tmpl.tobytes().decode() + "\x1b8"
 
-
-def halfblock_strips(pixels: np.ndarray, pad_left: int = 0, total_width: int = 0,
-                     pad_style: Style | None = None) -> list[Strip]:
-    """One Strip per pair of pixel rows of ``pixels`` (uint8 [2n, w, 3]).
-
-    Each strip is padded to ``total_width`` cells (in ``pad_style``) so Textual never crops
-    or wraps it.
-    """
-    w = pixels.shape[1]
-    total = max(total_width, w + pad_left)
-    pad_right = total - w - pad_left
-    left = [Segment(" " * pad_left, pad_style)] if pad_left else []
-    right = [Segment(" " * pad_right, pad_style)] if pad_right else []
-    keys = style_keys(pixels)
-    # Neighbouring cells often share a quantised colour pair: one segment per run.
-    starts = np.ones(keys.shape, bool)
-    starts[:, 1:] = keys[:, 1:] != keys[:, :-1]
-    strips = []
-    for row, row_starts in zip(keys.tolist(), starts.tolist()):
-        cells = []
-        run = 0
-        for x in range(w - 1, -1, -1):
-            run += 1
-            if row_starts[x]:
-                cells.append(Segment(UPPER_HALF * run, _style_for(row[x])))
-                run = 0
-        cells.reverse()
-        strips.append(Strip(left + cells + right, total))
-    return strips
+    def clear(self) -> str:
+        return ""

@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
+from hambajuba_tui.graphics.probe import GraphicsMode
 from hambajuba_tui.show import Show
 from hambajuba_tui.tui.face import Face, expression_at
 from hambajuba_tui.tui.heart import Heart
@@ -35,13 +36,13 @@ class HambajubaApp(App):
     ]
 
     def __init__(self, show: Show, skin: Skin | None = None, title: str = "",
-                 notices: list[str] | None = None, graphics: str = "half-blocks") -> None:
+                 notices: list[str] | None = None, graphics: GraphicsMode | None = None) -> None:
         # Every colour here is truecolor already: skip Textual's per-segment ANSI conversion.
         super().__init__(ansi_color=True)
         self.show = show
         self.skin = skin or default_skin()
         self.song_title = title
-        self.graphics = graphics
+        self.graphics = graphics or GraphicsMode("halfblock", reason="default")
         self._notices = list(notices or [])
         self._stems = show.session.sources
 
@@ -55,7 +56,7 @@ class HambajubaApp(App):
             with Vertical(id="body"):
                 yield Face(self.skin, id="face")
                 with Vertical(id="heart-box"):
-                    yield Heart(id="heart")
+                    yield Heart(self.graphics, id="heart")
             with Vertical(classes="orbs", id="orbs-right"):
                 yield from orbs[2:]
         yield Footer()
@@ -70,7 +71,7 @@ class HambajubaApp(App):
         box.border_title = f"♥ {self.song_title}" if self.song_title else "♥"
         box.border_subtitle = self.show.options.engine
         self.query_one("#status").styles.color = c.get("dim")
-        for note in self._notices:
+        for note in self._notices + self.graphics.notes:
             self.notify(note, severity="warning", timeout=8)
         if self.show.player.kind == "silent":
             self.notify(f"Playing on a silent clock: {self.show.player.reason}", timeout=6)
@@ -81,6 +82,16 @@ class HambajubaApp(App):
         self._orbs = [self.query_one(f"#orb-{i}", Orb) for i in range(len(self._stems))]
         self.show.start()
         self.set_interval(1.0 / self.show.options.fps, self.tick)
+
+    def _display(self, screen, renderable) -> None:
+        """After each screen update, let the heart redraw what the update painted over.
+
+        (Textual's one place where screen updates are written; overridden, not replaced.)
+        """
+        super()._display(screen, renderable)
+        heart = getattr(self, "_heart", None)
+        if heart is not None and renderable is not None and not self.is_headless:
+            heart.painted_over(renderable)
 
     def on_unmount(self) -> None:
         self.show.close()
@@ -98,12 +109,14 @@ class HambajubaApp(App):
         info = StatusInfo(
             playing=show.playing, now=t, duration=show.analysis.duration,
             bpm=show.analysis.bpm, engine=status.engine, fps=show.shown_fps,
-            dropped=status.dropped, graphics=self.graphics, sound=show.player.kind,
+            dropped=status.dropped, graphics=self.graphics.label(), sound=show.player.kind,
             worker=status.worker,
         )
         self._status.text = info.text()
-        subtitle = f"{status.engine} · {status.worker}" if status.worker != "running" else (
-            f"{status.engine} · {info.fps:.0f} fps")
+        # The border repaints the whole heart box (and so the image's cells) when it changes:
+        # it names the engine and its state only; the fps live in the status line.
+        subtitle = status.engine if status.worker == "running" else (
+            f"{status.engine} · {status.worker}")
         if self._heart_box.border_subtitle != subtitle:
             self._heart_box.border_subtitle = subtitle
 

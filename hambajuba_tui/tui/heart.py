@@ -1,64 +1,215 @@
-"""The heart pane: the engine's frames, drawn with half-blocks.
+"""The heart pane: the engine's frames, drawn with kitty graphics, sixel or half-blocks.
 
-The pane itself has no border or padding (so Textual never crops the image); the border and
-the engine label live on the container around it.
+Textual owns the layout: the pane reserves its cells (blank, or kitty's placeholder cells)
+and re-fits the image when it is resized. The image itself bypasses Textual's compositor:
+a thread encodes the newest frame, and the escapes are written to the terminal between
+Textual's updates (outside its synchronized-output block), so big transmissions never
+stall or split a screen update. The pane has no border or padding (so Textual never crops
+it); the border and the engine label live on the container around it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import time
+from pathlib import Path
+
 import numpy as np
+from rich.color import Color
+from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 from textual.widget import Widget
 
-from hambajuba_tui.graphics.halfblock import Resampler, fit_size, halfblock_strips
+from hambajuba_tui.graphics.layout import Placement, fit
+from hambajuba_tui.graphics.painter import Painter, make_encoder
+from hambajuba_tui.graphics.probe import GraphicsMode
+
+REDRAW_IDLE_S = 0.5
+"""With no new frame for this long (paused), the image is drawn again in case something
+was painted over it (a notification, a resize)."""
+RECORD_ENV = "HAMBAJUBA_RECORD_HEART"
+"""When set to a folder, the pane writes the last frame it sent and where it went (tests)."""
 
 
 class Heart(Widget):
     DEFAULT_CSS = "Heart { width: 1fr; height: 1fr; padding: 0; border: none; }"
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, mode: GraphicsMode | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.mode = mode or GraphicsMode("halfblock")
+        self.encoder = make_encoder(self.mode)
+        self._painter: Painter | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._frame: np.ndarray | None = None
-        self._resampler: Resampler | None = None
-        self._strips: list[Strip] = []
-        self._strips_for: tuple | None = None
+        self._place: Placement | None = None
+        self._place_for: tuple | None = None
+        self._shown_id = 0
+        self._last_emit = 0.0
+        self._last_sent: tuple[str, Placement] | None = None
+        self._told_error = False
         self.frames_drawn = 0
+        self.rewrites = 0
+        self.bytes_written = 0
+        self.last_payload = ""
+        self._record = Path(os.environ[RECORD_ENV]) if os.environ.get(RECORD_ENV) else None
 
-    def show_frame(self, frame: np.ndarray) -> None:
-        """Take a new frame (uint8 [H, W, 3]); it is drawn on the next refresh."""
-        self._frame = frame
-        self._strips_for = None
+    # -- lifecycle -------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._painter = Painter(self.encoder, self._from_thread)
+        self.set_interval(REDRAW_IDLE_S, self._redraw_if_idle)
+
+    def on_unmount(self) -> None:
+        if self._painter is not None:
+            self._painter.close()
+        self._write(self.encoder.clear())  # kitty: delete both images
+
+    def on_resize(self) -> None:
+        self._place_for = None
         self.refresh()
+        self.call_after_refresh(self._resubmit)
 
-    def _build(self) -> None:
-        cols, rows = self.size
-        key = (cols, rows)
-        if self._frame is None or self._strips_for == key:
+    # -- frames ----------------------------------------------------------------------------
+    def show_frame(self, frame: np.ndarray) -> None:
+        """Take a new frame (uint8 [H, W, 3]); a thread encodes it, the newest wins."""
+        self._frame = frame
+        self._resubmit()
+
+    def _resubmit(self) -> None:
+        place = self.placement()
+        if self._frame is None or self._painter is None or place is None or place.empty:
             return
+        self._painter.submit(self._frame, place)
+
+    def placement(self) -> Placement | None:
+        """Where the image goes now: fitted to the pane, centred, aspect kept."""
+        if self._frame is None:
+            return None
+        region = self.content_region
         fh, fw = self._frame.shape[:2]
-        w, h = fit_size(fw, fh, cols, rows)
-        if w == 0 or h == 0:
-            self._strips, self._strips_for = [], key
-            return
-        if self._resampler is None or self._resampler.key != (fw, fh, w, h):
-            self._resampler = Resampler(fw, fh, w, h)
-        pixels = self._resampler(self._frame)
-        pad = self._pad_style()
-        strips = halfblock_strips(pixels, pad_left=(cols - w) // 2, total_width=cols,
-                                  pad_style=pad)
-        top = (rows - len(strips)) // 2
-        blank = Strip.blank(cols, pad)
-        self._strips = [blank] * top + strips + [blank] * (rows - top - len(strips))
-        self._strips_for = key
-        self.frames_drawn += 1
+        key = (region, fw, fh)
+        if self._place_for != key:
+            cw, ch = self.mode.cell_px
+            per_cell = (1, 2) if self.mode.protocol == "halfblock" else None
+            self._place = fit(fw, fh, region.x, region.y, region.width, region.height,
+                              cw, ch, per_cell)
+            self._place_for = key
+        return self._place
 
+    def _from_thread(self, payload: str, place: Placement, serial: int) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            # the loop may close while this frame was encoded
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._emit, payload, place)
+
+    def _emit(self, payload: str, place: Placement) -> None:
+        """On the UI thread, between Textual's updates: write the escapes."""
+        if not self.is_mounted or place != self.placement():
+            return  # the pane moved while encoding; the next frame is already on its way
+        self._write(payload)
+        self._last_sent = (payload, place)
+        self.frames_drawn += 1
+        self._last_emit = time.monotonic()
+        new_id = getattr(self.encoder, "image_id", 0)
+        if self.mode.kitty_placeholders and new_id != self._shown_id:
+            self._shown_id = new_id
+            self.refresh()  # placeholder cells name the new image
+        if self._record is not None:
+            self._write_record(place)
+
+    def _write(self, payload: str) -> None:
+        if not payload:
+            return
+        driver = self.app._driver
+        if driver is not None and not self.app.is_headless:
+            driver.write(payload)
+            driver.flush()
+        self.last_payload = payload
+        self.bytes_written += len(payload)
+
+    def _redraw_if_idle(self) -> None:
+        painter = self._painter
+        if painter is not None and painter.errors and not self._told_error:
+            self._told_error = True
+            self.app.notify(f"the heart could not draw a frame ({painter.errors[0]}); "
+                            "try --graphics halfblock", severity="error", timeout=10)
+        if time.monotonic() - self._last_emit > REDRAW_IDLE_S:
+            self._resubmit()
+
+    def _write_record(self, place: Placement) -> None:
+        """The frame just sent and its cells, for real-terminal tests to compare against."""
+        import json
+
+        from PIL import Image
+
+        assert self._record is not None and self._frame is not None
+        self._record.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(self._frame).save(self._record / "frame.tmp.png", compress_level=1)
+        os.replace(self._record / "frame.tmp.png", self._record / "frame.png")
+        info = {"col": place.col, "row": place.row, "cols": place.cols, "rows": place.rows,
+                "width": place.width, "height": place.height,
+                "protocol": self.mode.protocol, "frames_drawn": self.frames_drawn,
+                "rewrites": self.rewrites,
+                "cell_px": list(self.mode.cell_px), "time": time.time()}
+        (self._record / "heart.tmp.json").write_text(json.dumps(info))
+        os.replace(self._record / "heart.tmp.json", self._record / "heart.json")
+
+    @property
+    def encode_ms(self) -> float:
+        return self._painter.encode_ms if self._painter is not None else 0.0
+
+    # -- the cells Textual draws -----------------------------------------------------------
     def _pad_style(self) -> Style:
         """The background around the image: whatever is behind the pane."""
         return Style(bgcolor=self.rich_style.bgcolor)
 
+    def painted_over(self, update) -> None:
+        """Textual just wrote ``update`` (a compositor update): if it touched the image's
+        cells, sixel and half-block pixels there are gone (text replaces graphics in the
+        terminal), so the last image is written again at once."""
+        place = self._place
+        if self.mode.protocol not in ("sixel", "halfblock") or place is None or not (
+                self._last_sent and _touches(update, place)):
+            return
+        self.rewrites += 1
+        if self._last_sent[1] == self.placement():
+            self._write(self._last_sent[0])
+        else:
+            self._resubmit()
+
     def render_line(self, y: int) -> Strip:
-        self._build()
-        if 0 <= y < len(self._strips):
-            return self._strips[y]
-        return Strip.blank(self.size.width, self._pad_style())
+        width = self.size.width
+        pad = self._pad_style()
+        place = self._place
+        if not (self.mode.kitty_placeholders and self._shown_id and place is not None):
+            return Strip.blank(width, pad)
+        top = place.row - self.content_region.y
+        left = place.col - self.content_region.x
+        if not top <= y < top + place.rows:
+            return Strip.blank(width, pad)
+        from hambajuba_tui.graphics.kitty import id_color, placeholder_row
+
+        text = placeholder_row(place.cols, y - top)
+        style = Style(color=Color.from_rgb(*id_color(self._shown_id)))
+        right = width - left - place.cols
+        segs = [Segment(" " * left, pad)] if left > 0 else []
+        segs.append(Segment(text, style))
+        if right > 0:
+            segs.append(Segment(" " * right, pad))
+        return Strip(segs, width)
+
+
+def _touches(update, place: Placement) -> bool:
+    """Whether a Textual compositor update wrote into the cells of ``place``."""
+    x0, y0, x1, y1 = place.col, place.row, place.col + place.cols, place.row + place.rows
+    spans = getattr(update, "spans", None)
+    if spans is not None:  # ChopsUpdate: (y, x start, x end) of each written span
+        return any(y0 <= y < y1 and a < x1 and b > x0 for y, a, b in spans)
+    region = getattr(update, "region", None)
+    if region is not None:  # LayoutUpdate: a whole region
+        return region.x < x1 and region.right > x0 and region.y < y1 and region.bottom > y0
+    return True  # unknown kind of update: assume the worst
