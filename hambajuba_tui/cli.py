@@ -181,6 +181,13 @@ def _check_show_args(args) -> None:
     if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise CliError("the creature needs a terminal; use --headless to run without one",
                        EXIT_USAGE)
+    if args.pack is not None:  # a bad pack is known before the song is analysed
+        from hambajuba_tui.catalog.packs import PackError, load_pack
+
+        try:
+            load_pack(args.pack)
+        except PackError as exc:
+            raise CliError(f"feature pack: {exc}") from None
 
 
 def _run_show(args, audio, analysis) -> int:
