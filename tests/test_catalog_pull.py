@@ -1,4 +1,4 @@
-"""``hambajuba features pull`` against a local Hugging Face cache laid out as the hub lays it out."""
+"""``hambajuba features pull`` from a local Hugging Face cache laid out as the hub lays it out."""
 
 from __future__ import annotations
 

@@ -97,8 +97,11 @@ class KeywordIndex:
         self._post_starts = np.concatenate(([0], np.cumsum(self._post_counts)[:-1]))
         # Categories: few distinct names, so score each name once and gather per row.
         names = sorted(set(categories))
-        self._cat_words = [np.array([self._index[w] for w in words(c)] or [len(vocab)], np.int64)
-                           for c in names]
+        cat_words = [[self._index[w] for w in words(c)] for c in names]
+        width = max([len(ws) for ws in cat_words] + [1])
+        self._cat_words = np.full((len(names), width), len(vocab), np.int64)  # sentinel-padded
+        for i, ws in enumerate(cat_words):
+            self._cat_words[i, :len(ws)] = ws
         self.category_names = tuple(names)
         code = {c: i for i, c in enumerate(names)}
         self.category_codes = np.array([code[c] for c in categories], np.int32)
@@ -166,8 +169,7 @@ class KeywordIndex:
         for word in q.words:
             vs = self._vocab_scores(word)
             in_label = self._label_scores(vs)
-            per_category = np.array([vs[w].max() for w in self._cat_words], np.float32)
-            in_cat = per_category[self.category_codes]
+            in_cat = vs[self._cat_words].max(axis=1)[self.category_codes]
             best = np.maximum(in_label, CATEGORY_WEIGHT * in_cat)
             total += best
             np.maximum(peak, best, out=peak)

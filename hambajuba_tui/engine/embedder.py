@@ -31,7 +31,7 @@ def _load(package: str):
     pack = importlib.import_module(package)
     import torch
 
-    torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+    torch.set_num_threads(max(1, min(4, (os.cpu_count() or 2) // 2)))  # 2 cores: 1 is fastest
     return pack.load_model(device="cpu")
 
 
