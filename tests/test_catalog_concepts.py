@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -143,3 +144,28 @@ def test_the_catalog_never_imports_torch(tmp_path, home):
                          timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@needs_model
+def test_a_slow_answer_falls_back_and_later_answers_stay_in_order(tmp_path, home, embedder):
+    cat = Catalog.load(small_tables(tmp_path / "t"))
+    cat.embed_labels(embedder)
+    hits, note = cat.concept_search("neon", embedder, timeout=1e-4)
+    assert note and "timed out" in note and hits[0].match == "exact"
+    # the late reply to the timed-out request is dropped, not handed to the next caller
+    a = embedder.embed(["smooth polished marble"], timeout=60)
+    b = embedder.embed(["smooth polished marble"], timeout=60)
+    assert np.allclose(a, b, atol=1e-5)
+    hits, note = cat.concept_search("marble stone", embedder, limit=1, timeout=60)
+    assert note is None and hits[0].feature.label == "smooth polished marble"
+
+
+def test_bench_smoke():
+    root = Path(__file__).resolve().parent.parent
+    res = subprocess.run([sys.executable, str(root / "bench" / "catalog.py"), "--synthetic",
+                          "--embed-rows", "0", "--concept-queries", "1", "--rounds", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    result = json.loads(next(ln for ln in res.stdout.splitlines() if ln.startswith("{")))
+    assert result["rows"] == 20_480 and result["tables"] == "synthetic"
+    assert result["keyword_ms"]["n"] > 100 and "machine" in result
