@@ -287,3 +287,11 @@ def test_search_index_is_numpy_vectorised(cat):
     # the index holds postings per vocabulary word, not per-row Python lists
     assert isinstance(cat.index._post_rows, np.ndarray)
     assert cat.index._post_counts.sum() == len(cat.index._post_rows)
+
+
+def test_cli_show_works_without_tables_by_id(home, capsys):
+    assert main(["features", "show", "mid.0:12"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("mid.0:12  (unlabelled)") and "features pull" in captured.err
+    assert main(["features", "show", "mid.0:5120"]) == 3
+    assert "0..5119" in capsys.readouterr().err

@@ -14,7 +14,7 @@ Hits carry how they matched (``id``, ``exact``, ``prefix``, ``fuzzy``, ``concept
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,7 +125,7 @@ class Catalog:
         20,480 rows: call it on every keystroke.
         """
         mask = self._mask(block, category, min_confidence)
-        rows, keys, kinds = self.index.search(query, mask, limit)
+        rows, keys, kinds = self.index.search(query, mask, max(1, limit))
         return [Hit(self.rows[r], k, m) for r, k, m in zip(rows.tolist(), keys.tolist(), kinds)]
 
     # -- concept search ---------------------------------------------------------------------
@@ -185,9 +185,11 @@ class Catalog:
                 return self._nearest(q, mask, blocks, limit, "concept"), None
         return self.search(query, block, category, min_confidence, limit), note
 
-    def _nearest(self, q: np.ndarray, mask: np.ndarray, blocks: Iterable[str], limit: int,
+    def _nearest(self, q: np.ndarray, mask: np.ndarray, blocks: list[str], limit: int,
                  match: str, exclude: int = -1) -> list[Hit]:
         rows, sims = [], []
+        if not blocks or limit < 1:
+            return []
         for b in blocks:
             start = self._start[b]
             vectors = self.vectors(b)

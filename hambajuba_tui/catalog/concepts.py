@@ -59,14 +59,19 @@ class Embedder:
         self._proc: subprocess.Popen | None = None
         self._ready = threading.Event()
         self._error: str | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one request at a time
+        self._start_lock = threading.Lock()
         self._reply = threading.Condition()
         self._replies: dict[int, np.ndarray | str] = {}
         self._next_id = 0
 
     def start(self) -> Embedder:
-        if self._proc is not None:
-            return self
+        with self._start_lock:
+            if self._proc is None:
+                self._spawn()
+        return self
+
+    def _spawn(self) -> None:
         log = (cache_dir() / "catalog")
         log.mkdir(parents=True, exist_ok=True)
         with open(log / "embedder.log", "ab") as err:
@@ -74,7 +79,6 @@ class Embedder:
                 [self.python, "-m", "hambajuba_tui.engine.embedder", self.package],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
         threading.Thread(target=self._read, name="embedder-reader", daemon=True).start()
-        return self
 
     def _read(self) -> None:
         stdout = self._proc.stdout
