@@ -109,9 +109,14 @@ def test_blend_puts_exact_words_first_then_concepts(tmp_path):
 
 
 @needs_model
-def test_cli_concept_search_embeds_once_then_answers(tmp_path, home, capsys):
+def test_cli_concept_search_embeds_once_then_answers_auto_blends(tmp_path, home, capsys):
     assert main(["features", "import", str(small_tables(tmp_path / "t"))]) == 0
     capsys.readouterr()
+    # auto mode never starts a long embedding by surprise: keywords, and a hint
+    assert main(["features", "search", "warmth", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "features embed" in captured.err
+    assert all(h["match"] != "concept" for h in json.loads(captured.out)["hits"])
     assert main(["features", "search", "warmth", "--mode", "concept", "--block", "up.0.1",
                  "--limit", "3", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -119,6 +124,11 @@ def test_cli_concept_search_embeds_once_then_answers(tmp_path, home, capsys):
     assert main(["features", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed["tables"]["up.0.1"]["concept_vectors"] is True
+    assert main(["features", "search", "warmth", "--block", "up.0.1", "--json"]) == 0
+    auto = json.loads(capsys.readouterr().out)
+    assert auto["note"] is None and auto["hits"][0]["label"] == "warm amber glow"
+    assert main(["features", "embed"]) == 0
+    assert "label vectors cached for mid.0, up.0.1" in capsys.readouterr().out
 
 
 def test_the_catalog_never_imports_torch(tmp_path, home):

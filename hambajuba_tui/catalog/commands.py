@@ -88,8 +88,7 @@ def _embedder_for(cat: Catalog, embed_missing: bool) -> tuple[concepts.Embedder 
                           "for concept search")
         if missing:
             rows = sum(len(cat.tables[b].rows) for b in missing)
-            _say(f"embedding {rows} labels once for concept search (cached; "
-                 "--mode keyword skips this)")
+            _say(f"embedding {rows} labels once for concept search (cached afterwards)")
             update, stop = _progress_bar("embedding labels")
             try:
                 cat.embed_labels(embedder, update)
@@ -151,7 +150,7 @@ def cmd_search(args) -> int:
         plain = parse_query(args.query)
         wants_concepts = args.mode != "keyword" and plain.feature is None and plain.words
         if wants_concepts:
-            embedder, note = _embedder_for(cat, embed_missing=True)
+            embedder, note = _embedder_for(cat, embed_missing=args.mode == "concept")
             if embedder is not None:
                 try:
                     found, note = cat.concept_search(args.query, embedder, timeout=30, **filters)
