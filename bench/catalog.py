@@ -65,11 +65,13 @@ def main() -> None:
     ap.add_argument("--embed-rows", type=int, default=20_480,
                     help="labels to embed cold for the embed-time figure (0: skip)")
     ap.add_argument("--rounds", type=int, default=3, help="keyword passes over all prefixes")
+    ap.add_argument("--home", type=Path, help="a HAMBAJUBA_HOME to use (default: a fresh one)")
     ap.add_argument("--concept-queries", type=int, default=len(CONCEPT_QUERIES))
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="hambajuba-bench-"))
-    os.environ["HAMBAJUBA_HOME"] = str(tmp / "home")  # cold caches, nothing of the user's
+    # cold caches by default, nothing of the user's; --home reuses one (cached label vectors)
+    os.environ["HAMBAJUBA_HOME"] = str(args.home or tmp / "home")
     from hambajuba_tui.catalog import concepts, neighbours
     from hambajuba_tui.catalog.catalog import Catalog
 
@@ -83,11 +85,13 @@ def main() -> None:
     for p in prefixes:  # warm up
         cat.search(p)
     keyword_ms = []
+    best = np.full(len(prefixes), np.inf)
     for _ in range(args.rounds):
-        for p in prefixes:
+        for i, p in enumerate(prefixes):
             t = time.perf_counter()
             cat.search(p, limit=50)
             keyword_ms.append((time.perf_counter() - t) * 1e3)
+            best[i] = min(best[i], keyword_ms[-1])
     filtered_ms = []
     for p in prefixes:
         t = time.perf_counter()
@@ -96,7 +100,9 @@ def main() -> None:
 
     result: dict = {"name": "catalog", "rows": len(cat), "tables": "published" if published
                     else "synthetic", "load_and_index_s": round(load_s, 3),
-                    "keyword_ms": stats(keyword_ms), "keyword_filtered_ms": stats(filtered_ms)}
+                    "keyword_ms": stats(keyword_ms),
+                    "keyword_best_of_rounds_ms": stats(best.tolist()),
+                    "keyword_filtered_ms": stats(filtered_ms)}
 
     rng = np.random.default_rng(0)
     decoder = rng.standard_normal((5120, 1280)).astype(np.float32)
@@ -119,8 +125,9 @@ def main() -> None:
             concepts.embed_texts(embedder, labels)
             result["embed_s"] = round(time.perf_counter() - t, 1)
             result["embed_rows"] = len(labels)
-        if len(labels) == len(cat):
-            cat = Catalog.load(folder)
+        if not cat.missing_vectors():
+            vectors = "real (cached)"
+        elif len(labels) == len(cat):
             cat.embed_labels(embedder)  # the table is embedded above; this caches it
             vectors = "real"
         else:  # stand-in unit vectors so the numpy part is still timed at full size
@@ -156,8 +163,9 @@ def main() -> None:
     print(json.dumps(result))
     print(f"{result['rows']} rows ({result['tables']}), load+index {load_s:.2f} s")
     print(f"{'what':<26}{'mean ms':>9}{'p99 ms':>9}{'max ms':>9}")
-    for key in ("keyword_ms", "keyword_filtered_ms", "decoder_neighbours_ms", "query_embed_ms",
-                "concept_search_ms", "label_neighbours_ms"):
+    for key in ("keyword_ms", "keyword_best_of_rounds_ms", "keyword_filtered_ms",
+                "decoder_neighbours_ms", "query_embed_ms", "concept_search_ms",
+                "label_neighbours_ms"):
         if key in result:
             s = result[key]
             print(f"{key:<26}{s['mean']:>9.2f}{s['p99']:>9.2f}{s['max']:>9.2f}")
