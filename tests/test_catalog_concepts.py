@@ -42,7 +42,6 @@ def test_embedder_child_gives_unit_vectors_with_meaning(embedder):
     assert v.shape == (3, 384) and v.dtype == np.float32
     assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
     assert v[0] @ v[1] > v[0] @ v[2]
-    assert "torch" not in sys.modules
 
 
 @needs_model
