@@ -61,6 +61,7 @@ class Catalog:
             np.array([f.id for f in self.rows], np.int32),
             np.array([CONFIDENCES.index(f.confidence) for f in self.rows], np.int8))
         self._vectors: dict[str, np.ndarray] = {}
+        self._labelled = np.array([f.labelled for f in self.rows], bool)
 
     @classmethod
     def load(cls, folder: Path | None = None) -> Catalog:
@@ -132,6 +133,8 @@ class Catalog:
 
     def vectors(self, block: str) -> np.ndarray | None:
         """Cached label vectors of ``block`` (None until embedded once)."""
+        if block not in self.tables:
+            return None
         if block not in self._vectors:
             table = self.tables[block]
             found = concepts.load_vectors(table.sha256, len(table.rows))
@@ -197,7 +200,7 @@ class Catalog:
             sims.append(_dot(vectors, q))
         row = np.concatenate(rows)
         sim = np.concatenate(sims)
-        sim[~mask[row] | (row == exclude)] = -np.inf
+        sim[~(mask[row] & self._labelled[row]) | (row == exclude)] = -np.inf
         top = np.argpartition(-sim, min(limit, len(sim) - 1))[:limit]
         top = top[np.argsort(-sim[top], kind="stable")]
         return [Hit(self.rows[row[i]], float(sim[i]), match) for i in top if sim[i] > -np.inf]
