@@ -78,14 +78,13 @@ def _embedder_for(cat: Catalog, embed_missing: bool) -> tuple[concepts.Embedder 
     """A ready embedder (labels embedded), or None and why."""
     if not concepts.model_installed():
         return None, f"the concept model is not installed; {concepts.INSTALL_HINT}"
+    missing = cat.missing_vectors()
+    if missing and not embed_missing:
+        return None, ("labels are not embedded yet; run `hambajuba features embed` once "
+                      "for concept search")
     embedder = concepts.Embedder().start()
     try:
         embedder.wait_ready(120)
-        missing = cat.missing_vectors()
-        if missing and not embed_missing:
-            embedder.close()
-            return None, ("labels are not embedded yet; run `hambajuba features embed` once "
-                          "for concept search")
         if missing:
             rows = sum(len(cat.tables[b].rows) for b in missing)
             _say(f"embedding {rows} labels once for concept search (cached afterwards)")
