@@ -106,6 +106,15 @@ def test_import_is_all_or_nothing(tmp_path, home):
     assert set(load_tables()) == {"up.0.1", "mid.0", "down.2.1"}
 
 
+def test_import_finds_tables_in_nested_folders(tmp_path, home):
+    small_tables(tmp_path / "dataset" / "data" / "features")
+    assert {t.block for t in import_tables([tmp_path / "dataset"])} == {"up.0.1", "mid.0"}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(LabelError, match="empty: no label tables here"):
+        import_tables([empty])
+
+
 def test_two_tables_for_one_block_are_refused(tmp_path):
     a = small_tables(tmp_path / "a")
     b = small_tables(tmp_path / "b")

@@ -9,19 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hambajuba_tui.catalog.tables import LabelError, LabelTable, import_tables
+from hambajuba_tui.catalog.tables import LabelError, LabelTable, find_tables, import_tables
 from hambajuba_tui.engine.hub import LABELS_REPO, hub_cache, offline
 from hambajuba_tui.vocab import BLOCKS
-
-
-def find_tables(folder: Path) -> list[Path]:
-    """``<block>.json`` files anywhere in a snapshot (the shallowest one per block)."""
-    found = []
-    for block in BLOCKS:
-        matches = sorted(Path(folder).rglob(f"{block}.json"), key=lambda p: len(p.parts))
-        if matches:
-            found.append(matches[0])
-    return found
 
 
 def download(revision: str | None = None) -> Path:

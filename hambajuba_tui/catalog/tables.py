@@ -137,12 +137,22 @@ def read_table(path: Path, block: str | None = None) -> LabelTable:
     return parse_table(data, str(path), block)
 
 
+def find_tables(folder: Path) -> list[Path]:
+    """``<block>.json`` files anywhere under ``folder`` (the shallowest one per block)."""
+    found = []
+    for block in BLOCKS:
+        matches = sorted(Path(folder).rglob(f"{block}.json"), key=lambda p: len(p.parts))
+        if matches:
+            found.append(matches[0])
+    return found
+
+
 def table_files(paths: Iterable[Path]) -> list[Path]:
     """The ``<block>.json`` files named by ``paths`` (files, or folders holding them)."""
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            inside = [p / f"{b}.json" for b in BLOCKS if (p / f"{b}.json").is_file()]
+            inside = find_tables(p)
             if not inside:
                 raise LabelError(f"{p}: no label tables here (expected files named "
                                  f"{', '.join(b + '.json' for b in BLOCKS)})")
