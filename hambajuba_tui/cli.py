@@ -1,4 +1,5 @@
-"""Command line: ``hambajuba demo | play FILE | analyze FILE | snapshot FILE --at T``.
+"""Command line: ``hambajuba demo | play FILE | analyze FILE | snapshot FILE --at T |
+features ...``.
 
 Errors a user can cause (missing or unreadable files, bad options) end with one line on
 stderr and a non-zero exit code, never a traceback.
@@ -36,7 +37,8 @@ def _show_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
     p.add_argument("--no-sound", action="store_true", help="silent clock, no audio output")
     p.add_argument("--skin", type=Path, help="a skin TOML file")
-    p.add_argument("--pack", type=Path, help="a feature pack TOML file (routes)")
+    p.add_argument("--pack", type=Path,
+                   help="a feature pack: a TOML file, or a pack name (see `features list`)")
     p.add_argument("--headless", action="store_true",
                    help="run without a terminal UI; with --seconds and --frames-out")
     p.add_argument("--seconds", type=float, default=10.0,
@@ -47,6 +49,47 @@ def _show_options(p: argparse.ArgumentParser) -> None:
                    help="headless: write every Nth shown frame as PNG (default 1)")
     p.add_argument("--graphics", default="auto", choices=["auto", "kitty", "sixel", "halfblock"],
                    help="how the heart is drawn (default: auto, probes the terminal)")
+
+
+def _add_features_parser(sub) -> None:
+    """``hambajuba features list | search | show | import | pull | embed`` (catalog/commands.py)."""
+    from hambajuba_tui.vocab import BLOCKS
+
+    confidences = ("high", "medium", "low")
+    p = sub.add_parser("features", help="browse, search and import SAE feature labels")
+    fsub = p.add_subparsers(dest="features_command", required=True, metavar="ACTION")
+    lst = fsub.add_parser("list", help="label tables, concept vectors, packs")
+    lst.add_argument("--json", action="store_true")
+    s = fsub.add_parser("search", help="search labels, categories and ids")
+    s.add_argument("query")
+    s.add_argument("--block", choices=BLOCKS)
+    s.add_argument("--category", help="only this category (e.g. lighting)")
+    s.add_argument("--min-confidence", choices=confidences)
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--mode", choices=["auto", "keyword", "concept"], default="auto",
+                   help="keyword, concept (by meaning), or auto: exact words first, then "
+                        "concepts (default)")
+    s.add_argument("--json", action="store_true")
+    show = fsub.add_parser("show", help="one feature (BLOCK:ID) and its neighbours")
+    show.add_argument("feature", help="BLOCK:ID, e.g. up.0.1:154")
+    show.add_argument("-k", type=int, default=10, help="neighbours to show (default 10)")
+    show.add_argument("--sae-root", type=Path, help="SAE checkpoint folders (default: HF cache)")
+    show.add_argument("--json", action="store_true")
+    imp = fsub.add_parser("import", help="import label tables (<block>.json files or folders)")
+    imp.add_argument("paths", nargs="+", type=Path)
+    pull = fsub.add_parser("pull", help="download the published tables from Hugging Face")
+    pull.add_argument("--revision", help="dataset revision (default: main)")
+    emb = fsub.add_parser("embed", help="embed labels for concept search, export decoders")
+    emb.add_argument("--sae-root", type=Path, help="SAE checkpoint folders (default: HF cache)")
+
+
+def cmd_features(args) -> int:
+    from hambajuba_tui.catalog.commands import FeaturesError, run
+
+    try:
+        return run(args)
+    except FeaturesError as exc:
+        raise CliError(str(exc), exc.code) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--json", action="store_true", help="print the summary as JSON")
     _stems_option(analyze)
     _add_snapshot_parser(sub)
+    _add_features_parser(sub)
     return parser
 
 
@@ -178,6 +222,13 @@ def _check_show_args(args) -> None:
     if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise CliError("the creature needs a terminal; use --headless to run without one",
                        EXIT_USAGE)
+    if args.pack is not None:  # a bad pack is known before the song is analysed
+        from hambajuba_tui.catalog.packs import PackError, load_pack
+
+        try:
+            load_pack(args.pack)
+        except PackError as exc:
+            raise CliError(f"feature pack: {exc}") from None
 
 
 def _run_show(args, audio, analysis) -> int:
@@ -275,7 +326,7 @@ def cmd_analyze(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"demo": cmd_demo, "play": cmd_play, "analyze": cmd_analyze,
-               "snapshot": cmd_snapshot}[args.command]
+               "snapshot": cmd_snapshot, "features": cmd_features}[args.command]
     try:
         return handler(args)
     except CliError as exc:

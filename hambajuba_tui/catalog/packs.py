@@ -1,4 +1,9 @@
-"""Feature packs: the project's own TOML files of default routes and starter features."""
+"""Feature packs: TOML files of default routes and a starter palette per block.
+
+The schema is documented in ``features/README.md``. Built-in packs ship in ``features/``
+(package ``hambajuba_tui.features``); user packs live in ``data_dir()/packs/<name>.toml`` and
+shadow a built-in pack of the same name.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from pathlib import Path
 
 from hambajuba_tui.bridge.dance import Stage
 from hambajuba_tui.bridge.session import N_FEATURES, SOURCES, BlockSettings, Session
+from hambajuba_tui.paths import data_dir
 from hambajuba_tui.vocab import BLOCKS
 
 
@@ -50,11 +56,27 @@ def _check_feature(where: str, value) -> int:
     return value
 
 
+PACK_KEYS = {"version", "name", "route", "starters"}
+PACK_VERSION = 1
+
+
 def parse_pack(text: str, origin: str) -> FeaturePack:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PackError(f"{origin}: {exc}") from None
+    unknown = set(data) - PACK_KEYS
+    if unknown:
+        raise PackError(f"{origin}: unknown key {sorted(unknown)[0]!r} "
+                        f"(a pack has {', '.join(sorted(PACK_KEYS))})")
+    if data.get("version", PACK_VERSION) != PACK_VERSION:
+        raise PackError(f"{origin}: version must be {PACK_VERSION}, got {data['version']!r}")
+    if not isinstance(data.get("name", ""), str):
+        raise PackError(f"{origin}: name must be a string")
+    if not isinstance(data.get("route", []), list):
+        raise PackError(f"{origin}: route must be an array of tables ([[route]])")
+    if not isinstance(data.get("starters", {}), dict):
+        raise PackError(f"{origin}: starters must be a table ([starters])")
     routes = []
     for n, raw in enumerate(data.get("route", []), 1):
         where = f"{origin} [[route]] #{n}"
@@ -75,13 +97,51 @@ def parse_pack(text: str, origin: str) -> FeaturePack:
     for block, ids in data.get("starters", {}).items():
         if block not in BLOCKS:
             raise PackError(f"{origin} [starters]: unknown block {block!r}")
+        if not isinstance(ids, list):
+            raise PackError(f"{origin} [starters] {block}: expected a list of feature ids")
         starters[block] = tuple(_check_feature(f"{origin} [starters] {block}", i) for i in ids)
     return FeaturePack(str(data.get("name", origin)), tuple(routes), starters)
 
 
-def load_pack(path: Path | None = None) -> FeaturePack:
-    """A pack from ``path``, or the built-in default pack."""
-    if path is not None:
-        return parse_pack(Path(path).read_text(encoding="utf-8"), str(path))
-    text = resources.files("hambajuba_tui.features").joinpath("default.toml").read_text("utf-8")
-    return parse_pack(text, "features/default.toml")
+def user_packs_dir() -> Path:
+    """Where users keep their own packs (created on demand)."""
+    path = data_dir() / "packs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _builtin(name: str) -> str | None:
+    entry = resources.files("hambajuba_tui.features").joinpath(f"{name}.toml")
+    return entry.read_text("utf-8") if entry.is_file() else None
+
+
+def list_packs() -> dict[str, str]:
+    """Pack name → where it comes from ("built-in" or the user file), user packs winning."""
+    found = {e.name[:-5]: "built-in" for e in resources.files("hambajuba_tui.features").iterdir()
+             if e.name.endswith(".toml")}
+    found.update({p.stem: str(p) for p in sorted(user_packs_dir().glob("*.toml"))})
+    return dict(sorted(found.items()))
+
+
+def load_pack(path: Path | str | None = None) -> FeaturePack:
+    """A pack by file path, or by name (user packs, then built-in); default: ``default``."""
+    if path is None:
+        path = "default"
+    candidate = Path(path)
+    name = str(path)
+    is_name = candidate.suffix != ".toml" and candidate.name == name
+    if not is_name or candidate.is_file():
+        try:
+            return parse_pack(candidate.read_text(encoding="utf-8"), str(candidate))
+        except OSError as exc:
+            raise PackError(f"{candidate}: cannot read pack: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise PackError(f"{candidate}: not UTF-8 text") from None
+    user = user_packs_dir() / f"{name}.toml"
+    if user.is_file():
+        return parse_pack(user.read_text(encoding="utf-8"), str(user))
+    text = _builtin(name)
+    if text is None:
+        raise PackError(f"no pack named {name!r} (packs: {', '.join(list_packs())}; "
+                        f"user packs go in {user_packs_dir()})")
+    return parse_pack(text, f"features/{name}.toml")

