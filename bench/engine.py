@@ -1,6 +1,16 @@
 """Frames per second of each engine at several sizes.
 
     python bench/engine.py [--sizes 128 256 512] [--seconds 2] [--threads 1] [--engines preview]
+    python bench/engine.py --engines sdxl-tiny sdxl-tiny-compiled --sizes 512
+    python bench/engine.py --engines sdxl-full --sizes 512 --min-frames 1 --warmup 1   # CPU
+    python bench/engine.py --engines sdxl-full sdxl-full-compiled --sizes 512          # GPU
+
+sdxl engines: ``sdxl-tiny`` is the same architecture as SDXL-Turbo scaled down (the test
+models, written to a temp Hugging Face cache and loaded through the real loading code);
+``sdxl-full`` is the full SDXL-Turbo architecture (UNet 2.57 B parameters, TAESDXL, SAEs
+1280 × 5120) with RANDOM weights, built from configs (fp16 on CUDA, float32 on CPU): the cost
+per frame does not depend on the weights. ``-compiled`` runs the step through torch.compile
+(fullgraph; reduce-overhead = CUDA graph on CUDA). All four blocks are steered, masks on.
 
 Each engine is timed on a moving workload (θ walking, strengths pulsing every frame, a feature
 changing now and then, masks and scene blend drifting), like a song would drive it. Prints one
@@ -28,6 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seconds", type=float, default=2.0, help="timed seconds per engine and size")
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads (default 1)")
     ap.add_argument("--engines", nargs="+", default=["preview"], choices=sorted(ENGINES))
+    ap.add_argument("--warmup", type=int, default=5, help="untimed frames first (default 5)")
+    ap.add_argument("--min-frames", type=int, default=10, help="timed frames at least (10)")
+    ap.add_argument("--text-layers", type=int, default=None,
+                    help="sdxl-full: text encoder layers (default: the real 12 / 32; they run "
+                         "once per scene, not per frame, so fewer saves memory on small hosts)")
     return ap.parse_args(argv)
 
 
@@ -37,7 +52,101 @@ def _make_preview(size: int) -> Any:
     return PreviewEngine(width=size, height=size, seed=0)
 
 
-ENGINES: dict[str, Callable[[int], Any]] = {"preview": _make_preview}
+def _make_sdxl_tiny(size: int, compiled: bool = False) -> Any:
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import tiny_sdxl
+
+    from hambajuba_tui.engine.sdxl import SdxlTurboEngine
+
+    home = Path(tempfile.mkdtemp(prefix="hambajuba-bench-hf-"))
+    tiny_sdxl.install(home / "hub")
+    os.environ["HF_HOME"], os.environ["HF_HUB_OFFLINE"] = str(home), "1"
+    return SdxlTurboEngine.load(width=size, height=size, seed=0, compile=compiled)
+
+
+SDXL_UNET = dict(
+    sample_size=128, in_channels=4, out_channels=4, layers_per_block=2,
+    block_out_channels=(320, 640, 1280),
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20),
+    cross_attention_dim=2048, addition_embed_type="text_time", addition_time_embed_dim=256,
+    projection_class_embeddings_input_dim=2816, use_linear_projection=True,
+    norm_num_groups=32,
+)
+"""SDXL-Turbo's UNet config (DESIGN.md, "The engine")."""
+
+
+def _make_sdxl_full(size: int, compiled: bool = False, text_layers: int | None = None) -> Any:
+    """The full SDXL-Turbo architecture with random weights (stated in the report)."""
+    import tempfile
+    from pathlib import Path
+
+    import torch
+    from diffusers import AutoencoderTiny, EulerAncestralDiscreteScheduler, UNet2DConditionModel
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTextModelWithProjection,
+        CLIPTokenizer,
+    )
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import tiny_sdxl
+
+    from hambajuba_tui.engine.models import SdxlModels, pick_device
+    from hambajuba_tui.engine.sae import SaeWeights
+    from hambajuba_tui.engine.sdxl import SdxlTurboEngine
+    from hambajuba_tui.vocab import BLOCKS
+
+    device = pick_device()
+    dtype = torch.float16 if device.type in ("cuda", "mps") else torch.float32
+    config = dict(SDXL_UNET)
+    torch.manual_seed(0)
+    with torch.device(device):
+        unet = UNet2DConditionModel(**config).to(dtype)
+        clip = dict(vocab_size=49408, max_position_embeddings=77, hidden_act="quick_gelu")
+        te1 = CLIPTextModel(CLIPTextConfig(
+            hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+            num_hidden_layers=text_layers or 12, projection_dim=768, **clip)).to(dtype)
+        te2 = CLIPTextModelWithProjection(CLIPTextConfig(
+            hidden_size=1280, intermediate_size=5120, num_attention_heads=20,
+            num_hidden_layers=text_layers or 32, projection_dim=1280, hidden_act="gelu",
+            vocab_size=49408, max_position_embeddings=77)).to(dtype)
+        taesd = AutoencoderTiny().to(dtype)  # TAESDXL's architecture (the diffusers default)
+        saes = {}
+        for block in BLOCKS:
+            dec = torch.randn(1280, 5120)
+            dec /= dec.norm(dim=0, keepdim=True)
+            saes[block] = SaeWeights(decoder=dec.to(dtype), mean=torch.rand(5120).to(dtype),
+                                     encoder=torch.empty(0), pre_bias=torch.empty(0),
+                                     latent_bias=torch.empty(0), path=Path("random"))
+    tok_dir = Path(tempfile.mkdtemp(prefix="hambajuba-bench-tok-"))
+    tiny_sdxl.write_tokenizer(tok_dir / "a", pad="<|endoftext|>")
+    tiny_sdxl.write_tokenizer(tok_dir / "b", pad="!")
+    scheduler = EulerAncestralDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        timestep_spacing="trailing", steps_offset=1)
+    for m in (unet, te1, te2, taesd):
+        m.eval().requires_grad_(False)
+    models = SdxlModels(unet, taesd, "taesd", te1, te2, CLIPTokenizer.from_pretrained(
+        tok_dir / "a"), CLIPTokenizer.from_pretrained(tok_dir / "b"), scheduler, device, dtype)
+    params = sum(p.numel() for p in unet.parameters())
+    print(f"sdxl-full: UNet {params / 1e9:.2f} B parameters, random weights, {dtype} on "
+          f"{device}", file=sys.stderr)
+    return SdxlTurboEngine(models, saes, width=size, height=size, seed=0, compile=compiled)
+
+
+ENGINES: dict[str, Callable[[int], Any]] = {
+    "preview": _make_preview,
+    "sdxl-tiny": _make_sdxl_tiny,
+    "sdxl-tiny-compiled": lambda size: _make_sdxl_tiny(size, compiled=True),
+    "sdxl-full": _make_sdxl_full,
+    "sdxl-full-compiled": lambda size: _make_sdxl_full(size, compiled=True),
+}
 """Engine name → factory(size). Engines with extra modes (eager / compiled) add entries."""
 
 
@@ -69,16 +178,21 @@ def _workload(seed: int = 0) -> Callable[[int], Any]:
     return step
 
 
-def time_engine(factory: Callable[[int], Any], size: int, seconds: float) -> dict[str, Any]:
+def time_engine(factory: Callable[[int], Any], size: int, seconds: float, warmup: int = 5,
+                min_frames: int = 10) -> dict[str, Any]:
     import numpy as np
 
+    built = time.perf_counter()
     engine = factory(size)
+    build_s = time.perf_counter() - built
     out = np.empty((size, size, 3), np.uint8)
     step = _workload()
-    for i in range(5):  # warm-up: first directions, caches, BLAS init
+    warm = time.perf_counter()
+    for i in range(warmup):  # warm-up: first directions, caches, BLAS init, compilation
         engine.generate(step(i), out)
+    warmup_s = time.perf_counter() - warm
     times = []
-    i = 5
+    i = warmup
     start = time.perf_counter()
     while True:
         p = step(i)
@@ -86,7 +200,7 @@ def time_engine(factory: Callable[[int], Any], size: int, seconds: float) -> dic
         engine.generate(p, out)
         times.append(time.perf_counter() - t0)
         i += 1
-        if time.perf_counter() - start >= seconds and len(times) >= 10:
+        if time.perf_counter() - start >= seconds and len(times) >= min_frames:
             break
     ms = np.asarray(times) * 1e3
     mean = float(ms.mean())
@@ -97,6 +211,10 @@ def time_engine(factory: Callable[[int], Any], size: int, seconds: float) -> dic
         "ms_p50": round(float(np.percentile(ms, 50)), 4),
         "ms_p95": round(float(np.percentile(ms, 95)), 4),
         "frames": len(times),
+        "build_s": round(build_s, 2),
+        "warmup_s": round(warmup_s, 2),
+        "warmup_frames": warmup,
+        "image_std": round(float(out.std()), 2),
     }
 
 
@@ -115,7 +233,21 @@ def machine_info(threads: int) -> dict[str, Any]:
         "blas_threads": threads,
         "python": platform.python_version(),
         "numpy": np.__version__,
+        **_torch_info(),
     }
+
+
+def _torch_info() -> dict[str, Any]:
+    if "torch" not in sys.modules:
+        return {}
+    import torch
+
+    info = {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["device"] = torch.cuda.get_device_name(0)
+    else:
+        info["device"] = "cpu (no GPU)"
+    return info
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,11 +257,20 @@ def main(argv: list[str] | None = None) -> int:
     if "numpy" in sys.modules:
         print("warning: numpy was imported before the thread limit was set", file=sys.stderr)
 
-    machine = machine_info(args.threads)
+    if args.text_layers:
+        ENGINES["sdxl-full"] = lambda size: _make_sdxl_full(size, text_layers=args.text_layers)
+        ENGINES["sdxl-full-compiled"] = lambda size: _make_sdxl_full(
+            size, compiled=True, text_layers=args.text_layers)
     reports = []
     for name in args.engines:
-        results = [time_engine(ENGINES[name], size, args.seconds) for size in args.sizes]
-        report = {"name": "engine", "engine": name, "results": results, "machine": machine}
+        results = [time_engine(ENGINES[name], size, args.seconds, args.warmup, args.min_frames)
+                   for size in args.sizes]
+        weights = {"sdxl-full": "random (full SDXL-Turbo architecture)",
+                   "sdxl-tiny": "random (tiny same-architecture test model)"}
+        report = {"name": "engine", "engine": name, "results": results,
+                  "weights": next((w for k, w in weights.items() if name.startswith(k)), None),
+                  "compiled": name.endswith("-compiled"),
+                  "machine": machine_info(args.threads)}
         print(json.dumps(report), flush=True)
         reports.append(report)
 

@@ -143,7 +143,8 @@ def pull(only: list[str] | None = None, log: Callable[[str], None] = print) -> l
             why = " (HF_HUB_OFFLINE is set)" if offline() else ""
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise RuntimeError(f"could not download {item.name} ({item.repo}){why}: "
-                               f"{type(exc).__name__}: {first}") from None
+                               f"{type(exc).__name__}: {first}; check network access to "
+                               "huggingface.co") from None
         paths.append(Path(path))
     return paths
 
