@@ -206,7 +206,7 @@ def time_engine(factory: Callable[[int], Any], size: int, seconds: float, warmup
     mean = float(ms.mean())
     return {
         "size": size,
-        "fps": round(1e3 / mean, 1),
+        "fps": round(1e3 / mean, 3),
         "ms_per_frame": round(mean, 4),
         "ms_p50": round(float(np.percentile(ms, 50)), 4),
         "ms_p95": round(float(np.percentile(ms, 95)), 4),

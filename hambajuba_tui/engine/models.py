@@ -256,13 +256,14 @@ def load_sdxl(device=None, dtype=None, decoder: str = "taesd") -> SdxlModels:
     cpu = device.type == "cpu"
     common = dict(cache_dir=str(hub_cache()), local_files_only=True, use_safetensors=True)
 
-    def part(cls, sub: str, **kw):
-        return cls.from_pretrained(SDXL_TURBO_REPO, subfolder=sub, torch_dtype=dtype,
-                                   variant=_variant(snap / sub, cpu), **common, **kw)
+    def part(cls, sub: str, dtype_key: str = "torch_dtype"):
+        # diffusers takes torch_dtype, transformers (≥ 4.56) dtype
+        return cls.from_pretrained(SDXL_TURBO_REPO, subfolder=sub, **{dtype_key: dtype},
+                                   variant=_variant(snap / sub, cpu), **common)
 
     unet = part(UNet2DConditionModel, "unet")
-    te1 = part(CLIPTextModel, "text_encoder")
-    te2 = part(CLIPTextModelWithProjection, "text_encoder_2")
+    te1 = part(CLIPTextModel, "text_encoder", "dtype")
+    te2 = part(CLIPTextModelWithProjection, "text_encoder_2", "dtype")
     tok1 = CLIPTokenizer.from_pretrained(SDXL_TURBO_REPO, subfolder="tokenizer",
                                          cache_dir=str(hub_cache()), local_files_only=True)
     tok2 = CLIPTokenizer.from_pretrained(SDXL_TURBO_REPO, subfolder="tokenizer_2",

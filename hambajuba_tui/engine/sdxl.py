@@ -194,8 +194,7 @@ class SdxlTurboEngine:
         if self.compiled:
             mode = "reduce-overhead" if self.cuda_graphs else None
             if cuda:  # fixed addresses: the graph reads these buffers in place every replay
-                for buf in (self.frame, *[b.directions for b in self.blocks.values()],
-                            self.step.embeds, self.step.pooled):
+                for buf in self.step.buffers():
                     torch._dynamo.mark_static_address(buf)
             self._run = torch.compile(self.step, fullgraph=True, mode=mode, dynamic=False)
         self._host = torch.empty((self.height, self.width, 3), dtype=torch.uint8, **pin)
@@ -231,8 +230,8 @@ class SdxlTurboEngine:
         np.subtract(1.0, self._mix, out=self._keep)
         np.multiply(params.strengths, self._keep, out=s[L.weight:L.weight + n])
         np.multiply(params.strengths, self._mix, out=s[L.mix_weight:L.mix_weight + n])
-        s[L.theta] = math.fmod(float(params.theta), math.tau) if math.isfinite(params.theta) \
-            else 0.0
+        theta = float(params.theta)
+        s[L.theta] = math.fmod(theta, math.tau) if math.isfinite(theta) else 0.0
         s[L.scene_t] = params.scene_t
         np.copyto(s[L.masks:].reshape(params.masks.shape), params.masks, casting="same_kind")
         np.nan_to_num(s, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
@@ -241,8 +240,8 @@ class SdxlTurboEngine:
     def render(self, params: FrameParams) -> torch.Tensor:
         """Run the step for ``params``; returns the device uint8 [H, W, 3] (valid until the next
         call: with CUDA graphs it is the graph's output buffer)."""
-        for block, wrapper in self.blocks.items():  # feature changes: rare column copies
-            i = BLOCKS.index(block)
+        for i, block in enumerate(BLOCKS):  # feature changes: rare column copies
+            wrapper = self.blocks[block]
             wrapper.set_feature(0, int(params.feature_ids[i]))
             wrapper.set_feature(1, int(params.mix_ids[i]))
         self._pack(params)
