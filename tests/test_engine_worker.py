@@ -162,3 +162,17 @@ def test_models_pull_offline_fails_clearly():
     last = res.stderr.strip().splitlines()[-1]
     assert "could not download SDXL-Turbo" in last and "HF_HUB_OFFLINE" in last
     assert "Traceback" not in res.stderr
+
+
+def test_bench_runs_the_sdxl_engine():
+    """The bench's sdxl path stays runnable (tiny model, one frame; figures not asserted)."""
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bench" / "engine.py"
+    res = subprocess.run([sys.executable, str(bench), "--engines", "sdxl-tiny", "--sizes", "64",
+                          "--seconds", "0", "--warmup", "1", "--min-frames", "1"],
+                         capture_output=True, text=True, timeout=300, env={**os.environ})
+    assert res.returncode == 0, res.stderr[-2000:]
+    report = json.loads(next(ln for ln in res.stdout.splitlines() if ln.startswith("{")))
+    assert report["engine"] == "sdxl-tiny" and report["weights"].startswith("random")
+    assert report["results"][0]["frames"] == 1 and report["machine"]["torch"]

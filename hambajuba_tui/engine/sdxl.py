@@ -211,6 +211,15 @@ class SdxlTurboEngine:
                 for b in BLOCKS}
         return cls(models, saes, width=width, height=height, seed=seed, compile=compile)
 
+    def warmup(self) -> None:
+        """Render throw-away frames so compilation and CUDA-graph recording happen before the
+        show starts (the third call of a reduce-overhead graph is the first replay)."""
+        params = FrameParams()
+        for _ in range(3 if self.cuda_graphs else 1):
+            self.render(params)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
     def set_scenes(self, prompt_a: str | None = None, prompt_b: str | None = None) -> None:
         """Encode (or take from the cache) scenes A and B; None keeps the default prompts."""
         from hambajuba_tui.bridge.session import SceneSettings

@@ -81,7 +81,9 @@ def make_engine(name: str, width: int, height: int, seed: int, decoder: str = "t
     if name == "sdxl-turbo":
         from hambajuba_tui.engine.sdxl import SdxlTurboEngine
 
-        return SdxlTurboEngine.load(width=width, height=height, seed=seed, decoder=decoder)
+        engine = SdxlTurboEngine.load(width=width, height=height, seed=seed, decoder=decoder)
+        engine.warmup()  # compile / record the CUDA graph before Ready starts the music
+        return engine
     raise ValueError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
 
 
