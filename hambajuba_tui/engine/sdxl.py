@@ -23,6 +23,7 @@ from torch import nn
 
 from hambajuba_tui.bridge.params import FrameParams
 from hambajuba_tui.engine import steering
+from hambajuba_tui.engine.errors import CheckpointError
 from hambajuba_tui.engine.models import SdxlModels, load_sdxl
 from hambajuba_tui.engine.sae import SaeWeights, find_sae, load_sae
 from hambajuba_tui.engine.steering import FrameLayout
@@ -169,8 +170,6 @@ class SdxlTurboEngine:
             sae = saes[block]
             width_c = steering.block_width(models.unet, block)
             if sae.d_model != width_c:
-                from hambajuba_tui.engine.errors import CheckpointError
-
                 raise CheckpointError(f"{sae.path}: SAE d_model {sae.d_model} does not match "
                                       f"block {block}'s {width_c} channels")
             atlases[block] = (sae.decoder * sae.mean[None, :]).to(device=dev, dtype=dtype)
