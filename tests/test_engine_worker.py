@@ -83,13 +83,16 @@ def test_choosing_the_engine_never_imports_torch(tiny_home):
         assert "no GPU" in out["note"]
 
 
-def test_worker_runs_sdxl_turbo_and_frames_arrive(tiny_home, analysis, monkeypatch):
+def test_worker_runs_sdxl_turbo_and_frames_arrive(tiny_home, monkeypatch):
+    from conftest import make_analysis
+
     from hambajuba_tui.catalog.packs import load_pack
     from hambajuba_tui.show import Show, ShowOptions
     from hambajuba_tui.vocab import SAMPLE_RATE
 
     monkeypatch.setenv("HF_HOME", str(tiny_home))  # the spawned worker inherits it
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    analysis = make_analysis(duration=90.0)  # long enough for a loaded CPU's slow frames
     silence = np.zeros((int(analysis.duration * SAMPLE_RATE), 2), np.float32)
     opts = ShowOptions(engine="sdxl-turbo", width=64, height=64, fps=10.0, sound=False)
     with Show(analysis, silence, SAMPLE_RATE, load_pack().session(), opts) as show:
