@@ -179,3 +179,44 @@ def test_bench_runs_the_sdxl_engine():
     report = json.loads(next(ln for ln in res.stdout.splitlines() if ln.startswith("{")))
     assert report["engine"] == "sdxl-tiny" and report["weights"].startswith("random")
     assert report["results"][0]["frames"] == 1 and report["machine"]["torch"]
+
+
+def test_pull_asks_for_fp16_files_into_the_cache(monkeypatch, tmp_path):
+    import fnmatch
+
+    import huggingface_hub
+
+    from hambajuba_tui.engine import models
+
+    calls = []
+
+    def fake(repo_id, repo_type="model", cache_dir=None, allow_patterns=None, **kw):
+        calls.append((repo_id, repo_type, cache_dir, allow_patterns))
+        return str(tmp_path / repo_id)
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
+    logged: list[str] = []
+    models.pull(log=logged.append)
+    repos = {c[0]: c for c in calls}
+    assert set(repos) == {"stabilityai/sdxl-turbo", "madebyollin/taesdxl",
+                          "surokpro2/sdxl-saes", "hammamiomar/sdxl-turbo-sae-labels"}
+    assert all(c[2] == tmp_path / "cache" for c in calls)
+    assert repos["hammamiomar/sdxl-turbo-sae-labels"][1] == "dataset"
+    sdxl = repos["stabilityai/sdxl-turbo"][3]
+
+    def wanted(path):
+        return any(fnmatch.fnmatch(path, p) for p in sdxl)
+
+    assert wanted("unet/diffusion_pytorch_model.fp16.safetensors")
+    assert wanted("text_encoder_2/model.fp16.safetensors") and wanted("tokenizer_2/vocab.json")
+    assert not wanted("unet/diffusion_pytorch_model.safetensors")  # no float32 copies
+    assert not wanted("sd_xl_turbo_1.0_fp16.safetensors")  # nor the single-file checkpoint
+    saes = repos["surokpro2/sdxl-saes"][3]
+    assert any(fnmatch.fnmatch(
+        "unet.mid_block.attentions.0_k10_hidden5120_auxk256_bs4096_lr0.0001/final/mean.pt", p)
+        for p in saes)
+    assert len(logged) == 4 and "TAESDXL" in logged[1]
+    calls.clear()
+    models.pull(["saes"], log=logged.append)
+    assert [c[0] for c in calls] == ["surokpro2/sdxl-saes"]
