@@ -181,7 +181,7 @@ def resolve_engine(requested: str, decoder: str = "taesd",
     if lacking:
         what = ", ".join(lacking)
         if requested == "sdxl-turbo":
-            raise ModelMissing(f"sdxl-turbo weights ({what})", PULL_HINT)
+            raise ModelMissing(f"sdxl-turbo weights: {what}", PULL_HINT)
         return "preview", f"sdxl-turbo needs {what}: {PULL_HINT}; running the preview engine"
     device = probe()
     if device in ("cuda", "mps"):
