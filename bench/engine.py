@@ -67,74 +67,23 @@ def _make_sdxl_tiny(size: int, compiled: bool = False) -> Any:
     return SdxlTurboEngine.load(width=size, height=size, seed=0, compile=compiled)
 
 
-SDXL_UNET = dict(
-    sample_size=128, in_channels=4, out_channels=4, layers_per_block=2,
-    block_out_channels=(320, 640, 1280),
-    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-    transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20),
-    cross_attention_dim=2048, addition_embed_type="text_time", addition_time_embed_dim=256,
-    projection_class_embeddings_input_dim=2816, use_linear_projection=True,
-    norm_num_groups=32,
-)
-"""SDXL-Turbo's UNet config (DESIGN.md, "The engine")."""
-
-
 def _make_sdxl_full(size: int, compiled: bool = False, text_layers: int | None = None) -> Any:
     """The full SDXL-Turbo architecture with random weights (stated in the report)."""
-    import tempfile
     from pathlib import Path
 
     import torch
-    from diffusers import AutoencoderTiny, EulerAncestralDiscreteScheduler, UNet2DConditionModel
-    from transformers import (
-        CLIPTextConfig,
-        CLIPTextModel,
-        CLIPTextModelWithProjection,
-        CLIPTokenizer,
-    )
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     import tiny_sdxl
 
-    from hambajuba_tui.engine.models import SdxlModels, pick_device
-    from hambajuba_tui.engine.sae import SaeWeights
+    from hambajuba_tui.engine.models import pick_device
     from hambajuba_tui.engine.sdxl import SdxlTurboEngine
-    from hambajuba_tui.vocab import BLOCKS
 
     device = pick_device()
     dtype = torch.float16 if device.type in ("cuda", "mps") else torch.float32
-    config = dict(SDXL_UNET)
     torch.manual_seed(0)
-    with torch.device(device):
-        unet = UNet2DConditionModel(**config).to(dtype)
-        clip = dict(vocab_size=49408, max_position_embeddings=77, hidden_act="quick_gelu")
-        te1 = CLIPTextModel(CLIPTextConfig(
-            hidden_size=768, intermediate_size=3072, num_attention_heads=12,
-            num_hidden_layers=text_layers or 12, projection_dim=768, **clip)).to(dtype)
-        te2 = CLIPTextModelWithProjection(CLIPTextConfig(
-            hidden_size=1280, intermediate_size=5120, num_attention_heads=20,
-            num_hidden_layers=text_layers or 32, projection_dim=1280, hidden_act="gelu",
-            vocab_size=49408, max_position_embeddings=77)).to(dtype)
-        taesd = AutoencoderTiny().to(dtype)  # TAESDXL's architecture (the diffusers default)
-        saes = {}
-        for block in BLOCKS:
-            dec = torch.randn(1280, 5120)
-            dec /= dec.norm(dim=0, keepdim=True)
-            saes[block] = SaeWeights(decoder=dec.to(dtype), mean=torch.rand(5120).to(dtype),
-                                     encoder=torch.empty(0), pre_bias=torch.empty(0),
-                                     latent_bias=torch.empty(0), path=Path("random"))
-    tok_dir = Path(tempfile.mkdtemp(prefix="hambajuba-bench-tok-"))
-    tiny_sdxl.write_tokenizer(tok_dir / "a", pad="<|endoftext|>")
-    tiny_sdxl.write_tokenizer(tok_dir / "b", pad="!")
-    scheduler = EulerAncestralDiscreteScheduler(
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-        timestep_spacing="trailing", steps_offset=1)
-    for m in (unet, te1, te2, taesd):
-        m.eval().requires_grad_(False)
-    models = SdxlModels(unet, taesd, "taesd", te1, te2, CLIPTokenizer.from_pretrained(
-        tok_dir / "a"), CLIPTokenizer.from_pretrained(tok_dir / "b"), scheduler, device, dtype)
-    params = sum(p.numel() for p in unet.parameters())
+    models, saes = tiny_sdxl.build_full(device, dtype, text_layers)
+    params = sum(p.numel() for p in models.unet.parameters())
     print(f"sdxl-full: UNet {params / 1e9:.2f} B parameters, random weights, {dtype} on "
           f"{device}", file=sys.stderr)
     return SdxlTurboEngine(models, saes, width=size, height=size, seed=0, compile=compiled)

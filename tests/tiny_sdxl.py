@@ -5,6 +5,9 @@ the four steered block paths exist), tiny CLIP-L / OpenCLIP-bigG-shaped text enc
 byte-level tokenizer written here, a tiny AutoencoderTiny, and tiny SAEs in the published
 checkpoint format. ``install(hub)`` writes them under ``hub`` exactly as ``snapshot_download``
 would, so the engine loads them through its real loading code.
+
+``build_full`` makes the full SDXL-Turbo architecture with random weights (for the bench, and
+on the meta device for the trace test).
 """
 
 from __future__ import annotations
@@ -169,3 +172,69 @@ def install(hub: Path, vae: bool = False, saes: bool = True) -> Path:
             write_sae(sae_snap / sae_folder_name(block) / "final", BLOCK_CHANNELS[-1], SAE_DIRS,
                       seed=10 + i)
     return snap
+
+
+SDXL_UNET = dict(
+    sample_size=128, in_channels=4, out_channels=4, layers_per_block=2,
+    block_out_channels=(320, 640, 1280),
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20),
+    cross_attention_dim=2048, addition_embed_type="text_time", addition_time_embed_dim=256,
+    projection_class_embeddings_input_dim=2816, use_linear_projection=True, norm_num_groups=32,
+)
+"""SDXL-Turbo's UNet config (DESIGN.md, "The engine"): 2.57 B parameters."""
+
+
+def build_full(device, dtype, text_layers: int | None = None):
+    """(SdxlModels, SAEs) of the full SDXL-Turbo architecture with random weights.
+
+    CLIP-L and OpenCLIP-bigG text encoders (``text_layers`` cuts their depth: they run once
+    per scene, not per frame), TAESDXL's architecture (the AutoencoderTiny default), four
+    1280 × 5120 SAEs; the tokenizers are this module's small ones (token ids only).
+    """
+    import tempfile
+
+    from diffusers import AutoencoderTiny, EulerAncestralDiscreteScheduler, UNet2DConditionModel
+    from transformers import (
+        CLIPTextConfig,
+        CLIPTextModel,
+        CLIPTextModelWithProjection,
+        CLIPTokenizer,
+    )
+
+    from hambajuba_tui.engine.models import SdxlModels
+    from hambajuba_tui.engine.sae import SaeWeights
+    from hambajuba_tui.vocab import BLOCKS
+
+    device = torch.device(device)
+    with device:
+        unet = UNet2DConditionModel(**SDXL_UNET).to(dtype)
+        te1 = CLIPTextModel(CLIPTextConfig(
+            hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+            num_hidden_layers=text_layers or 12, projection_dim=768, vocab_size=49408,
+            max_position_embeddings=77, hidden_act="quick_gelu")).to(dtype)
+        te2 = CLIPTextModelWithProjection(CLIPTextConfig(
+            hidden_size=1280, intermediate_size=5120, num_attention_heads=20,
+            num_hidden_layers=text_layers or 32, projection_dim=1280, vocab_size=49408,
+            max_position_embeddings=77, hidden_act="gelu")).to(dtype)
+        taesd = AutoencoderTiny().to(dtype)
+        saes = {}
+        for block in BLOCKS:
+            dec = torch.randn(1280, 5120)
+            dec = dec / dec.norm(dim=0, keepdim=True)
+            saes[block] = SaeWeights(decoder=dec.to(dtype), mean=torch.rand(5120).to(dtype),
+                                     encoder=torch.empty(0), pre_bias=torch.empty(0),
+                                     latent_bias=torch.empty(0), path=Path("random"))
+    tok_dir = Path(tempfile.mkdtemp(prefix="hambajuba-tok-"))
+    write_tokenizer(tok_dir / "a", pad="<|endoftext|>")
+    write_tokenizer(tok_dir / "b", pad="!")
+    scheduler = EulerAncestralDiscreteScheduler(
+        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+        timestep_spacing="trailing", steps_offset=1)
+    for m in (unet, te1, te2, taesd):
+        m.eval().requires_grad_(False)
+    models = SdxlModels(unet, taesd, "taesd", te1, te2,
+                        CLIPTokenizer.from_pretrained(tok_dir / "a"),
+                        CLIPTokenizer.from_pretrained(tok_dir / "b"), scheduler, device, dtype)
+    return models, saes
