@@ -232,9 +232,28 @@ def _variant(folder: Path, on_cpu: bool) -> str | None:
     return "fp16" if fp16 else None
 
 
+def quiet_libraries() -> None:
+    """No progress bars, info logs or deprecation chatter from diffusers / transformers /
+    huggingface_hub: the worker shares the terminal with the TUI, and stray output would
+    scribble over the screen. Errors still raise."""
+    import warnings
+
+    import diffusers
+    import transformers
+    from huggingface_hub.utils import disable_progress_bars
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    disable_progress_bars()
+    warnings.filterwarnings("ignore", module=r"(diffusers|transformers|huggingface_hub)\b")
+
+
 def load_sdxl(device=None, dtype=None, decoder: str = "taesd") -> SdxlModels:
     """SDXL-Turbo from the Hugging Face cache (local files only): UNet, both text encoders and
     tokenizers, the scheduler (EulerAncestral, trailing), and the decoder (TAESDXL or the VAE)."""
+    quiet_libraries()
     import torch
     from diffusers import (
         AutoencoderKL,
