@@ -135,12 +135,12 @@ def _prepare(args, song_path: Path, title: str):
     return audio, analysis
 
 
-def _choose_engine(args, early: bool) -> None:
+def _choose_engine(args, early: bool) -> str | None:
     """Resolve ``--engine`` (and the default ``--size``) without importing torch.
 
     ``early``: only refuse an explicit sdxl-turbo whose weights are missing (cheap, before the
     analysis); otherwise resolve ``auto`` (may probe for a GPU in a child process) and say
-    what is missing when it falls back to the preview.
+    what is missing when it falls back to the preview. Returns that note (also on stderr).
     """
     from hambajuba_tui.engine.errors import ModelMissing
     from hambajuba_tui.engine.models import missing, resolve_engine
@@ -152,7 +152,7 @@ def _choose_engine(args, early: bool) -> None:
         if args.engine == "sdxl-turbo" and (size % 32 or size < 64):
             raise CliError("--size for sdxl-turbo must be a multiple of 32, at least 64",
                            EXIT_USAGE)
-        return
+        return None
     try:
         args.engine, note = resolve_engine(args.engine, args.decoder)
     except ModelMissing as exc:
@@ -165,6 +165,7 @@ def _choose_engine(args, early: bool) -> None:
         args.size = max(64, args.size // 32 * 32)
         print(f"hambajuba: sdxl-turbo renders multiples of 32 pixels: size {args.size}",
               file=sys.stderr)
+    return note
 
 
 def _check_show_args(args) -> None:
@@ -185,13 +186,13 @@ def _run_show(args, audio, analysis) -> int:
     from hambajuba_tui.paths import performance_path
     from hambajuba_tui.show import Show, ShowOptions
 
-    _choose_engine(args, early=False)
+    engine_note = _choose_engine(args, early=False)
     try:
         default = load_pack(args.pack).session()
     except (PackError, OSError) as exc:
         raise CliError(f"feature pack: {exc}") from None
     session, problem = load_or_default(performance_path(analysis.song_hash), default)
-    notices = [problem] if problem else []
+    notices = [n for n in (engine_note, problem) if n]
     if problem:
         print(f"hambajuba: {problem}", file=sys.stderr)
     options = ShowOptions(engine=args.engine, width=args.size, height=args.size, fps=args.fps,

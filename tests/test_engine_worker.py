@@ -220,3 +220,11 @@ def test_pull_asks_for_fp16_files_into_the_cache(monkeypatch, tmp_path):
     calls.clear()
     models.pull(["saes"], log=logged.append)
     assert [c[0] for c in calls] == ["surokpro2/sdxl-saes"]
+
+
+def test_cli_auto_without_weights_says_so_and_runs_the_preview(tmp_path):
+    res = _cli("demo", "--headless", "--seconds", "1")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "sdxl-turbo needs" in res.stderr and "hambajuba models pull" in res.stderr
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["engine"] == "preview" and summary["frames_generated"] > 0
