@@ -231,13 +231,19 @@ def test_feature_change_copies_the_decoder_column(engine128, saes):
     assert torch.all(wrapper.directions[0] == 0)
 
 
-def test_garbage_params_still_give_a_frame(engine128):
+def test_garbage_params_steer_nothing_where_they_are_garbage(engine128):
     p = FrameParams()
-    p.strengths[:] = [np.nan, np.inf, -np.inf, 1.0]
+    p.feature_ids[:] = [1, 2, 3, 4]
+    p.strengths[:] = [np.nan, np.inf, -np.inf, 8.0]
     p.theta, p.scene_t = float("nan"), float("inf")
-    p.masks[0, 0, 0] = np.nan
+    p.masks[3, 0, 0] = np.nan
     out = _render(engine128, p)
-    assert out.std() > 0
+    clean = FrameParams()
+    clean.feature_ids[:] = [1, 2, 3, 4]
+    clean.strengths[:] = [0.0, 0.0, 0.0, 8.0]
+    clean.masks[3, 0, 0] = 0.0
+    assert out.std() > 5
+    assert np.array_equal(out, _render(engine128, clean))
 
 
 def test_prompt_embeddings_are_cached_per_scene(engine128):

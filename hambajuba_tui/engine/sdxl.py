@@ -156,6 +156,7 @@ class SdxlTurboEngine:
         self.frame = torch.zeros(FrameLayout.size, dtype=torch.float32, device=dev)
         self._mix = np.zeros(len(BLOCKS), np.float32)
         self._keep = np.zeros(len(BLOCKS), np.float32)
+        self._bad = np.zeros(FrameLayout.size, bool)
 
         # composition: the two ends of the noise circle, from the session seed (CPU generator,
         # so a seed gives the same picture on every device)
@@ -242,7 +243,9 @@ class SdxlTurboEngine:
         s[L.theta] = math.fmod(theta, math.tau) if math.isfinite(theta) else 0.0
         s[L.scene_t] = params.scene_t
         np.copyto(s[L.masks:].reshape(params.masks.shape), params.masks, casting="same_kind")
-        np.nan_to_num(s, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        np.isfinite(s, out=self._bad)  # non-finite garbage steers nothing
+        np.logical_not(self._bad, out=self._bad)
+        np.copyto(s, 0.0, where=self._bad)
 
     @torch.no_grad()
     def render(self, params: FrameParams) -> torch.Tensor:
