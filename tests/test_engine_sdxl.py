@@ -305,3 +305,24 @@ def test_full_architecture_step_is_one_graph():
     assert tuple(out.shape) == (512, 512, 3) and out.dtype == torch.uint8
     ops = [n for n in graphs[0].graph.nodes if n.op == "call_function"]
     assert len(ops) > 1000  # the whole UNet, steering and decoder are in it
+
+
+def test_frame_packing_allocates_no_numpy_memory(engine128):
+    """The host side of a frame (FrameParams → staging vector) allocates nothing numpy-sized."""
+    import tracemalloc
+
+    p = _steer_params()
+    engine128._pack(p)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        for i in range(20):
+            p.theta, p.strengths[0] = 0.1 * i, float(i)
+            engine128._pack(p)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024  # a [4,16,16] mask copy alone would be 4 KB
+    frame = engine128._stage_np
+    assert frame[0] == pytest.approx(19.0 * (1 - 0.4))  # strength × (1 − mix weight)

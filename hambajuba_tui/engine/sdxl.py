@@ -28,7 +28,7 @@ from hambajuba_tui.engine.models import SdxlModels, load_sdxl
 from hambajuba_tui.engine.sae import SaeWeights, find_sae, load_sae
 from hambajuba_tui.engine.steering import FrameLayout
 from hambajuba_tui.engine.text import PromptEncoder
-from hambajuba_tui.vocab import BLOCKS
+from hambajuba_tui.vocab import BLOCKS, MASK_SIZE
 
 SIZE_MULTIPLE = 32
 """Width and height must be multiples of this (VAE ÷8, then two UNet downsamples ÷4)."""
@@ -157,6 +157,10 @@ class SdxlTurboEngine:
         self._mix = np.zeros(len(BLOCKS), np.float32)
         self._keep = np.zeros(len(BLOCKS), np.float32)
         self._bad = np.zeros(FrameLayout.size, bool)
+        L, n = FrameLayout, FrameLayout.n_blocks
+        self._stage_weight = self._stage_np[L.weight:L.weight + n]
+        self._stage_mix = self._stage_np[L.mix_weight:L.mix_weight + n]
+        self._stage_masks = self._stage_np[L.masks:].reshape(n, MASK_SIZE, MASK_SIZE)
 
         # composition: the two ends of the noise circle, from the session seed (CPU generator,
         # so a seed gives the same picture on every device)
@@ -234,15 +238,15 @@ class SdxlTurboEngine:
     def _pack(self, params: FrameParams) -> None:
         """FrameParams → the staging vector, in place (numpy, no allocation)."""
         s, L = self._stage_np, FrameLayout
-        n = L.n_blocks
-        np.clip(params.mix_weights, 0.0, 1.0, out=self._mix)
+        np.maximum(params.mix_weights, 0.0, out=self._mix)  # clip to [0, 1]; np.clip with
+        np.minimum(self._mix, 1.0, out=self._mix)  # scalar bounds allocates on every call
         np.subtract(1.0, self._mix, out=self._keep)
-        np.multiply(params.strengths, self._keep, out=s[L.weight:L.weight + n])
-        np.multiply(params.strengths, self._mix, out=s[L.mix_weight:L.mix_weight + n])
+        np.multiply(params.strengths, self._keep, out=self._stage_weight)
+        np.multiply(params.strengths, self._mix, out=self._stage_mix)
         theta = float(params.theta)
         s[L.theta] = math.fmod(theta, math.tau) if math.isfinite(theta) else 0.0
         s[L.scene_t] = params.scene_t
-        np.copyto(s[L.masks:].reshape(params.masks.shape), params.masks, casting="same_kind")
+        np.copyto(self._stage_masks, params.masks, casting="same_kind")
         np.isfinite(s, out=self._bad)  # non-finite garbage steers nothing
         np.logical_not(self._bad, out=self._bad)
         np.copyto(s, 0.0, where=self._bad)
