@@ -1,6 +1,16 @@
 """Frames per second of each engine at several sizes.
 
     python bench/engine.py [--sizes 128 256 512] [--seconds 2] [--threads 1] [--engines preview]
+    python bench/engine.py --engines sdxl-tiny sdxl-tiny-compiled --sizes 512
+    python bench/engine.py --engines sdxl-full --sizes 512 --min-frames 1 --warmup 1   # CPU
+    python bench/engine.py --engines sdxl-full sdxl-full-compiled --sizes 512          # GPU
+
+sdxl engines: ``sdxl-tiny`` is the same architecture as SDXL-Turbo scaled down (the test
+models, written to a temp Hugging Face cache and loaded through the real loading code);
+``sdxl-full`` is the full SDXL-Turbo architecture (UNet 2.57 B parameters, TAESDXL, SAEs
+1280 × 5120) with RANDOM weights, built from configs (fp16 on CUDA, float32 on CPU): the cost
+per frame does not depend on the weights. ``-compiled`` runs the step through torch.compile
+(fullgraph; reduce-overhead = CUDA graph on CUDA). All four blocks are steered, masks on.
 
 Each engine is timed on a moving workload (θ walking, strengths pulsing every frame, a feature
 changing now and then, masks and scene blend drifting), like a song would drive it. Prints one
@@ -28,6 +38,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seconds", type=float, default=2.0, help="timed seconds per engine and size")
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads (default 1)")
     ap.add_argument("--engines", nargs="+", default=["preview"], choices=sorted(ENGINES))
+    ap.add_argument("--warmup", type=int, default=5, help="untimed frames first (default 5)")
+    ap.add_argument("--min-frames", type=int, default=10, help="timed frames at least (10)")
+    ap.add_argument("--text-layers", type=int, default=None,
+                    help="sdxl-full: text encoder layers (default: the real 12 / 32; they run "
+                         "once per scene, not per frame, so fewer saves memory on small hosts)")
     return ap.parse_args(argv)
 
 
@@ -37,7 +52,50 @@ def _make_preview(size: int) -> Any:
     return PreviewEngine(width=size, height=size, seed=0)
 
 
-ENGINES: dict[str, Callable[[int], Any]] = {"preview": _make_preview}
+def _make_sdxl_tiny(size: int, compiled: bool = False) -> Any:
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import tiny_sdxl
+
+    from hambajuba_tui.engine.sdxl import SdxlTurboEngine
+
+    home = Path(tempfile.mkdtemp(prefix="hambajuba-bench-hf-"))
+    tiny_sdxl.install(home / "hub")
+    os.environ["HF_HOME"], os.environ["HF_HUB_OFFLINE"] = str(home), "1"
+    return SdxlTurboEngine.load(width=size, height=size, seed=0, compile=compiled)
+
+
+def _make_sdxl_full(size: int, compiled: bool = False, text_layers: int | None = None) -> Any:
+    """The full SDXL-Turbo architecture with random weights (stated in the report)."""
+    from pathlib import Path
+
+    import torch
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    import tiny_sdxl
+
+    from hambajuba_tui.engine.models import pick_device
+    from hambajuba_tui.engine.sdxl import SdxlTurboEngine
+
+    device = pick_device()
+    dtype = torch.float16 if device.type in ("cuda", "mps") else torch.float32
+    torch.manual_seed(0)
+    models, saes = tiny_sdxl.build_full(device, dtype, text_layers)
+    params = sum(p.numel() for p in models.unet.parameters())
+    print(f"sdxl-full: UNet {params / 1e9:.2f} B parameters, random weights, {dtype} on "
+          f"{device}", file=sys.stderr)
+    return SdxlTurboEngine(models, saes, width=size, height=size, seed=0, compile=compiled)
+
+
+ENGINES: dict[str, Callable[[int], Any]] = {
+    "preview": _make_preview,
+    "sdxl-tiny": _make_sdxl_tiny,
+    "sdxl-tiny-compiled": lambda size: _make_sdxl_tiny(size, compiled=True),
+    "sdxl-full": _make_sdxl_full,
+    "sdxl-full-compiled": lambda size: _make_sdxl_full(size, compiled=True),
+}
 """Engine name → factory(size). Engines with extra modes (eager / compiled) add entries."""
 
 
@@ -69,16 +127,21 @@ def _workload(seed: int = 0) -> Callable[[int], Any]:
     return step
 
 
-def time_engine(factory: Callable[[int], Any], size: int, seconds: float) -> dict[str, Any]:
+def time_engine(factory: Callable[[int], Any], size: int, seconds: float, warmup: int = 5,
+                min_frames: int = 10) -> dict[str, Any]:
     import numpy as np
 
+    built = time.perf_counter()
     engine = factory(size)
+    build_s = time.perf_counter() - built
     out = np.empty((size, size, 3), np.uint8)
     step = _workload()
-    for i in range(5):  # warm-up: first directions, caches, BLAS init
+    warm = time.perf_counter()
+    for i in range(warmup):  # warm-up: first directions, caches, BLAS init, compilation
         engine.generate(step(i), out)
+    warmup_s = time.perf_counter() - warm
     times = []
-    i = 5
+    i = warmup
     start = time.perf_counter()
     while True:
         p = step(i)
@@ -86,17 +149,21 @@ def time_engine(factory: Callable[[int], Any], size: int, seconds: float) -> dic
         engine.generate(p, out)
         times.append(time.perf_counter() - t0)
         i += 1
-        if time.perf_counter() - start >= seconds and len(times) >= 10:
+        if time.perf_counter() - start >= seconds and len(times) >= min_frames:
             break
     ms = np.asarray(times) * 1e3
     mean = float(ms.mean())
     return {
         "size": size,
-        "fps": round(1e3 / mean, 1),
+        "fps": round(1e3 / mean, 3),
         "ms_per_frame": round(mean, 4),
         "ms_p50": round(float(np.percentile(ms, 50)), 4),
         "ms_p95": round(float(np.percentile(ms, 95)), 4),
         "frames": len(times),
+        "build_s": round(build_s, 2),
+        "warmup_s": round(warmup_s, 2),
+        "warmup_frames": warmup,
+        "image_std": round(float(out.std()), 2),
     }
 
 
@@ -115,7 +182,21 @@ def machine_info(threads: int) -> dict[str, Any]:
         "blas_threads": threads,
         "python": platform.python_version(),
         "numpy": np.__version__,
+        **_torch_info(),
     }
+
+
+def _torch_info() -> dict[str, Any]:
+    if "torch" not in sys.modules:
+        return {}
+    import torch
+
+    info = {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        info["device"] = torch.cuda.get_device_name(0)
+    else:
+        info["device"] = "cpu (no GPU)"
+    return info
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,11 +206,20 @@ def main(argv: list[str] | None = None) -> int:
     if "numpy" in sys.modules:
         print("warning: numpy was imported before the thread limit was set", file=sys.stderr)
 
-    machine = machine_info(args.threads)
+    if args.text_layers:
+        ENGINES["sdxl-full"] = lambda size: _make_sdxl_full(size, text_layers=args.text_layers)
+        ENGINES["sdxl-full-compiled"] = lambda size: _make_sdxl_full(
+            size, compiled=True, text_layers=args.text_layers)
     reports = []
     for name in args.engines:
-        results = [time_engine(ENGINES[name], size, args.seconds) for size in args.sizes]
-        report = {"name": "engine", "engine": name, "results": results, "machine": machine}
+        results = [time_engine(ENGINES[name], size, args.seconds, args.warmup, args.min_frames)
+                   for size in args.sizes]
+        weights = {"sdxl-full": "random (full SDXL-Turbo architecture)",
+                   "sdxl-tiny": "random (tiny same-architecture test model)"}
+        report = {"name": "engine", "engine": name, "results": results,
+                  "weights": next((w for k, w in weights.items() if name.startswith(k)), None),
+                  "compiled": name.endswith("-compiled"),
+                  "machine": machine_info(args.threads)}
         print(json.dumps(report), flush=True)
         reports.append(report)
 

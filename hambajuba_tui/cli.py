@@ -1,5 +1,5 @@
 """Command line: ``hambajuba demo | play FILE | analyze FILE | snapshot FILE --at T |
-features ...``.
+features ... | models status|pull``.
 
 Errors a user can cause (missing or unreadable files, bad options) end with one line on
 stderr and a non-zero exit code, never a traceback.
@@ -31,9 +31,14 @@ def _stems_option(p: argparse.ArgumentParser) -> None:
 
 def _show_options(p: argparse.ArgumentParser) -> None:
     _stems_option(p)
-    p.add_argument("--engine", default="preview", choices=["preview"],
-                   help="what turns frame params into pixels (default: preview, CPU)")
-    p.add_argument("--size", type=int, default=256, help="frame size in pixels (default 256)")
+    p.add_argument("--engine", default="auto", choices=["auto", "sdxl-turbo", "preview"],
+                   help="what turns frame params into pixels: sdxl-turbo (the real model, needs "
+                        "its weights and a GPU), preview (CPU, no weights) or auto (sdxl-turbo "
+                        "when it can run, else preview; default)")
+    p.add_argument("--decoder", default="taesd", choices=["taesd", "vae"],
+                   help="sdxl-turbo decoder: taesd (TAESDXL, fast; default) or vae (full VAE)")
+    p.add_argument("--size", type=int, default=None,
+                   help="frame size in pixels (default 512 for sdxl-turbo, 256 for preview)")
     p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
     p.add_argument("--no-sound", action="store_true", help="silent clock, no audio output")
     p.add_argument("--skin", type=Path, help="a skin TOML file")
@@ -107,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     _stems_option(analyze)
     _add_snapshot_parser(sub)
     _add_features_parser(sub)
+    _add_models_parser(sub)
     return parser
 
 
@@ -213,9 +219,43 @@ def _prepare(args, song_path: Path, title: str):
     return audio, analysis
 
 
+def _choose_engine(args, early: bool) -> str | None:
+    """Resolve ``--engine`` (and the default ``--size``) without importing torch.
+
+    ``early``: only refuse an explicit sdxl-turbo whose weights are missing (cheap, before the
+    analysis); otherwise resolve ``auto`` (may probe for a GPU in a child process) and say
+    what is missing when it falls back to the preview. Returns that note (also on stderr).
+    """
+    from hambajuba_tui.engine.errors import ModelMissing
+    from hambajuba_tui.engine.models import missing, resolve_engine
+
+    if early:
+        if args.engine == "sdxl-turbo" and missing(args.decoder):
+            _choose_engine(args, early=False)
+        size = args.size if args.size is not None else 512
+        if args.engine == "sdxl-turbo" and (size % 32 or size < 64):
+            raise CliError("--size for sdxl-turbo must be a multiple of 32, at least 64",
+                           EXIT_USAGE)
+        return None
+    try:
+        args.engine, note = resolve_engine(args.engine, args.decoder)
+    except ModelMissing as exc:
+        raise CliError(str(exc)) from None
+    if note:
+        print(f"hambajuba: {note}", file=sys.stderr)
+    if args.size is None:
+        args.size = 512 if args.engine == "sdxl-turbo" else 256
+    elif args.engine == "sdxl-turbo" and (args.size % 32 or args.size < 64):
+        args.size = max(64, args.size // 32 * 32)
+        print(f"hambajuba: sdxl-turbo renders multiples of 32 pixels: size {args.size}",
+              file=sys.stderr)
+    return note
+
+
 def _check_show_args(args) -> None:
     """Refuse bad options before any slow work."""
-    if args.size < 16 or args.size > 2048:
+    _choose_engine(args, early=True)
+    if args.size is not None and (args.size < 16 or args.size > 2048):
         raise CliError("--size must be between 16 and 2048", EXIT_USAGE)
     if not 1 <= args.fps <= 120:
         raise CliError("--fps must be between 1 and 120", EXIT_USAGE)
@@ -237,16 +277,17 @@ def _run_show(args, audio, analysis) -> int:
     from hambajuba_tui.paths import performance_path
     from hambajuba_tui.show import Show, ShowOptions
 
+    engine_note = _choose_engine(args, early=False)
     try:
         default = load_pack(args.pack).session()
     except (PackError, OSError) as exc:
         raise CliError(f"feature pack: {exc}") from None
     session, problem = load_or_default(performance_path(analysis.song_hash), default)
-    notices = [problem] if problem else []
+    notices = [n for n in (engine_note, problem) if n]
     if problem:
         print(f"hambajuba: {problem}", file=sys.stderr)
     options = ShowOptions(engine=args.engine, width=args.size, height=args.size, fps=args.fps,
-                          sound=not (args.no_sound or args.headless))
+                          sound=not (args.no_sound or args.headless), decoder=args.decoder)
     show = Show(analysis, audio.samples, audio.sr, session, options)
     try:
         if args.headless:
@@ -323,10 +364,46 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def _add_models_parser(sub) -> None:
+    models = sub.add_parser("models", help="the sdxl-turbo weights: status, pull")
+    msub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    status = msub.add_parser("status", help="what is present, where, and its size")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    pull = msub.add_parser("pull", help="download SDXL-Turbo (fp16), TAESDXL, the four SAEs and "
+                                        "the feature labels into the Hugging Face cache")
+    pull.add_argument("--only", nargs="+", metavar="NAME",
+                      help="pull only these (sdxl, taesdxl, saes, feature)")
+
+
+def cmd_models(args) -> int:
+    from hambajuba_tui.engine import models
+
+    if args.models_command == "pull":
+        try:
+            models.pull(args.only, log=lambda line: print(f"hambajuba: {line}", file=sys.stderr))
+        except RuntimeError as exc:
+            raise CliError(str(exc), 1) from None
+    rows = models.status()
+    if getattr(args, "json", False):
+        print(json.dumps(rows))
+        return 0
+    for row in rows:
+        mark = "present" if row["present"] else "MISSING"
+        size = f"{row['bytes'] / 1e9:.2f} GB" if row["bytes"] else "-"
+        print(f"{row['name']:<18} {mark:<8} {size:>9}  {row['path'] or row['repo']}")
+        for gap in row["missing"]:
+            print(f"{'':<18} missing: {gap}")
+    lacking = models.missing()
+    print("sdxl-turbo engine: " + ("ready" if not lacking else
+                                   "not ready (run `hambajuba models pull`)"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"demo": cmd_demo, "play": cmd_play, "analyze": cmd_analyze,
-               "snapshot": cmd_snapshot, "features": cmd_features}[args.command]
+               "snapshot": cmd_snapshot, "features": cmd_features,
+               "models": cmd_models}[args.command]
     try:
         return handler(args)
     except CliError as exc:

@@ -32,6 +32,7 @@ class ShowOptions:
     height: int = 256
     fps: float = 30.0
     sound: bool = True
+    decoder: str = "taesd"
 
 
 @dataclass
@@ -60,7 +61,8 @@ class Show:
         self.worker = EngineWorker(WorkerConfig(
             ring_name=self.ring.name, clock_name=self.clock.name, analysis=analysis,
             session=session, engine=options.engine, width=options.width,
-            height=options.height, fps=options.fps, display_latency=1.0 / options.fps))
+            height=options.height, fps=options.fps, display_latency=1.0 / options.fps,
+            decoder=options.decoder))
         self.frame = np.zeros((options.height, options.width, 3), np.uint8)
         """The frame on screen now (uint8 [H, W, 3])."""
         self.frame_info: FrameInfo | None = None

@@ -11,7 +11,7 @@ class ModelMissing(RuntimeError):
     """
 
     def __init__(self, what: str, how_to_get: str) -> None:
-        super().__init__(f"{what} is missing; {how_to_get}")
+        super().__init__(f"missing {what}; {how_to_get}")
         self.what = what
         self.how_to_get = how_to_get
 

@@ -4,6 +4,9 @@ One folder per block, ``unet.<module path>_k10_hidden5120_auxk256_bs4096_lr0.000
 ``config.json``, ``state_dict.pth`` and ``mean.pt`` (directly or under ``final/``). Files are
 read with ``torch.load(weights_only=True)``: a checkpoint can never run code. Every problem is
 a :class:`CheckpointError` naming the file and what is wrong with it.
+
+torch is imported only when a checkpoint is loaded, so the TUI can locate SAEs (and catch
+these errors) without importing it.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from hambajuba_tui.engine.errors import CheckpointError, ModelMissing
 from hambajuba_tui.engine.hub import PULL_HINT, SAE_REPO, snapshot_dir
 from hambajuba_tui.vocab import BLOCKS
+
+if TYPE_CHECKING:
+    import torch
 
 MODULE_PATHS: dict[str, str] = {
     "down.2.1": "down_blocks.2.attentions.1",
@@ -87,6 +92,8 @@ class SaeWeights:
 
 
 def _safe_load(path: Path) -> object:
+    import torch
+
     if not path.is_file():
         raise CheckpointError(f"{path}: file is missing")
     try:
@@ -122,6 +129,8 @@ def _read_config(path: Path) -> dict:
 
 
 def _tensor(sd: dict, key: str, shape: tuple[int, ...], path: Path) -> torch.Tensor:
+    import torch
+
     if key not in sd:
         raise CheckpointError(f"{path}: key {key!r} is missing (has {', '.join(map(str, sd))})")
     value = sd[key]
@@ -138,10 +147,14 @@ def _tensor(sd: dict, key: str, shape: tuple[int, ...], path: Path) -> torch.Ten
 
 
 def load_sae(
-    path: Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    path: Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
 ) -> SaeWeights:
     """Load the SAE in folder ``path`` (as returned by :func:`find_sae`), checked against its
-    config.json; raises :class:`CheckpointError` naming the file on any problem."""
+    config.json, as ``dtype`` (default float32) on ``device``; raises :class:`CheckpointError`
+    naming the file on any problem."""
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"{path}: SAE folder is missing")

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from hambajuba_tui.audio.analysis import Analysis
 from hambajuba_tui.bridge.session import Session
 
-ENGINES = ("preview",)
+ENGINES = ("sdxl-turbo", "preview")
+"""Engines the worker can run; ``auto`` is resolved before the worker starts (engine/models.py)."""
 
 
 # -- messages: TUI → worker ------------------------------------------------------------------
@@ -68,14 +69,44 @@ class WorkerConfig:
     height: int = 256
     fps: float = 30.0
     display_latency: float = 1.0 / 30.0
+    decoder: str = "taesd"
+    """sdxl-turbo only: ``taesd`` (TAESDXL) or ``vae`` (the full VAE)."""
 
 
-def make_engine(name: str, width: int, height: int, seed: int):
+def make_engine(name: str, width: int, height: int, seed: int, decoder: str = "taesd"):
     if name == "preview":
         from hambajuba_tui.engine.preview import PreviewEngine
 
         return PreviewEngine(width=width, height=height, seed=seed)
+    if name == "sdxl-turbo":
+        from hambajuba_tui.engine.sdxl import SdxlTurboEngine
+
+        engine = SdxlTurboEngine.load(width=width, height=height, seed=seed, decoder=decoder)
+        engine.warmup()  # compile / record the CUDA graph before Ready starts the music
+        return engine
     raise ValueError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
+
+
+def _set_scenes(engine, session: Session) -> None:
+    """Give the engine the session's prompts (None where they are the defaults, so the preview
+    keeps its own palettes); engines cache the embeddings, so repeats cost nothing."""
+    from hambajuba_tui.bridge.session import SceneSettings
+
+    default, scenes = SceneSettings(), session.scenes
+    engine.set_scenes(None if scenes.prompt_a == default.prompt_a else scenes.prompt_a,
+                      None if scenes.prompt_b == default.prompt_b else scenes.prompt_b)
+
+
+def _start_engine(conn, cfg: WorkerConfig):
+    """The configured engine; a failed sdxl-turbo says why and falls back to the preview."""
+    try:
+        return make_engine(cfg.engine, cfg.width, cfg.height, cfg.session.seed, cfg.decoder)
+    except Exception as exc:
+        if cfg.engine == "preview":
+            raise
+        conn.send(Failed(f"engine {cfg.engine!r} failed to start ({type(exc).__name__}: {exc});"
+                         " running the preview engine"))
+        return make_engine("preview", cfg.width, cfg.height, cfg.session.seed)
 
 
 def worker_main(conn, cfg: WorkerConfig) -> None:
@@ -85,7 +116,8 @@ def worker_main(conn, cfg: WorkerConfig) -> None:
     from hambajuba_tui.player import MediaClock
 
     try:
-        engine = make_engine(cfg.engine, cfg.width, cfg.height, cfg.session.seed)
+        engine = _start_engine(conn, cfg)
+        _set_scenes(engine, cfg.session)
         ring = FrameRing.attach(cfg.ring_name)
         clock = MediaClock.attach(cfg.clock_name)
         conductor = Conductor(cfg.analysis, cfg.session)
@@ -119,6 +151,7 @@ def _loop(conn, cfg, engine, ring, clock, conductor) -> None:
                 return
             if isinstance(msg, SetSession):
                 conductor.set_session(msg.session)
+                _set_scenes(engine, msg.session)
                 dirty = True
         reading = clock.read()
         if reading.playing or dirty or reading.epoch != last_epoch:
