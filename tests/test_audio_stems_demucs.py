@@ -159,11 +159,12 @@ def test_htdemucs_loads_from_the_legacy_torch_hub_cache(no_weights):
 def test_auto_falls_back_to_dsp_without_weights_and_says_why(no_weights):
     backend, note = resolve_backend("auto")
     assert backend == "dsp"
+    # one short line on every run: what is missing, and where to read more
+    assert len(note) < 160 and "--stems demucs" in note
     if demucs_backend.is_installed():
-        assert "htdemucs weights" in note and str(no_weights / "hf" / "hub") in note
-        assert str(no_weights / "torch") in note and "get_model('htdemucs')" in note
+        assert "htdemucs weights" in note
     else:
-        assert "not installed" in note and "pip install" in note
+        assert "not installed" in note
     mix = _clip(2.0)
     result = separate_stems(mix, SAMPLE_RATE, "auto")
     assert result.backend == "dsp" and result.note == note
@@ -248,7 +249,7 @@ def test_cli_analyze_says_when_auto_falls_back_and_refuses_demucs_without_it(
     assert json.loads(out.out)["stems_backend"] == "dsp"
     lines = out.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hambajuba: stems by dsp")
-    assert "auto:" in lines[0]
+    assert "--stems demucs" in lines[0]
 
     assert main(["analyze", str(path), "--json", "--stems", "dsp"]) == 0
     assert capsys.readouterr().err == ""  # asked for dsp: nothing to explain

@@ -230,7 +230,10 @@ def resolve_backend(backend: str) -> tuple[str, str]:
         why = why.removeprefix("demucs: ")
         if usable:
             return "demucs", f"stems by demucs (auto: {why})"
-        return "dsp", f"stems by dsp, the rough fallback (auto: {why})"
+        # One short line on every run; `--stems demucs` names the caches it looked in.
+        reason = why.split(" (looked in")[0].split(";")[0]
+        return "dsp", (f"stems by dsp, the rough fallback ({reason}; `--stems demucs` "
+                       f"says what is missing and how to get it)")
     if backend in STEM_BACKENDS:
         return backend, f"stems by {backend} (asked for)"
     raise _unknown(backend)
