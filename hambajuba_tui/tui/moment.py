@@ -88,7 +88,8 @@ class CreatureClock:
         vocals = self.sampler.at(self.sampler.level_key("vocals"), t)
         pulse = 0.0
         if playing and since_beat >= 0.0:
-            pulse = round(math.exp(-since_beat / self.pulse_s) * PULSE_STEPS) / PULSE_STEPS
+            swell = max(0.0, 1.0 - since_beat / self.pulse_s)  # gone after pulse_s
+            pulse = round(swell * PULSE_STEPS) / PULSE_STEPS
         activity, flutter = [], []
         for source in sources:
             level = self.sampler.at(self.sampler.level_key(source), t) if source else 0.0

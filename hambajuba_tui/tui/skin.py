@@ -32,7 +32,7 @@ SCHEMA: dict[str, dict[str, str] | str] = {
     "colors": {"background": "colour", "text": "colour", "accent": "colour", "dim": "colour",
                "stems": "table"},
     "colors.stems": {s: "colour" for s in (*PHYSICAL_STEMS, "global")},
-    "face": {"frame": "lines", "mini": "text",
+    "face": {"frame": "lines", "mini": "line",
              **{f"eyes_{s}": "glyph" for s in FACE_STATES},
              **{f"mouth_{s}": "glyph" for s in MOUTH_STATES}},
     "orbs": {"stages": "stages", "flutter": "stage"},
@@ -214,6 +214,8 @@ def _check_value(kind: str, v: object) -> str:
         return "" if ok else f'expected a colour like "#ff7eb6", got {v!r:.40}'
     if kind == "text":
         return _check_text(v, 0, 200, "text")
+    if kind == "line":
+        return _check_text(v, 1, MAX_FRAME_WIDTH, "a line of text")
     if kind == "glyph":
         return _check_text(v, 1, 4, "a glyph")
     if kind == "border":
@@ -307,8 +309,9 @@ def parse_skin(text: str, origin: str) -> Skin:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        raise SkinError([f"{origin}:{line.group(1) if line else 1}: TOML syntax: {exc}"]) from None
+        found = re.search(r"line (\d+)", str(exc))
+        line = found.group(1) if found else max(1, len(text.splitlines()))  # end of document
+        raise SkinError([f"{origin}:{line}: TOML syntax: {exc}"]) from None
     checker = _Checker(text, origin)
     checker.table("", data)
     if checker.problems:
