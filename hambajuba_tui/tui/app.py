@@ -164,6 +164,7 @@ class HambajubaApp(App):
         for widget in (self._face, *self._orbs, *self._edges, *self._tendrils):
             widget.skin = skin
             widget.refresh()
+        self._heart.refresh()  # its blank cells take the new background
         self.fit_layout()
 
     def _display(self, screen, renderable) -> None:
