@@ -15,6 +15,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.geometry import Size
+from textual.theme import Theme
 from textual.widgets import Footer, Static
 
 from hambajuba_tui.graphics.probe import GraphicsMode
@@ -33,6 +34,16 @@ MIN_SIZE = (40, 12)
 """Below this many columns × rows the app asks for a bigger window instead of drawing."""
 COMPACT_BELOW = (64, 20)
 """Below this the creature is drawn small: one-line face and orbs, no footer."""
+
+
+def skin_theme(skin: Skin) -> Theme:
+    """A Textual theme in the skin's colours (one name: re-registered per skin)."""
+    c = skin.colors
+    r, g, b = (int(c["background"][i:i + 2], 16) for i in (1, 3, 5))
+    return Theme(name="hambajuba-skin", primary=c["accent"], secondary=c["dim"],
+                 accent=c["accent"], foreground=c["text"], background=c["background"],
+                 surface=c["background"], panel=c["dim"],
+                 dark=0.299 * r + 0.587 * g + 0.114 * b < 128)
 
 
 class HambajubaApp(App):
@@ -157,6 +168,8 @@ class HambajubaApp(App):
         """Dress the creature in ``skin`` now (colours, glyphs, frame); re-fits the layout."""
         self.skin = skin
         c = skin.colors
+        self.register_theme(skin_theme(skin))  # footer, notifications and panels follow it
+        self.theme = "hambajuba-skin"
         self.screen.styles.background = c["background"]
         self.screen.styles.color = c["text"]
         self._status.styles.color = c["dim"]
