@@ -9,10 +9,10 @@ from conftest import make_analysis
 from rich.console import Console
 
 from hambajuba_tui.tui.face import Expression, FaceRenderable, face_size
-from hambajuba_tui.tui.frame import GLYPHS, blend, edge_text, frame_style
+from hambajuba_tui.tui.frame import GLYPHS, edge_text, frame_style
 from hambajuba_tui.tui.moment import WIDE_S, CreatureClock, drop_times, key_at
-from hambajuba_tui.tui.orbs import OrbRenderable
-from hambajuba_tui.tui.skin import default_skin
+from hambajuba_tui.tui.orbs import OrbRenderable, orb_color
+from hambajuba_tui.tui.skin import blend, default_skin, load_skin
 from hambajuba_tui.tui.status import StatusInfo
 from hambajuba_tui.tui.tendrils import (
     DOWN_LEFT,
@@ -156,3 +156,14 @@ def test_small_windows_get_the_one_line_face_and_orbs():
     Console(file=out, width=7, color_system=None).print(
         OrbRenderable(skin, "bass", 1.0, False, compact=True))
     assert [ln.strip() for ln in out.getvalue().splitlines()] == [skin.orb_stages[-1][1].strip()]
+
+
+def test_orbs_and_tendrils_fade_into_the_background_when_their_stem_is_quiet():
+    for name in ("default", "kawaii"):
+        skin = load_skin(name)[0]
+        stem = skin.stem_colors["bass"]
+        assert orb_color(skin, "bass", 1.0) == stem
+        assert orb_color(skin, "bass", 0.0) == blend(skin.colors["background"], stem, 0.35)
+        assert orb_color(skin, "drums_low", 1.0) == skin.stem_colors["drums"]
+    assert blend("#000000", "#ffffff", 0.5) == "#808080"
+    assert blend("#102030", "#ffffff", 0.0) == "#102030"

@@ -9,14 +9,13 @@ frame (colour and glyphs) several times a second while the image stays untouched
 from __future__ import annotations
 
 from rich.cells import cell_len
-from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from hambajuba_tui.tui.skin import Skin
+from hambajuba_tui.tui.skin import Skin, blend
 
 GLYPHS = {  # top-left, horizontal, top-right, vertical, bottom-left, bottom-right
     "round": "╭─╮│╰╯",
@@ -26,13 +25,6 @@ GLYPHS = {  # top-left, horizontal, top-right, vertical, bottom-left, bottom-rig
     "ascii": "+-+|++",
     "none": "      ",
 }
-
-
-def blend(a: str, b: str, amount: float) -> str:
-    """``a`` moved toward ``b`` by ``amount`` (0..1), as #rrggbb."""
-    ca, cb = Color.parse(a).get_truecolor(), Color.parse(b).get_truecolor()
-    k = min(max(amount, 0.0), 1.0)
-    return "#" + "".join(f"{round(x + (y - x) * k):02x}" for x, y in zip(ca, cb))
 
 
 def frame_style(skin: Skin, pulse: float) -> tuple[str, str]:

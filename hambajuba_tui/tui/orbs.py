@@ -4,14 +4,13 @@ on transients. Pure renderable plus a widget with reactive state.
 
 from __future__ import annotations
 
-from rich.color import Color
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from hambajuba_tui.tui.skin import Skin
+from hambajuba_tui.tui.skin import Skin, blend
 
 
 def bloom_stage(activity: float, n_stages: int) -> int:
@@ -20,16 +19,11 @@ def bloom_stage(activity: float, n_stages: int) -> int:
     return min(int(a * n_stages), n_stages - 1)
 
 
-def _dim(hex_color: str, amount: float) -> str:
-    """Blend a colour toward black: amount 1 keeps it, 0 is black."""
-    r, g, b = Color.parse(hex_color).get_truecolor()
-    k = 0.35 + 0.65 * min(max(amount, 0.0), 1.0)
-    return f"#{int(r * k):02x}{int(g * k):02x}{int(b * k):02x}"
-
-
 def orb_color(skin: Skin, stem: str, activity: float) -> str:
-    """The stem's colour, dimmed when the stem is quiet (also used for its tendril)."""
-    return _dim(skin.stem_color(stem), activity)
+    """The stem's colour, fading into the background when the stem is quiet (also used for
+    its tendril)."""
+    return blend(skin.colors["background"], skin.stem_color(stem),
+                 0.35 + 0.65 * min(max(activity, 0.0), 1.0))
 
 
 class OrbRenderable:

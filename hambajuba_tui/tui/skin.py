@@ -71,6 +71,14 @@ class Skin:
         return self.stem_colors.get(stem) or self.stem_colors.get(base) or self.colors["accent"]
 
 
+def blend(a: str, b: str, amount: float) -> str:
+    """Colour ``a`` moved toward ``b`` by ``amount`` (0..1), as #rrggbb."""
+    ca = (int(a[i:i + 2], 16) for i in (1, 3, 5))
+    cb = (int(b[i:i + 2], 16) for i in (1, 3, 5))
+    k = min(max(amount, 0.0), 1.0)
+    return "#" + "".join(f"{round(x + (y - x) * k):02x}" for x, y in zip(ca, cb))
+
+
 class SkinError(ValueError):
     """A skin that cannot be used; ``problems`` lists each one (file:line: [table] key: …)."""
 
