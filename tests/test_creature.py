@@ -11,7 +11,7 @@ from rich.console import Console
 from hambajuba_tui.tui.face import Expression, FaceRenderable, face_size
 from hambajuba_tui.tui.frame import GLYPHS, edge_text, frame_style
 from hambajuba_tui.tui.moment import WIDE_S, CreatureClock, drop_times, key_at
-from hambajuba_tui.tui.orbs import OrbRenderable, orb_color
+from hambajuba_tui.tui.orbs import QUIET, OrbRenderable, orb_color
 from hambajuba_tui.tui.skin import blend, default_skin, load_skin
 from hambajuba_tui.tui.status import StatusInfo
 from hambajuba_tui.tui.tendrils import (
@@ -163,7 +163,7 @@ def test_orbs_and_tendrils_fade_into_the_background_when_their_stem_is_quiet():
         skin = load_skin(name)[0]
         stem = skin.stem_colors["bass"]
         assert orb_color(skin, "bass", 1.0) == stem
-        assert orb_color(skin, "bass", 0.0) == blend(skin.colors["background"], stem, 0.35)
+        assert orb_color(skin, "bass", 0.0) == blend(skin.colors["background"], stem, QUIET)
         assert orb_color(skin, "drums_low", 1.0) == skin.stem_colors["drums"]
     assert blend("#000000", "#ffffff", 0.5) == "#808080"
     assert blend("#102030", "#ffffff", 0.0) == "#102030"

@@ -19,11 +19,15 @@ def bloom_stage(activity: float, n_stages: int) -> int:
     return min(int(a * n_stages), n_stages - 1)
 
 
+QUIET = 0.45
+"""How much of its colour a silent stem keeps (the rest is the background's)."""
+
+
 def orb_color(skin: Skin, stem: str, activity: float) -> str:
     """The stem's colour, fading into the background when the stem is quiet (also used for
     its tendril)."""
     return blend(skin.colors["background"], skin.stem_color(stem),
-                 0.35 + 0.65 * min(max(activity, 0.0), 1.0))
+                 QUIET + (1.0 - QUIET) * min(max(activity, 0.0), 1.0))
 
 
 class OrbRenderable:
