@@ -70,6 +70,8 @@ class HambajubaApp(App):
         self.creature_clock = CreatureClock(show.analysis, self.skin.heart_pulse_s)
         self.too_small = False
         self.compact = False
+        self._skin_at: int | None = None
+        """Where the skin key is in the list of skins (None: not pressed yet)."""
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -227,7 +229,7 @@ class HambajubaApp(App):
         half = len(self._orbs) // 2
         for tendril, part in zip(self._tendrils, (moment.activity[:half],
                                                   moment.activity[half:])):
-            tendril.activity = part
+            tendril.activity = tuple(round(a, 1) for a in part)  # repaint on real change
             tendril.phase = step
         # The frame names the engine and its state only; the fps live in the status line.
         engine = info.engine if info.worker == "running" else f"{info.engine} · {info.worker}"
@@ -244,13 +246,13 @@ class HambajubaApp(App):
         """Put on the next skin (the user's skins, then the built-ins)."""
         files = skin_files()
         names = [name for name, _, _ in files]
-        i = names.index(self.skin.name) if self.skin.name in names else -1
-        name, origin, path = files[(i + 1) % len(files)]
+        i = self._skin_at if self._skin_at is not None else (
+            names.index(self.skin.name) if self.skin.name in names else -1)
+        self._skin_at = (i + 1) % len(files)
+        name, origin, path = files[self._skin_at]
         skin, problems = load_skin(path)
-        for problem in problems:
+        for problem in problems:  # the default stands in
             self.notify(problem, severity="error", timeout=8)
-        if problems:  # the default stands in; step past the broken one next time
-            skin = replace(skin, name=name)
         self.apply_skin(skin)
         self.notify(f"skin: {name} ({origin})", timeout=2)
 
