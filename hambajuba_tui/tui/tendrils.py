@@ -83,6 +83,7 @@ class Tendrils(Widget):
         super().__init__(**kwargs)
         self.skin, self.orbs, self.heart_box, self.mirror = skin, list(orbs), heart_box, mirror
         self._geometry: tuple | None = None
+        self.paths: list[list[Cell]] = []
         self._rows: list[dict[int, tuple[int, int]]] = []
 
     def ends(self) -> list[tuple[int, int]]:
