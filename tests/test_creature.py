@@ -1,19 +1,21 @@
 """The creature alone: what it does at a media time (face, heart pulse, orbs, key), the
 tendrils' paths, the heart frame's edges, the one-line face and orbs of small windows."""
 
+import asyncio
 import io
 
 import numpy as np
 import pytest
 from conftest import make_analysis
 from rich.console import Console
+from textual.app import App
 
 from hambajuba_tui.tui.face import Expression, FaceRenderable, face_size
 from hambajuba_tui.tui.frame import GLYPHS, edge_text, frame_style
 from hambajuba_tui.tui.moment import WIDE_S, CreatureClock, drop_times, key_at
 from hambajuba_tui.tui.orbs import QUIET, OrbRenderable, orb_color
 from hambajuba_tui.tui.skin import blend, default_skin, load_skin
-from hambajuba_tui.tui.status import StatusInfo
+from hambajuba_tui.tui.status import StatusInfo, StatusLine
 from hambajuba_tui.tui.tendrils import (
     DOWN_LEFT,
     DOWN_RIGHT,
@@ -167,3 +169,24 @@ def test_orbs_and_tendrils_fade_into_the_background_when_their_stem_is_quiet():
         assert orb_color(skin, "drums_low", 1.0) == skin.stem_colors["drums"]
     assert blend("#000000", "#ffffff", 0.5) == "#808080"
     assert blend("#102030", "#ffffff", 0.0) == "#102030"
+
+
+def test_a_narrow_status_line_tightens_its_separators():
+    info = StatusInfo(playing=True, now=31, duration=65, bpm=124, engine="preview", fps=7,
+                      dropped=60, graphics="sixel", sound="silent", key="A minor")
+
+    class One(App):
+        def compose(self):
+            yield StatusLine()
+
+    async def scenario(width):
+        app = One()
+        async with app.run_test(size=(width, 3)) as pilot:
+            line = app.query_one(StatusLine)
+            line.text = info.text()
+            await pilot.pause()
+            return str(line.render())
+
+    assert asyncio.run(scenario(120)) == info.text()
+    narrow = asyncio.run(scenario(80))
+    assert narrow == info.text().replace("  ·  ", " · ") and narrow.endswith("silent")

@@ -49,4 +49,7 @@ class StatusLine(Widget):
     text: reactive[str] = reactive("", layout=False)
 
     def render(self) -> Text:
-        return Text(self.text, no_wrap=True, overflow="ellipsis")
+        text = self.text
+        if len(text) > self.content_size.width:  # narrow window: tighter separators
+            text = text.replace("  ·  ", " · ")
+        return Text(text, no_wrap=True, overflow="ellipsis")
