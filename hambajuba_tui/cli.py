@@ -1,5 +1,5 @@
 """Command line: ``hambajuba demo | play FILE | analyze FILE | snapshot FILE --at T |
-features ... | models status|pull``.
+features ... | models status|pull | skins list|check``.
 
 Errors a user can cause (missing or unreadable files, bad options) end with one line on
 stderr and a non-zero exit code, never a traceback.
@@ -41,7 +41,8 @@ def _show_options(p: argparse.ArgumentParser) -> None:
                    help="frame size in pixels (default 512 for sdxl-turbo, 256 for preview)")
     p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
     p.add_argument("--no-sound", action="store_true", help="silent clock, no audio output")
-    p.add_argument("--skin", type=Path, help="a skin TOML file")
+    p.add_argument("--skin", type=Path,
+                   help="a skin: a TOML file, or a name (hambajuba skins list)")
     p.add_argument("--pack", type=Path,
                    help="a feature pack: a TOML file, or a pack name (see `features list`)")
     p.add_argument("--headless", action="store_true",
@@ -113,7 +114,40 @@ def build_parser() -> argparse.ArgumentParser:
     _add_snapshot_parser(sub)
     _add_features_parser(sub)
     _add_models_parser(sub)
+    _add_skins_parser(sub)
     return parser
+
+
+def _add_skins_parser(sub) -> None:
+    skins = sub.add_parser("skins", help="list the skins, or check a skin file")
+    what = skins.add_subparsers(dest="skins_command", required=True, metavar="ACTION")
+    what.add_parser("list", help="every skin: name, origin, path, description")
+    check = what.add_parser("check", help="check a skin file (exit 3 with its problems)")
+    check.add_argument("file", type=Path)
+
+
+def cmd_skins(args) -> int:
+    from hambajuba_tui.tui.skin import SkinError, describe, parse_skin, skin_files
+
+    if args.skins_command == "list":
+        rows = [(name, origin, str(path), describe(path)) for name, origin, path in skin_files()]
+        widths = [max(len(r[i]) for r in rows) for i in range(2)]
+        for name, origin, path, text in rows:
+            print(f"{name:<{widths[0]}}  {origin:<{widths[1]}}  {text}\n"
+                  f"{'':<{widths[0]}}  {'':<{widths[1]}}  {path}")
+        return 0
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"{args.file}: cannot read skin ({exc})") from None
+    try:
+        skin = parse_skin(text, str(args.file))
+    except SkinError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_INPUT
+    print(f"{args.file}: ok (skin {skin.name!r})")
+    return 0
 
 
 def _add_snapshot_parser(sub) -> None:
@@ -403,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"demo": cmd_demo, "play": cmd_play, "analyze": cmd_analyze,
                "snapshot": cmd_snapshot, "features": cmd_features,
-               "models": cmd_models}[args.command]
+               "models": cmd_models, "skins": cmd_skins}[args.command]
     try:
         return handler(args)
     except CliError as exc:

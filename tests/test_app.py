@@ -197,7 +197,11 @@ def test_kitty_placeholder_cells_name_the_image_on_screen(analysis):
         async with app.run_test(size=(90, 36)) as pilot:
             heart = app.query_one(Heart)
             assert await _until(pilot, lambda: heart.frames_drawn >= 2)
+            # the creature sizes the pane to the image: widen it to test the offset
+            app.query_one("#heart-box").styles.width = heart.size.width + 12
             await pilot.pause(0.1)
+            drawn = heart.frames_drawn
+            assert await _until(pilot, lambda: heart.frames_drawn >= drawn + 2)
             place = heart.placement()
             top = place.row - heart.content_region.y
             line = heart.render_line(top + 2)

@@ -40,7 +40,7 @@ def test_a_bad_skin_falls_back_to_the_default_and_says_where(tmp_path):
     assert "unknown key 'nose'" in problems[0]
 
     _, problems = load_skin(tmp_path / "missing.toml")
-    assert "cannot read skin" in problems[0]
+    assert "no such skin file or skin name" in problems[0]
 
 
 def test_a_partial_skin_keeps_the_defaults_for_what_it_leaves_out(tmp_path):

@@ -7,22 +7,43 @@ worker process the Show spawns.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer
+from textual.geometry import Size
+from textual.theme import Theme
+from textual.widgets import Footer, Static
 
 from hambajuba_tui.graphics.probe import GraphicsMode
 from hambajuba_tui.show import Show
-from hambajuba_tui.tui.face import Face, expression_at
+from hambajuba_tui.tui.face import Face, face_size
+from hambajuba_tui.tui.frame import HeartEdge
 from hambajuba_tui.tui.heart import Heart
+from hambajuba_tui.tui.moment import CreatureClock
 from hambajuba_tui.tui.orbs import Orb
-from hambajuba_tui.tui.skin import Skin, default_skin
+from hambajuba_tui.tui.skin import Skin, default_skin, load_skin, skin_files
 from hambajuba_tui.tui.status import StatusInfo, StatusLine
+from hambajuba_tui.tui.tendrils import BEAD_STEPS, Tendrils
 
 SEEK_S = 5.0
+MIN_SIZE = (40, 12)
+"""Below this many columns × rows the app asks for a bigger window instead of drawing."""
+COMPACT_BELOW = (64, 20)
+"""Below this the creature is drawn small: one-line face and orbs, no footer."""
+
+
+def skin_theme(skin: Skin) -> Theme:
+    """A Textual theme in the skin's colours (one name: re-registered per skin)."""
+    c = skin.colors
+    r, g, b = (int(c["background"][i:i + 2], 16) for i in (1, 3, 5))
+    return Theme(name="hambajuba-skin", primary=c["accent"], secondary=c["dim"],
+                 accent=c["accent"], foreground=c["text"], background=c["background"],
+                 surface=c["background"], panel=c["dim"],
+                 dark=0.299 * r + 0.587 * g + 0.114 * b < 128)
 
 
 class HambajubaApp(App):
@@ -32,6 +53,7 @@ class HambajubaApp(App):
         Binding("space", "toggle_pause", "Play/Pause"),
         Binding("left", "seek(-5)", "−5 s"),
         Binding("right", "seek(5)", "+5 s"),
+        Binding("k", "cycle_skin", "Skin"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -45,43 +67,120 @@ class HambajubaApp(App):
         self.graphics = graphics or GraphicsMode("halfblock", reason="default")
         self._notices = list(notices or [])
         self._stems = show.session.sources
+        self.creature_clock = CreatureClock(show.analysis, self.skin.heart_pulse_s)
+        self.too_small = False
+        self.compact = False
+        self._skin_at: int | None = None
+        """Where the skin key is in the list of skins (None: not pressed yet)."""
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
         orbs = [Orb(self.skin, stem, id=f"orb-{i}") for i, stem in enumerate(self._stems)]
+        box = Vertical(id="heart-box")
         with Horizontal(id="creature"):
             with Vertical(classes="orbs", id="orbs-left"):
                 yield from orbs[:2]
+            yield Tendrils(self.skin, orbs[:2], box, id="tendrils-left")
             with Vertical(id="body"):
                 yield Face(self.skin, id="face")
-                with Vertical(id="heart-box"):
-                    yield Heart(self.graphics, id="heart")
+                with box:
+                    yield HeartEdge(self.skin, "top", id="heart-top")
+                    with Horizontal(id="heart-row"):
+                        yield HeartEdge(self.skin, "left", id="heart-left")
+                        yield Heart(self.graphics, id="heart")
+                        yield HeartEdge(self.skin, "right", id="heart-right")
+                    yield HeartEdge(self.skin, "bottom", id="heart-bottom")
+            yield Tendrils(self.skin, orbs[2:], box, mirror=True, id="tendrils-right")
             with Vertical(classes="orbs", id="orbs-right"):
                 yield from orbs[2:]
+        yield Static(id="too-small")
         yield Footer()
 
     def on_mount(self) -> None:
-        c = self.skin.colors
-        self.screen.styles.background = c.get("background")
-        self.screen.styles.color = c.get("text")
-        box = self.query_one("#heart-box")
-        if self.skin.heart_border != "none":
-            box.styles.border = (self.skin.heart_border, c.get("accent"))
-        box.border_title = f"♥ {self.song_title}" if self.song_title else "♥"
-        box.border_subtitle = self.show.options.engine
-        self.query_one("#status").styles.color = c.get("dim")
         for note in self._notices + self.graphics.notes:
             self.notify(note, severity="warning", timeout=8)
         if self.show.player.kind == "silent":
             self.notify(f"Playing on a silent clock: {self.show.player.reason}", timeout=6)
         self._status = self.query_one(StatusLine)
-        self._heart_box = box
+        self._heart_box = self.query_one("#heart-box")
         self._heart = self.query_one(Heart)
         self._face = self.query_one(Face)
+        self._edges = list(self.query(HeartEdge))
+        self._tendrils = list(self.query(Tendrils))
         self._orbs = [self.query_one(f"#orb-{i}", Orb) for i in range(len(self._stems))]
+        self._edges[0].label = f"♥ {self.song_title}" if self.song_title else "♥"
+        self._edges[-1].label = self.show.options.engine
+        self.apply_skin(self.skin)
         self.show.start()
-        self.set_interval(1.0 / self.show.options.fps, self.tick)
+        self._ticker = self.set_interval(1.0 / self.show.options.fps, self.tick)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_layout(event.size)
+
+    def fit_layout(self, size: Size | None = None) -> None:
+        """Size the heart to the window, keeping the frame's aspect; small windows get the
+        compact creature, windows below :data:`MIN_SIZE` a message asking for more room."""
+        if not hasattr(self, "_orbs"):
+            return  # not mounted yet; on_mount fits it
+        width, height = size or self.size
+        too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        compact = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
+        message = self.query_one("#too-small", Static)
+        message.display = too_small
+        message.update(f"make the window bigger\n(need {MIN_SIZE[0]}×{MIN_SIZE[1]}, "
+                       f"have {width}×{height})")
+        for widget in (self.query_one("#creature"), self._status):
+            widget.display = not too_small
+        self.query_one(Footer).display = not (too_small or compact)
+        if too_small and not self.too_small:
+            self._heart.clear_image()
+        self.too_small, self.compact = too_small, compact
+        if too_small:
+            return
+        self._face.compact = compact
+        for orb in self._orbs:
+            orb.compact = compact
+        self.screen.set_class(compact, "-compact")
+        face_w, face_h = face_size(self.skin, compact)
+        orb_w = 7 if compact else 11
+        rows = height - 1 - (0 if compact else 1) - face_h - 2  # status, footer, face, frame
+        cols = width - 2 * orb_w - 2 * (1 if compact else 4) - 2
+        cell_w, cell_h = self.graphics.cell_px
+        fw, fh = self.show.options.width, self.show.options.height
+        want_cols = rows * cell_h * fw / (cell_w * fh)
+        if want_cols > cols:
+            rows = max(1, round(cols * cell_w * fh / (cell_h * fw)))
+        else:
+            cols = max(1, round(want_cols))
+        self._heart_box.styles.width = cols + 2
+        self._heart_box.styles.height = rows + 2
+        body = self.query_one("#body")
+        body.styles.width = max(cols + 2, min(face_w, width - 2 * orb_w - 2))
+        body.styles.height = rows + 2 + face_h
+        spread = 0 if compact else max(1, (height - 2 - 2 * 5) // 6)  # orbs apart in big windows
+        for orbs in self.query(".orbs"):
+            orbs.styles.width = orb_w
+        for orb in self._orbs:
+            orb.styles.margin = (spread, 0)
+        for tendril in self._tendrils:
+            tendril.refresh()
+
+    def apply_skin(self, skin: Skin) -> None:
+        """Dress the creature in ``skin`` now (colours, glyphs, frame); re-fits the layout."""
+        self.skin = skin
+        c = skin.colors
+        self.register_theme(skin_theme(skin))  # footer, notifications and panels follow it
+        self.theme = "hambajuba-skin"
+        self.screen.styles.background = c["background"]
+        self.screen.styles.color = c["text"]
+        self._status.styles.color = c["dim"]
+        self.creature_clock.pulse_s = skin.heart_pulse_s
+        for widget in (self._face, *self._orbs, *self._edges, *self._tendrils):
+            widget.skin = skin
+            widget.refresh()
+        self._heart.refresh()  # its blank cells take the new background
+        self.fit_layout()
 
     def _display(self, screen, renderable) -> None:
         """After each screen update, let the heart redraw what the update painted over.
@@ -103,41 +202,38 @@ class HambajubaApp(App):
             self.notify(news, severity="error", timeout=6)
         if show.poll_frame() is not None:
             self._heart.show_frame(show.frame)
-        t = show.now
-        self._update_creature(t, show.playing)
         status = show.status
         info = StatusInfo(
-            playing=show.playing, now=t, duration=show.analysis.duration,
+            playing=show.playing, now=show.now, duration=show.analysis.duration,
             bpm=show.analysis.bpm, engine=status.engine, fps=show.shown_fps,
             dropped=status.dropped, graphics=self.graphics.label(), sound=show.player.kind,
             worker=status.worker,
         )
-        self._status.text = info.text()
-        # The border repaints the whole heart box (and so the image's cells) when it changes:
-        # it names the engine and its state only; the fps live in the status line.
-        subtitle = status.engine if status.worker == "running" else (
-            f"{status.engine} · {status.worker}")
-        if self._heart_box.border_subtitle != subtitle:
-            self._heart_box.border_subtitle = subtitle
+        self.show_moment(info)
 
-    def _update_creature(self, t: float, playing: bool) -> None:
-        a = self.show.analysis
-        beat_i, _ = a.beat_phase(t)
-        since_beat = t - float(a.beats[beat_i]) if beat_i >= 0 and len(a.beats) else -1.0
-        flash = _sample(a, "global.flash", t)
-        sustain = _sample(a, "global.sustain", t)
-        drop = max(0.0, flash - sustain - 0.25) * 2.0
-        vocals = _sample(a, "vocals.energy_smooth", t)
+    def show_moment(self, info: StatusInfo) -> None:
+        """Draw the creature and the status line for the media time ``info.now``."""
+        sources = self.show.session.sources
+        moment = self.creature_clock.at(info.now, info.playing, sources)
+        self._status.text = replace(info, key=moment.key).text()
         face = self._face
-        expression = expression_at(since_beat, drop, vocals, playing)
-        if face.expression != expression:
-            face.expression = expression
-        for i, stem in enumerate(self._stems):
-            orb = self._orbs[i]
-            activity = _sample(a, f"{stem}.energy_smooth", t) if playing else 0.0
-            hit = _sample(a, f"{stem}.transient", t)
-            orb.activity = round(activity, 2)
-            orb.flutter = playing and hit > 0.5
+        if face.expression != moment.expression:
+            face.expression = moment.expression
+        for i, orb in enumerate(self._orbs):
+            orb.stem = sources[i] if i < len(sources) else ""
+            orb.activity = moment.activity[i] if i < len(moment.activity) else 0.0
+            orb.flutter = i < len(moment.flutter) and moment.flutter[i]
+        for edge in self._edges:
+            edge.pulse = moment.pulse
+        step = min(int(moment.beat_phase * BEAD_STEPS), BEAD_STEPS - 1)
+        half = len(self._orbs) // 2
+        for tendril, part in zip(self._tendrils, (moment.activity[:half],
+                                                  moment.activity[half:])):
+            tendril.activity = tuple(round(a, 1) for a in part)  # repaint on real change
+            tendril.phase = step
+        # The frame names the engine and its state only; the fps live in the status line.
+        engine = info.engine if info.worker == "running" else f"{info.engine} · {info.worker}"
+        self._edges[-1].label = engine
 
     # -- actions ---------------------------------------------------------------------------
     def action_toggle_pause(self) -> None:
@@ -146,7 +242,17 @@ class HambajubaApp(App):
     def action_seek(self, seconds: float) -> None:
         self.show.seek_by(float(seconds))
 
-
-def _sample(analysis, name: str, t: float) -> float:
-    return analysis.sample(name, t) if name in analysis.signals else 0.0
+    def action_cycle_skin(self) -> None:
+        """Put on the next skin (the user's skins, then the built-ins)."""
+        files = skin_files()
+        names = [name for name, _, _ in files]
+        i = self._skin_at if self._skin_at is not None else (
+            names.index(self.skin.name) if self.skin.name in names else -1)
+        self._skin_at = (i + 1) % len(files)
+        name, origin, path = files[self._skin_at]
+        skin, problems = load_skin(path)
+        for problem in problems:  # the default stands in
+            self.notify(problem, severity="error", timeout=8)
+        self.apply_skin(skin)
+        self.notify(f"skin: {name} ({origin})", timeout=2)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.style import Style
 from rich.text import Text
@@ -37,17 +38,20 @@ def expression_at(since_beat: float, drop: float, vocals: float, playing: bool) 
 
 
 class FaceRenderable:
-    def __init__(self, skin: Skin, expression: Expression) -> None:
-        self.skin, self.expression = skin, expression
+    """The face's lines; ``compact`` draws the skin's one-line face (small windows)."""
+
+    def __init__(self, skin: Skin, expression: Expression, compact: bool = False) -> None:
+        self.skin, self.expression, self.compact = skin, expression, compact
 
     def lines(self) -> list[str]:
         skin, e = self.skin, self.expression
         eye = skin.eyes.get(e.eyes, "O")
         mouth = skin.mouths.get(e.mouth, "~")
+        frame = (skin.face_mini,) if self.compact else skin.face_frame
         lines = [ln.replace("{l}", eye).replace("{r}", eye).replace("{m}", mouth)
-                 for ln in skin.face_frame]
-        width = max(len(ln) for ln in lines)
-        return [ln.center(width) for ln in lines]
+                 for ln in frame]
+        width = max(cell_len(ln) for ln in lines)
+        return [_center(ln, width) for ln in lines]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         style = Style(color=self.skin.colors.get("text"), bold=self.expression.eyes == "wide")
@@ -55,12 +59,24 @@ class FaceRenderable:
             yield Text(line, style=style, justify="center", no_wrap=True, overflow="crop")
 
 
+def _center(line: str, width: int) -> str:
+    pad = width - cell_len(line)
+    return " " * (pad // 2) + line + " " * (pad - pad // 2)
+
+
+def face_size(skin: Skin, compact: bool) -> tuple[int, int]:
+    """(cells across, lines) the face needs with its widest eyes and mouth."""
+    lines = FaceRenderable(skin, Expression("wide", "wide"), compact).lines()
+    return max(cell_len(ln) for ln in lines), len(lines)
+
+
 class Face(Widget):
     expression: reactive[Expression] = reactive(Expression())
+    compact: reactive[bool] = reactive(False, layout=True)
 
     def __init__(self, skin: Skin, **kwargs) -> None:
         super().__init__(**kwargs)
         self.skin = skin
 
     def render(self) -> FaceRenderable:
-        return FaceRenderable(self.skin, self.expression)
+        return FaceRenderable(self.skin, self.expression, self.compact)

@@ -72,6 +72,12 @@ class Heart(Widget):
         self.refresh()
         self.call_after_refresh(self._resubmit)
 
+    def clear_image(self) -> None:
+        """Take the image off the screen (kitty images outlive the cells under them) and
+        forget the last one sent, e.g. when the pane is hidden."""
+        self._write(self.encoder.clear())
+        self._last_sent = None
+
     # -- frames ----------------------------------------------------------------------------
     def show_frame(self, frame: np.ndarray) -> None:
         """Take a new frame (uint8 [H, W, 3]); a thread encodes it, the newest wins."""

@@ -4,14 +4,13 @@ on transients. Pure renderable plus a widget with reactive state.
 
 from __future__ import annotations
 
-from rich.color import Color
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from hambajuba_tui.tui.skin import Skin
+from hambajuba_tui.tui.skin import Skin, blend
 
 
 def bloom_stage(activity: float, n_stages: int) -> int:
@@ -20,16 +19,24 @@ def bloom_stage(activity: float, n_stages: int) -> int:
     return min(int(a * n_stages), n_stages - 1)
 
 
-def _dim(hex_color: str, amount: float) -> str:
-    """Blend a colour toward black: amount 1 keeps it, 0 is black."""
-    r, g, b = Color.parse(hex_color).get_truecolor()
-    k = 0.35 + 0.65 * min(max(amount, 0.0), 1.0)
-    return f"#{int(r * k):02x}{int(g * k):02x}{int(b * k):02x}"
+QUIET = 0.45
+"""How much of its colour a silent stem keeps (the rest is the background's)."""
+
+
+def orb_color(skin: Skin, stem: str, activity: float) -> str:
+    """The stem's colour, fading into the background when the stem is quiet (also used for
+    its tendril)."""
+    return blend(skin.colors["background"], skin.stem_color(stem),
+                 QUIET + (1.0 - QUIET) * min(max(activity, 0.0), 1.0))
 
 
 class OrbRenderable:
-    def __init__(self, skin: Skin, stem: str, activity: float, flutter: bool) -> None:
+    """Three lines of glyphs and the stem's name; ``compact`` keeps the middle line only."""
+
+    def __init__(self, skin: Skin, stem: str, activity: float, flutter: bool,
+                 compact: bool = False) -> None:
         self.skin, self.stem, self.activity, self.flutter = skin, stem, activity, flutter
+        self.compact = compact
 
     def glyph_lines(self) -> tuple[str, ...]:
         stages = self.skin.orb_stages
@@ -39,21 +46,26 @@ class OrbRenderable:
         return stages[stage]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        color = self.skin.stem_colors.get(self.stem, self.skin.colors.get("accent", "#ffffff"))
-        style = Style(color=_dim(color, self.activity), bold=self.activity > 0.75)
-        for line in self.glyph_lines():
-            yield Text(line, style=style, justify="center", no_wrap=True)
-        yield Text(self.stem or "—", style=Style(color=self.skin.colors.get("dim")),
-                   justify="center", no_wrap=True, overflow="ellipsis")
+        style = Style(color=orb_color(self.skin, self.stem, self.activity),
+                      bold=self.activity > 0.75)
+        lines = self.glyph_lines()
+        for line in lines[1:2] if self.compact else lines:
+            yield Text(line, style=style, justify="center", no_wrap=True, overflow="crop")
+        if not self.compact:
+            yield Text(self.stem or "—", style=Style(color=self.skin.colors.get("dim")),
+                       justify="center", no_wrap=True, overflow="ellipsis")
 
 
 class Orb(Widget):
     activity: reactive[float] = reactive(0.0)
     flutter: reactive[bool] = reactive(False)
+    stem: reactive[str] = reactive("")
+    compact: reactive[bool] = reactive(False)
 
     def __init__(self, skin: Skin, stem: str, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.skin, self.stem = skin, stem
+        self.skin = skin
+        self.stem = stem
 
     def render(self) -> OrbRenderable:
-        return OrbRenderable(self.skin, self.stem, self.activity, self.flutter)
+        return OrbRenderable(self.skin, self.stem, self.activity, self.flutter, self.compact)

@@ -1,19 +1,46 @@
 """Skins: TOML files that dress the creature. A bad skin never crashes the app.
 
-:func:`load_skin` returns the skin and a list of problems; on any problem the built-in
-default is used and each problem names the file and the key.
+A user skin names only what it changes; everything else comes from the built-in default.
+:func:`load_skin` returns the skin and a list of problems; on any problem the default skin
+is used and each problem names the file, the line and the key (``file:line: [table] key:``).
+The schema is documented in ``skins/README.md``.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+import unicodedata
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from rich.cells import cell_len
+
+from hambajuba_tui.vocab import PHYSICAL_STEMS
+
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
-_BORDERS = {"round", "heavy", "double", "solid", "ascii", "none"}
+BORDERS = ("round", "heavy", "double", "solid", "ascii", "none")
+FACE_STATES = ("open", "closed", "wide", "asleep")
+MOUTH_STATES = ("rest", "open", "wide", "asleep")
+MAX_FRAME_WIDTH = 40
+"""Face lines wider than this (cells) could not fit the smallest window."""
+
+SCHEMA: dict[str, dict[str, str] | str] = {
+    "name": "text",
+    "description": "text",
+    "colors": {"background": "colour", "text": "colour", "accent": "colour", "dim": "colour",
+               "stems": "table"},
+    "colors.stems": {s: "colour" for s in (*PHYSICAL_STEMS, "global")},
+    "face": {"frame": "lines", "mini": "line",
+             **{f"eyes_{s}": "glyph" for s in FACE_STATES},
+             **{f"mouth_{s}": "glyph" for s in MOUTH_STATES}},
+    "orbs": {"stages": "stages", "flutter": "stage"},
+    "heart": {"border": "border", "pulse_border": "border", "pulse_color": "colour",
+              "pulse_s": "seconds"},
+    "tendrils": {"glyphs": "text", "bead": "glyph"},
+}
+"""Tables, their keys and each key's kind: every key a skin may set."""
 
 
 @dataclass(frozen=True)
@@ -28,33 +55,207 @@ class Skin:
     orb_flutter: tuple[str, ...]
     heart_border: str = "round"
     origin: str = "built-in"
-    extra: dict = field(default_factory=dict)
+    description: str = ""
+    face_mini: str = "({l}{m}{r})"
+    heart_pulse_border: str = "heavy"
+    heart_pulse_color: str = "#ffffff"
+    heart_pulse_s: float = 0.25
+    tendril_glyphs: str = "─│╭╮╰╯"
+    """Horizontal, vertical, then the corners ╭ ╮ ╰ ╯ (down-right, down-left, up-right,
+    up-left), as drawn on the left of the heart; the right side mirrors them."""
+    tendril_bead: str = "•"
+
+    def stem_color(self, stem: str) -> str:
+        """A stem's colour; virtual stems take their physical stem's (``drums_low`` → drums)."""
+        base = stem.split("_")[0]
+        return self.stem_colors.get(stem) or self.stem_colors.get(base) or self.colors["accent"]
+
+
+def blend(a: str, b: str, amount: float) -> str:
+    """Colour ``a`` moved toward ``b`` by ``amount`` (0..1), as #rrggbb."""
+    ca = (int(a[i:i + 2], 16) for i in (1, 3, 5))
+    cb = (int(b[i:i + 2], 16) for i in (1, 3, 5))
+    k = min(max(amount, 0.0), 1.0)
+    return "#" + "".join(f"{round(x + (y - x) * k):02x}" for x, y in zip(ca, cb))
 
 
 class SkinError(ValueError):
-    pass
+    """A skin that cannot be used; ``problems`` lists each one (file:line: [table] key: …)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
-def _builtin_text() -> str:
-    return resources.files("hambajuba_tui.skins").joinpath("default.toml").read_text("utf-8")
+# -- finding skins ---------------------------------------------------------------------------
+def builtin_dir() -> Path:
+    return Path(str(resources.files("hambajuba_tui.skins")))
 
 
-def _color(where: str, value) -> str:
-    if not isinstance(value, str) or not _HEX.match(value):
-        raise SkinError(f"{where}: expected a colour like \"#ff7eb6\", got {value!r}")
-    return value
+def user_dir() -> Path:
+    from hambajuba_tui.paths import config_dir
+
+    return config_dir() / "skins"
 
 
-def _text(where: str, value, max_len: int = 8) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= max_len:
-        raise SkinError(f"{where}: expected text of 1..{max_len} characters, got {value!r}")
-    return value
+def skin_files() -> list[tuple[str, str, Path]]:
+    """(name, origin, path) of every skin on offer: the user's first, then the built-ins;
+    a user skin with a built-in's name hides it."""
+    found: dict[str, tuple[str, str, Path]] = {}
+    for origin, folder in (("user", user_dir()), ("built-in", builtin_dir())):
+        for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
+            found.setdefault(path.stem, (path.stem, origin, path))
+    builtin_order = [p.stem for p in sorted(builtin_dir().glob("*.toml"))]
+    order = {"default": -1, **{n: i for i, n in enumerate(builtin_order)}}
+    return sorted(found.values(), key=lambda f: (order.get(f[0], len(order)), f[0]))
 
 
-def _check_keys(where: str, table: dict, allowed: set[str]) -> None:
-    for key in table:
-        if key not in allowed:
-            raise SkinError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(allowed))})")
+def find_skin(name_or_path: str | Path) -> Path | None:
+    """Search order: a path to a file, then ``<name>.toml`` in the user config dir ``skins/``,
+    then the built-in ``skins/``."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    for folder in (user_dir(), builtin_dir()):
+        candidate = folder / f"{path.stem if path.suffix == '.toml' else path.name}.toml"
+        if candidate.is_file() and path.parent == Path("."):
+            return candidate
+    return None
+
+
+def describe(path: Path) -> str:
+    """The skin's one-line description (empty when it has none or cannot be read)."""
+    try:
+        value = tomllib.loads(path.read_text(encoding="utf-8")).get("description", "")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return "(cannot be read)"
+    return value.splitlines()[0] if isinstance(value, str) and value else ""
+
+
+# -- locating keys in the TOML text ----------------------------------------------------------
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(r"""^\s*(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=""")
+
+
+def _norm_table(raw: str) -> str:
+    parts = re.findall(r'"([^"]*)"|\'([^\']*)\'|([^.\s]+)', raw)
+    return ".".join(a or b or c for a, b, c in parts)
+
+
+def key_line(text: str, table: str, key: str) -> int:
+    """The 1-based line where ``key`` is set in ``[table]`` ("" = top level): a small scan of
+    the TOML text, since tomllib keeps no positions. Falls back to the table's header (a key
+    set in an inline table), then to line 1."""
+    current, header_line, anywhere = "", 0, 0
+    for n, line in enumerate(text.splitlines(), 1):
+        header = _HEADER.match(line)
+        if header:
+            current = _norm_table(header.group(1))
+            if current == table and not header_line:
+                header_line = n
+            continue
+        m = _KEY.match(line)
+        if m and (m.group(1) or m.group(2) or m.group(3)) == key:
+            if current == table:
+                return n
+            anywhere = anywhere or n
+    return header_line or anywhere or 1
+
+
+# -- validation ------------------------------------------------------------------------------
+def _bad_chars(s: str) -> bool:
+    return any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") for c in s)
+
+
+class _Checker:
+    """Walks a parsed document against :data:`SCHEMA`, collecting problems with lines."""
+
+    def __init__(self, text: str, origin: str) -> None:
+        self.text, self.origin = text, origin
+        self.problems: list[str] = []
+
+    def say(self, table: str, key: str, message: str) -> None:
+        line = key_line(self.text, table, key)
+        where = f"[{table}] {key}" if table else key
+        self.problems.append(f"{self.origin}:{line}: {where}: {message}")
+
+    def table(self, name: str, data: object) -> None:
+        spec = SCHEMA[name] if name else {k: v if isinstance(v, str) else "table"
+                                           for k, v in SCHEMA.items() if "." not in k}
+        assert isinstance(spec, dict)
+        parent, _, key = name.rpartition(".")
+        if not isinstance(data, dict):
+            self.say(parent, key, f"expected a table [{name}], got {_kind(data)}")
+            return
+        for k, v in data.items():
+            if k not in spec:
+                self.say(name, k, f"unknown key {k!r} (known: {', '.join(sorted(spec))})")
+                continue
+            kind = spec[k]
+            if kind == "table":
+                self.table(f"{name}.{k}" if name else k, v)
+            else:
+                message = _check_value(kind, v)
+                if message:
+                    self.say(name, k, message)
+
+
+def _kind(v: object) -> str:
+    return {dict: "a table", list: "a list", str: "text", bool: "true/false", int: "a number",
+            float: "a number"}.get(type(v), type(v).__name__)
+
+
+def _check_text(v: object, lo: int, hi: int, what: str) -> str:
+    if not isinstance(v, str):
+        return f"expected {what}, got {_kind(v)} {v!r:.40}"
+    if _bad_chars(v):
+        return f"control or unassigned characters are not allowed in {what}"
+    if not lo <= cell_len(v) <= hi:
+        return f"expected {what} {lo}..{hi} cells wide, got {cell_len(v)}"
+    return ""
+
+
+def _check_value(kind: str, v: object) -> str:
+    """Empty when ``v`` is a good value of ``kind``, else what is wrong."""
+    if kind == "colour":
+        ok = isinstance(v, str) and _HEX.match(v)
+        return "" if ok else f'expected a colour like "#ff7eb6", got {v!r:.40}'
+    if kind == "text":
+        return _check_text(v, 0, 200, "text")
+    if kind == "line":
+        return _check_text(v, 1, MAX_FRAME_WIDTH, "a line of text")
+    if kind == "glyph":
+        return _check_text(v, 1, 4, "a glyph")
+    if kind == "border":
+        return "" if v in BORDERS else f"expected one of {', '.join(BORDERS)}, got {v!r:.40}"
+    if kind == "seconds":
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and 0.02 <= v <= 2.0
+        return "" if ok else f"expected seconds between 0.02 and 2, got {v!r:.40}"
+    if kind == "lines":
+        if not (isinstance(v, list) and 1 <= len(v) <= 8):
+            return f"expected a list of 1..8 lines, got {_kind(v)}"
+        for line in v:
+            msg = _check_text(line, 0, MAX_FRAME_WIDTH, "a line of text")
+            if msg:
+                return msg
+        return ""
+    if kind == "stage":
+        if not (isinstance(v, list) and len(v) == 3):
+            return f"expected three lines of equal width, got {_kind(v)}"
+        for line in v:
+            msg = _check_text(line, 1, 9, "a line of an orb")
+            if msg:
+                return msg
+        return "" if len({cell_len(s) for s in v}) == 1 else "expected three lines of equal width"
+    if kind == "stages":
+        if not (isinstance(v, list) and 2 <= len(v) <= 8):
+            return f"expected a list of 2..8 stages, got {_kind(v)}"
+        for n, stage in enumerate(v, 1):
+            msg = _check_value("stage", stage)
+            if msg:
+                return f"stage {n}: {msg}"
+        return ""
+    raise ValueError(kind)
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -64,70 +265,92 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def parse_skin(text: str, origin: str, base: dict | None = None) -> Skin:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SkinError(f"{origin}: {exc}") from None
-    if base is not None:
-        data = _merge(base, data)
-    _check_keys(origin, data, {"name", "colors", "face", "orbs", "heart"})
-    colors = data.get("colors", {})
-    _check_keys(f"{origin} [colors]", colors, {"background", "text", "accent", "dim", "stems"})
-    stems = colors.get("stems", {})
-    _check_keys(f"{origin} [colors.stems]", stems, {"bass", "drums", "vocals", "other", "global"})
-    face = data.get("face", {})
-    eye_keys = {f"eyes_{s}" for s in ("open", "closed", "wide", "asleep")}
-    mouth_keys = {f"mouth_{s}" for s in ("rest", "open", "wide", "asleep")}
-    _check_keys(f"{origin} [face]", face, {"frame"} | eye_keys | mouth_keys)
-    frame = face.get("frame", [])
-    if not (isinstance(frame, list) and 1 <= len(frame) <= 8
-            and all(isinstance(line, str) for line in frame)):
-        raise SkinError(f"{origin} [face] frame: expected 1..8 lines of text")
-    joined = "\n".join(frame)
+def _cross_checks(c: _Checker, data: dict) -> None:
+    """Rules between keys, on the skin as it will be used (the user's keys over the default)."""
+    face, orbs, tendrils = data["face"], data["orbs"], data["tendrils"]
+    joined = "\n".join(face["frame"])
     if "{l}" not in joined or "{r}" not in joined:
-        raise SkinError(f"{origin} [face] frame: needs the eye places {{l}} and {{r}}")
-    orbs = data.get("orbs", {})
-    _check_keys(f"{origin} [orbs]", orbs, {"stages", "flutter"})
-    stages = orbs.get("stages", [])
-    if not (isinstance(stages, list) and 2 <= len(stages) <= 8):
-        raise SkinError(f"{origin} [orbs] stages: expected 2..8 stages")
-    for n, stage in enumerate([*stages, orbs.get("flutter", stages[-1])]):
-        ok = isinstance(stage, list) and len(stage) == 3 and all(isinstance(s, str) for s in stage)
-        if not ok or len({len(s) for s in stage}) != 1:
-            raise SkinError(f"{origin} [orbs] stage {n + 1}: expected three lines of equal width")
-    heart = data.get("heart", {})
-    _check_keys(f"{origin} [heart]", heart, {"border"})
-    border = heart.get("border", "round")
-    if border not in _BORDERS:
-        raise SkinError(f"{origin} [heart] border: expected one of {sorted(_BORDERS)}")
+        c.say("face", "frame", "needs the eye places {l} and {r}")
+    if "{l}" not in face["mini"] or "{r}" not in face["mini"]:
+        c.say("face", "mini", "needs the eye places {l} and {r}")
+    widths = {cell_len(s[0]) for s in orbs["stages"]} | {cell_len(orbs["flutter"][0])}
+    if len(widths) != 1:
+        c.say("orbs", "flutter" if "flutter" in c.text else "stages",
+              "every stage and the flutter must be equally wide")
+    glyphs = tendrils["glyphs"]
+    if len(glyphs) != 6 or any(cell_len(g) != 1 for g in glyphs):
+        c.say("tendrils", "glyphs", "expected 6 one-cell glyphs: ─ │ ╭ ╮ ╰ ╯")
+    if cell_len(tendrils["bead"]) != 1:
+        c.say("tendrils", "bead", "expected one one-cell glyph")
+
+
+def _build(data: dict, origin: str) -> Skin:
+    colors, face, orbs, heart, tendrils = (data[k] for k in
+                                           ("colors", "face", "orbs", "heart", "tendrils"))
     return Skin(
-        name=str(data.get("name", origin)),
-        colors={k: _color(f"{origin} [colors] {k}", v) for k, v in colors.items() if k != "stems"},
-        stem_colors={k: _color(f"{origin} [colors.stems] {k}", v) for k, v in stems.items()},
-        face_frame=tuple(frame),
-        eyes={k[5:]: _text(f"{origin} [face] {k}", face[k], 2) for k in eye_keys if k in face},
-        mouths={k[6:]: _text(f"{origin} [face] {k}", face[k], 4) for k in mouth_keys if k in face},
-        orb_stages=tuple(tuple(s) for s in stages),
-        orb_flutter=tuple(orbs.get("flutter", stages[-1])),
-        heart_border=border,
+        name=str(data.get("name") or Path(origin).stem),
+        description=str(data.get("description", "")),
+        colors={k: v for k, v in colors.items() if k != "stems"},
+        stem_colors=dict(colors["stems"]),
+        face_frame=tuple(face["frame"]),
+        face_mini=face["mini"],
+        eyes={s: face[f"eyes_{s}"] for s in FACE_STATES},
+        mouths={s: face[f"mouth_{s}"] for s in MOUTH_STATES},
+        orb_stages=tuple(tuple(s) for s in orbs["stages"]),
+        orb_flutter=tuple(orbs["flutter"]),
+        heart_border=heart["border"],
+        heart_pulse_border=heart["pulse_border"],
+        heart_pulse_color=heart["pulse_color"],
+        heart_pulse_s=float(heart["pulse_s"]),
+        tendril_glyphs=tendrils["glyphs"],
+        tendril_bead=tendrils["bead"],
         origin=origin,
     )
 
 
-def default_skin() -> Skin:
-    return parse_skin(_builtin_text(), "built-in default skin")
+def _default_doc() -> dict:
+    return tomllib.loads((builtin_dir() / "default.toml").read_text("utf-8"))
 
 
-def load_skin(path: Path | None) -> tuple[Skin, list[str]]:
-    """The skin at ``path`` over the default one; (default, [problem]) when it can't be used."""
-    if path is None:
-        return default_skin(), []
-    base = tomllib.loads(_builtin_text())
+def parse_skin(text: str, origin: str) -> Skin:
+    """The skin in ``text`` over the default one; :class:`SkinError` lists every problem."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-        return parse_skin(text, str(path), base=base), []
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = re.search(r"line (\d+)", str(exc))
+        line = found.group(1) if found else max(1, len(text.splitlines()))  # end of document
+        raise SkinError([f"{origin}:{line}: TOML syntax: {exc}"]) from None
+    checker = _Checker(text, origin)
+    checker.table("", data)
+    if checker.problems:
+        raise SkinError(checker.problems)
+    merged = _merge(_default_doc(), data)
+    _cross_checks(checker, merged)
+    if checker.problems:
+        raise SkinError(checker.problems)
+    return _build(merged, origin)
+
+
+def default_skin() -> Skin:
+    path = builtin_dir() / "default.toml"
+    return parse_skin(path.read_text("utf-8"), str(path))
+
+
+def load_skin(name_or_path: str | Path | None) -> tuple[Skin, list[str]]:
+    """The skin named or at ``name_or_path`` (see :func:`find_skin`) over the default one;
+    (default, [problems]) when it can't be used."""
+    if name_or_path is None:
+        return default_skin(), []
+    path = find_skin(name_or_path)
+    if path is None:
+        names = ", ".join(n for n, _, _ in skin_files())
+        return default_skin(), [f"{name_or_path}: no such skin file or skin name (skins: "
+                                f"{names}); using the default skin"]
+    try:
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return default_skin(), [f"{path}: cannot read skin ({exc}); using the default skin"]
+    try:
+        return parse_skin(text, str(path)), []
     except SkinError as exc:
-        return default_skin(), [f"{exc}; using the default skin"]
+        return default_skin(), [*exc.problems[:-1], f"{exc.problems[-1]}; using the default skin"]

@@ -1,4 +1,4 @@
-"""The status line: time / duration, BPM, engine, fps, dropped frames, graphics, sound."""
+"""The status line: time / duration, BPM, key, engine, fps, dropped frames, graphics, sound."""
 
 from __future__ import annotations
 
@@ -26,13 +26,14 @@ class StatusInfo:
     graphics: str
     sound: str
     worker: str = "running"
+    key: str = ""
 
     def text(self) -> str:
         state = "▶" if self.playing else "❚❚"
         engine = self.engine if self.worker == "running" else f"{self.engine} ({self.worker})"
         return "  ·  ".join([
             f"{state} {clock_text(self.now)} / {clock_text(self.duration)}",
-            f"{self.bpm:.1f} BPM",
+            f"{self.bpm:.1f} BPM" + (f"  ·  {self.key}" if self.key else ""),
             f"engine {engine}",
             f"{self.fps:.0f} fps",
             f"dropped {self.dropped}",
@@ -48,4 +49,7 @@ class StatusLine(Widget):
     text: reactive[str] = reactive("", layout=False)
 
     def render(self) -> Text:
-        return Text(self.text, no_wrap=True, overflow="ellipsis")
+        text = self.text
+        if len(text) > self.content_size.width:  # narrow window: tighter separators
+            text = text.replace("  ·  ", " · ")
+        return Text(text, no_wrap=True, overflow="ellipsis")
