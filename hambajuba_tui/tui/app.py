@@ -19,13 +19,16 @@ from hambajuba_tui.show import Show
 from hambajuba_tui.tui.face import Face, expression_at
 from hambajuba_tui.tui.heart import Heart
 from hambajuba_tui.tui.orbs import Orb
+from hambajuba_tui.tui.panels.base import PanelDock
+from hambajuba_tui.tui.panels.commands import InstrumentCommands
+from hambajuba_tui.tui.panels.instrument import INSTRUMENT_BINDINGS, Instrument
 from hambajuba_tui.tui.skin import Skin, default_skin
 from hambajuba_tui.tui.status import StatusInfo, StatusLine
 
 SEEK_S = 5.0
 
 
-class HambajubaApp(App):
+class HambajubaApp(Instrument, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "hambajuba"
     BINDINGS = [
@@ -33,7 +36,9 @@ class HambajubaApp(App):
         Binding("left", "seek(-5)", "−5 s"),
         Binding("right", "seek(5)", "+5 s"),
         Binding("q", "quit", "Quit"),
+        *INSTRUMENT_BINDINGS,
     ]
+    COMMANDS = App.COMMANDS | {InstrumentCommands}
 
     def __init__(self, show: Show, skin: Skin | None = None, title: str = "",
                  notices: list[str] | None = None, graphics: GraphicsMode | None = None) -> None:
@@ -45,6 +50,7 @@ class HambajubaApp(App):
         self.graphics = graphics or GraphicsMode("halfblock", reason="default")
         self._notices = list(notices or [])
         self._stems = show.session.sources
+        self.init_instrument()
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -59,6 +65,7 @@ class HambajubaApp(App):
                     yield Heart(self.graphics, id="heart")
             with Vertical(classes="orbs", id="orbs-right"):
                 yield from orbs[2:]
+            yield PanelDock(id="panel-dock")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -94,6 +101,7 @@ class HambajubaApp(App):
             heart.painted_over(renderable)
 
     def on_unmount(self) -> None:
+        self.close_instrument()
         self.show.close()
 
     # -- per display tick -----------------------------------------------------------------

@@ -1,0 +1,115 @@
+"""The panel dock and the Panel base class.
+
+Panels open in a dock at the right of the creature, so the heart keeps dancing (and refits
+beside the panel) while the user edits: every change is a new validated Session sent to the
+engine worker, which uses it for its next frame. One panel is open at a time; Escape closes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Label, Static
+
+from hambajuba_tui.bridge.session import Session, SessionError
+from hambajuba_tui.tui.panels.widgets import Problem
+from hambajuba_tui.vocab import BLOCKS
+
+if TYPE_CHECKING:
+    from hambajuba_tui.tui.panels.instrument import Instrument
+
+
+class PanelDock(Vertical):
+    """Where the open panel lives; hidden while none is open."""
+
+    DEFAULT_CSS = """
+    PanelDock { width: 60; height: 1fr; display: none; border-left: tall $accent; }
+    PanelDock.open { display: block; }
+    """
+
+
+class Panel(Vertical):
+    """Base of every panel: a title, a body the subclass composes, and a message line."""
+
+    TITLE = "panel"
+    NAME = "panel"
+    """The name ``open_panel`` knows it by."""
+    BINDINGS = [Binding("escape", "close", "Close")]
+    DEFAULT_CSS = """
+    Panel { height: 1fr; padding: 0 1; }
+    Panel > .panel-title { text-style: bold; width: 1fr; content-align: center middle;
+                           background: $accent 40%; }
+    Panel > .panel-body { height: 1fr; }
+    Panel > .panel-msg { height: auto; color: $error; }
+    Panel > .panel-msg.ok { color: $success; }
+    """
+
+    def compose(self):
+        yield Label(self.heading(), classes="panel-title")
+        with VerticalScroll(classes="panel-body"):
+            yield from self.body()
+        yield Static("", classes="panel-msg")
+
+    def body(self):
+        return iter(())
+
+    def heading(self) -> str:
+        return self.TITLE
+
+    def on_mount(self) -> None:
+        self.sync()
+
+    def first_focus(self):
+        """The widget that takes the keyboard when the panel opens."""
+        return next((w for w in self.query("*") if w.focusable), None)
+
+    # -- the app and its session -------------------------------------------------------------
+    @property
+    def instrument(self) -> Instrument:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def session(self) -> Session:
+        return self.instrument.show.session
+
+    @property
+    def block(self) -> str:
+        """The block this panel edits (the instrument's current block)."""
+        return BLOCKS[self.instrument.current_block]
+
+    def apply(self, make: Callable[[Session], Session], done: str = "") -> bool:
+        """Build a new Session from the current one and send it; on a bad value say why."""
+        try:
+            new = make(self.session)
+        except (SessionError, ValueError) as exc:
+            self.say(str(exc))
+            return False
+        self.instrument.apply_session(new)
+        self.say(done, ok=True)
+        self.sync()
+        return True
+
+    def edit_block(self, **changes) -> bool:
+        return self.apply(lambda s: s.with_block(self.block, **changes))
+
+    def sync(self) -> None:
+        """Show the current session's values (after an edit, or a loaded performance)."""
+
+    def say(self, text: str, ok: bool = False) -> None:
+        msg = self.query_one(".panel-msg", Static)
+        msg.update(text)
+        msg.set_class(ok, "ok")
+
+    @property
+    def message(self) -> str:
+        return str(self.query_one(".panel-msg", Static).render())
+
+    def on_problem(self, event: Problem) -> None:
+        event.stop()
+        self.say(event.text)
+
+    def action_close(self) -> None:
+        self.instrument.close_panel()
