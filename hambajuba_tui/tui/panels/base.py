@@ -31,10 +31,15 @@ class PanelDock(Vertical):
     """
 
 
+class PanelBody(VerticalScroll, can_focus=False):
+    """The scrolling part of a panel; the keyboard goes to its fields, not to it."""
+
+
 class Panel(Vertical):
     """Base of every panel: a title, a body the subclass composes, and a message line."""
 
     TITLE = "panel"
+    BODY: type[VerticalScroll] = PanelBody
     NAME = "panel"
     """The name ``open_panel`` knows it by."""
     BINDINGS = [Binding("escape", "close", "Close")]
@@ -49,7 +54,7 @@ class Panel(Vertical):
 
     def compose(self):
         yield Label(self.heading(), classes="panel-title")
-        with VerticalScroll(classes="panel-body"):
+        with self.BODY(classes="panel-body"):
             yield from self.body()
         yield Static("", classes="panel-msg")
 

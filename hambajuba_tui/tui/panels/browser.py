@@ -239,18 +239,20 @@ class FeatureBrowser(Panel):
     def _concept(self, text: str, block: str, category: str | None) -> None:
         """In a thread: ask the concept model (if any); hand the result to the UI thread."""
         cat = self.catalog
-        embedder = self.instrument.concept_embedder() if cat.vectors(block) is not None else None
-        try:
-            found, note = cat.concept_search(text, embedder, block=block, category=category,
-                                             limit=LIMIT, timeout=CONCEPT_TIMEOUT_S)
-        except CatalogError as exc:
-            found, note = [], str(exc)
+        found: list[Hit] = []
+        if cat.vectors(block) is None:
+            note = (f"the labels of {block} are not embedded yet; "
+                    "`hambajuba features embed` prepares concept search")
+        else:
+            try:
+                found, note = cat.concept_search(
+                    text, self.instrument.concept_embedder(), block=block, category=category,
+                    limit=LIMIT, timeout=CONCEPT_TIMEOUT_S)
+            except CatalogError as exc:
+                note = str(exc)
         self.concept_runs += 1
-        if cat.vectors(block) is None and note:
-            note = (f"keyword results (concept search: {note}; "
-                    "`hambajuba features embed` prepares it)")
-        elif note:
-            note = f"keyword results (concept search: {note})"
+        if note:
+            note = f"keyword results ({note})"
         self.app.call_from_thread(self._concept_done, text, block, found, note)
 
     def _concept_done(self, text: str, block: str, found: list[Hit], note: str | None) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.keys import format_key
 from textual.widgets import Static
 
@@ -62,6 +63,7 @@ class HelpPanel(Panel):
     TITLE = "Help"
     NAME = "help"
     BINDINGS = [Binding("escape", "close", "Close")]
+    BODY = VerticalScroll  # focusable: arrows and page keys scroll the help
 
     def body(self):
         yield Static(help_text(self.app), id="help-text")

@@ -108,7 +108,10 @@ class MaskGrid(Widget, can_focus=True):
         self.post_message(self.Moved())
 
     def _cell_at(self, event: events.MouseEvent) -> tuple[int, int] | None:
-        r, c = event.y, event.x // 2
+        at = event.get_content_offset(self)
+        if at is None:
+            return None
+        r, c = at.y, at.x // 2
         return (r, c) if 0 <= r < MASK_SIZE and 0 <= c < MASK_SIZE else None
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
