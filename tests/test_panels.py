@@ -599,3 +599,89 @@ def test_opening_one_panel_replaces_the_other(analysis):
             await pilot.press("q")
 
     run(scenario)
+
+
+def test_session_rejects_bad_painted_values_and_seeds(tmp_path):
+    from hambajuba_tui.bridge.session import SessionError, load
+
+    grid = tuple(tuple(0.5 for _ in range(16)) for _ in range(16))
+    bad = ((*grid[0][:3], 1.5, *grid[0][4:]), *grid[1:])
+    with pytest.raises(SessionError, match=r'\[blocks."mid.0"\] painted\[0\]\[3\].*1.5'):
+        Session().with_block("mid.0", mask="painted", painted=bad)
+    for seed in (-1, 2**32, 1.5, True):
+        with pytest.raises(SessionError, match="seed"):
+            replace(Session(), seed=seed)
+    path = tmp_path / "p.toml"
+    path.write_text("seed = 2.5\n")
+    with pytest.raises(SessionError, match=f"{path}.*seed"):
+        load(path)
+
+
+def test_the_worker_reseeds_its_engine_when_the_seed_changes():
+    from hambajuba_tui.bridge.params import FrameParams
+    from hambajuba_tui.engine.worker import WorkerConfig, _reseeded, make_engine
+
+    cfg = WorkerConfig(ring_name="", clock_name="", analysis=None, session=Session(),
+                       width=32, height=32)
+    engine = make_engine("preview", 32, 32, 0)
+    params = FrameParams(theta=0.7)
+    a, b, c = (np.zeros((32, 32, 3), np.uint8) for _ in range(3))
+    engine.generate(params, a)
+    reseeded = _reseeded(engine, cfg, 42)
+    reseeded.generate(params, b)
+    make_engine("preview", 32, 32, 42).generate(params, c)
+    assert reseeded.seed == 42 and not np.array_equal(a, b) and np.array_equal(b, c)
+
+
+def test_block_panel_names_features_by_their_labels(analysis):
+    small_tables(labels_dir())
+
+    async def scenario():
+        app, _ = _app(analysis)
+        async with app.run_test(size=(130, 50)) as pilot:
+            app.current_block = BLOCKS.index("up.0.1")
+            await pilot.press("b")
+            await _field(pilot, app, "feature", "4")
+            label = app.query_one("#feature-label")
+            assert await _until(pilot, lambda: "rough tree bark texture" in str(label.render()))
+            await _field(pilot, app, "feature", "3000")
+            assert "up.0.1:3000 (no label)" in str(label.render())
+            await pilot.press("q")
+
+    run(scenario)
+
+
+def test_the_tui_never_imports_torch_with_every_panel_open(tmp_path):
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import asyncio, json, sys
+        sys.path.insert(0, "tests")
+        from conftest import make_analysis
+        from test_panels import _app
+
+        async def main():
+            app, spy = _app(make_analysis())
+            async with app.run_test(size=(120, 45)) as pilot:
+                for key in ("b", "f", "m", "s", "c", "question_mark"):
+                    await pilot.press(key)
+                    await pilot.pause(0.3)
+                await pilot.press("escape", "f")
+                await pilot.press(*"warm")
+                await pilot.pause(1.0)
+                await pilot.press("escape", "ctrl+s", "ctrl+o", "q")
+            return len(app.query("Panel")), len(spy.sent)
+
+        if __name__ == "__main__":
+            asyncio.run(main())
+            print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "torch")))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, env={"HAMBAJUBA_AUDIO": "none", "PATH": "/usr/bin:/bin",
+                                           "HAMBAJUBA_HOME": str(tmp_path)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    assert list((tmp_path / "data" / "performances").glob("*.toml"))  # ctrl+s really ran

@@ -87,6 +87,8 @@ class Panel(Vertical):
 
     def apply(self, make: Callable[[Session], Session], done: str = "") -> bool:
         """Build a new Session from the current one and send it; on a bad value say why."""
+        if not self.is_attached:
+            return False  # closing: a field's last blur arrives after the panel left
         try:
             new = make(self.session)
         except (SessionError, ValueError) as exc:

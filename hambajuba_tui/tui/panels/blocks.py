@@ -87,6 +87,18 @@ class BlockPanel(Panel):
                     parse_mix_feature, placeholder="none", id="mix-feature")
         yield Slider("mix weight", b.mix, id="mix")
 
+    def on_mount(self) -> None:
+        super().on_mount()
+        if self.instrument.catalog is None:  # feature labels, once loaded, name the features
+            self.run_worker(self._load_labels, thread=True, group="catalog")
+
+    def _load_labels(self) -> None:
+        try:
+            self.instrument.load_catalog()
+        except (OSError, ValueError):
+            return  # the browser says why; here the features keep their ids
+        self.app.call_from_thread(lambda: self.is_attached and self.sync())
+
     def sync(self) -> None:
         b: BlockSettings = self.session.block(self.block)
         self.query_one("#block", Choice).set(self.block)
