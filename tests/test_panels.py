@@ -211,7 +211,9 @@ def test_feature_browser_searches_filters_and_sets_features(analysis):
             assert "not embedded" in panel.note and panel.concept_runs >= 1
             assert "glowing neon tubes" in [h.feature.label for h in panel.hits]
             # neighbours of the highlighted feature
-            assert panel.neighbours and all(h.feature.block == "up.0.1" for h in panel.neighbours)
+            assert await _until(pilot, lambda: panel.neighbours, 5)  # found in a thread
+            assert all(h.feature.block == "up.0.1" for h in panel.neighbours)
+            assert "neighbours of" in str(app.query_one("#neighbours-title").render())
             assert panel.hits[0].key not in [h.key for h in panel.neighbours]
 
             # category filter of the block
@@ -247,7 +249,12 @@ def test_feature_browser_searches_filters_and_sets_features(analysis):
             await pilot.pause()
             b = spy.last.block("up.0.1")
             assert b.mix_feature == first and b.mix == 0.5 and b.feature == second
-            # a click on a list item selects it
+            # Enter on a neighbour makes it the feature
+            app.query_one("#neighbours").focus()
+            assert await _until(pilot, lambda: panel.neighbours, 5)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert spy.last.block("up.0.1").feature == panel.neighbours[0].feature.id
             await pilot.press("slash")
             assert app.focused is app.query_one("#query")
             await pilot.press("escape")

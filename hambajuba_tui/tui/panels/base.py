@@ -66,6 +66,9 @@ class Panel(Vertical):
 
     def on_mount(self) -> None:
         self.sync()
+        first = self.first_focus()
+        if first is not None:
+            first.focus()
 
     def first_focus(self):
         """The widget that takes the keyboard when the panel opens."""

@@ -123,15 +123,7 @@ class Instrument:
             current.remove()
         panel = classes[name](id=f"panel-{name}")
         dock.add_class("open")
-        dock.mount(panel)
-        self.call_after_refresh(self._focus_panel, panel)
-
-    def _focus_panel(self, panel: Panel) -> None:
-        if not panel.is_attached:
-            return
-        first = panel.first_focus()
-        if first is not None:
-            first.focus()
+        dock.mount(panel)  # the panel takes the keyboard when it mounts
 
     def close_panel(self) -> None:
         for panel in self.query(Panel):

@@ -156,9 +156,10 @@ class Field(Horizontal):
     """
 
     DEFAULT_CSS = """
-    Field { height: auto; width: 1fr; }
-    Field > Label.field-label { width: 18; padding: 1 0 0 0; text-style: bold; }
-    Field > Input { width: 1fr; }
+    Field { height: 1; width: 1fr; }
+    Field > Label.field-label { width: 18; text-style: bold; }
+    Field > Input { width: 1fr; height: 1; border: none; padding: 0 1; background: $boost; }
+    Field > Input:focus { border: none; background: $accent 30%; }
     """
 
     class Applied(Message):
