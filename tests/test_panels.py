@@ -692,3 +692,28 @@ def test_the_tui_never_imports_torch_with_every_panel_open(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
     assert list((tmp_path / "data" / "performances").glob("*.toml"))  # ctrl+s really ran
+
+
+def test_turning_a_knob_keeps_the_dancers_in_motion(analysis):
+    """A session edit that leaves a block's source alone must not reset its dancer (a panel
+    edit is not a seek); a new source starts settled."""
+    from hambajuba_tui.bridge.conductor import Conductor
+
+    session = load_pack().session()
+    edited = replace(session, scenes=replace(session.scenes, slider=0.4))
+    steady, knob = Conductor(analysis, session), Conductor(analysis, session)
+    times = np.arange(0, 2.5, 1 / 30)
+    for t in times:
+        steady.step(t)
+        knob.step(t)
+    knob.set_session(edited)
+    t = times[-1] + 1 / 30
+    a, b = steady.step(t).strengths.copy(), knob.step(t).strengths.copy()
+    assert np.any(a != 0) and np.array_equal(a, b)
+
+    # a changed route: that block's dancer is new, and starts where a seek would put it
+    rerouted = edited.with_block(BLOCKS[0], source="drums")
+    knob.set_session(rerouted)
+    fresh = Conductor(analysis, rerouted)
+    t += 1 / 30
+    assert knob.step(t).strengths[0] == fresh.step(t).strengths[0]
