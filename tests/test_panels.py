@@ -596,6 +596,15 @@ def test_opening_one_panel_replaces_the_other(analysis):
             await pilot.press("m")
             await pilot.pause()
             assert isinstance(_panel(app), MaskPainter)
+            # a tiny terminal squeezes the panel; nothing breaks, and painting still works
+            await pilot.resize_terminal(30, 10)
+            await pilot.pause(0.2)
+            await pilot.press("space")
+            await pilot.pause()
+            assert app.show.session.block(app.block_name).mask == "painted"
+            await pilot.resize_terminal(130, 50)
+            await pilot.pause(0.2)
+            assert app.is_running and isinstance(_panel(app), MaskPainter)
             # . and , pick the block the panels edit, from the main screen
             await pilot.press("escape")
             before = app.current_block

@@ -26,7 +26,8 @@ class PanelDock(Vertical):
     """Where the open panel lives; hidden while none is open."""
 
     DEFAULT_CSS = """
-    PanelDock { width: 60; height: 1fr; display: none; border-left: tall $accent; }
+    PanelDock { width: 60; max-width: 55%; height: 1fr; display: none;
+                border-left: tall $accent; }
     PanelDock.open { display: block; }
     """
 
