@@ -176,6 +176,9 @@ def test_block_panel_edits_every_setting_and_each_reaches_the_worker(analysis):
             assert panel.block == BLOCKS[1]
             assert app.query_one("#feature", Field).input.value == str(
                 app.show.session.block(BLOCKS[1]).feature)
+            await pilot.press("pageup", "pageup")
+            await pilot.pause()
+            assert panel.block == BLOCKS[-1]
             await pilot.press("escape")
             await pilot.pause()
             assert _panel(app) is None and not app.query_one(PanelDock).has_class("open")
@@ -257,6 +260,12 @@ def test_feature_browser_searches_filters_and_sets_features(analysis):
             assert spy.last.block("up.0.1").feature == panel.neighbours[0].feature.id
             await pilot.press("slash")
             assert app.focused is app.query_one("#query")
+            await pilot.press("pagedown")  # up.0.1 → down.2.1: a block without labels
+            await pilot.pause()
+            assert panel.block == "down.2.1" and "No labels imported for down.2.1" in panel.note
+            await pilot.press("pageup")
+            await pilot.pause()
+            assert panel.block == "up.0.1"
             await pilot.press("escape")
             await pilot.pause()
             assert _panel(app) is None
@@ -326,6 +335,11 @@ def test_mask_painter_paints_presets_pitch_and_mouse(analysis):
             await pilot.press("minus", "right", "space")
             await pilot.pause()
             assert np.array(spy.last.block(block).painted)[2, 2] == 0.75
+            grid = app.query_one(MaskGrid)
+            await pilot.press("up", "plus")
+            assert grid.cursor == (1, 2) and grid.brush == 1.0
+            await pilot.press("minus", "minus", "equals_sign", "down")
+            assert grid.cursor == (2, 2) and grid.brush == 0.75
             await pilot.press("left", "space")  # the same brush value again? no: 0.75 ≠ 1
             await pilot.pause()
             assert np.array(spy.last.block(block).painted)[2, 1] == 0.75
@@ -429,6 +443,12 @@ def test_composition_panel_and_a_new_seed_changes_the_next_frame(analysis):
             await pilot.press("right")
             await pilot.pause()
             assert spy.last.composition.distance == pytest.approx(0.30)
+            await pilot.press("end")
+            await pilot.pause()
+            assert spy.last.composition.distance == 4.0
+            await pilot.press("home")
+            await pilot.pause()
+            assert spy.last.composition.distance == 0.0
             app.query_one("#mode", Choice).focus()
             await pilot.press("right")
             await pilot.pause()
@@ -726,3 +746,37 @@ def test_turning_a_knob_keeps_the_dancers_in_motion(analysis):
     fresh = Conductor(analysis, rerouted)
     t += 1 / 30
     assert knob.step(t).strengths[0] == fresh.step(t).strengths[0]
+
+
+@pytest.mark.skipif(not __import__("hambajuba_tui.catalog.concepts", fromlist=["x"])
+                    .model_installed(), reason="concept model not installed (.[concepts])")
+def test_feature_browser_blends_in_concept_hits_after_a_pause(analysis):
+    small_tables(labels_dir())
+
+    async def scenario():
+        app, spy = _app(analysis)
+        async with app.run_test(size=(130, 50)) as pilot:
+            await pilot.press("f")
+            panel = _panel(app)
+            assert await _until(pilot, lambda: app.catalog is not None and panel.hits)
+            await _type(pilot, "up.0.1:0")
+            await pilot.pause()
+            assert panel.block == "up.0.1"
+            embedder = app.concept_embedder()  # the app's own child (started on first use)
+            assert embedder.wait_ready(180)
+            assert set(app.catalog.embed_labels(embedder)) == {"up.0.1", "mid.0"}
+            app.query_one("#query").value = ""
+            await _type(pilot, "a small cat")
+            # keyword hits at once (no label says "cat"), concept hits after the pause
+            assert "fluffy kitten fur" not in [h.feature.label for h in panel._keyword[:1]]
+            assert await _until(pilot, lambda: any(
+                h.match == "concept" and h.feature.label == "fluffy kitten fur"
+                for h in panel.hits[:3]), 20)
+            assert panel.note == ""
+            await pilot.press("enter")
+            await pilot.pause()
+            assert spy.last.block("up.0.1").feature == panel.hits[0].feature.id
+            await pilot.press("escape", "q")
+        assert app._embedder is None  # closed with the app
+
+    run(scenario)

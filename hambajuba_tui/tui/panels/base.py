@@ -7,6 +7,7 @@ engine worker, which uses it for its next frame. One panel is open at a time; Es
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -121,6 +122,11 @@ class Panel(Vertical):
     def on_problem(self, event: Problem) -> None:
         event.stop()
         self.say(event.text)
+
+    def deliver(self, callback, *args) -> None:
+        """From a worker thread: run ``callback`` on the UI thread, unless the app has gone."""
+        with contextlib.suppress(RuntimeError):  # the app closed while the worker ran
+            self.app.call_from_thread(callback, *args)
 
     def action_close(self) -> None:
         self.instrument.close_panel()

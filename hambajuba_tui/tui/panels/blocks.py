@@ -97,7 +97,7 @@ class BlockPanel(Panel):
             self.instrument.load_catalog()
         except (OSError, ValueError):
             return  # the browser says why; here the features keep their ids
-        self.app.call_from_thread(lambda: self.is_attached and self.sync())
+        self.deliver(lambda: self.is_attached and self.sync())
 
     def sync(self) -> None:
         b: BlockSettings = self.session.block(self.block)

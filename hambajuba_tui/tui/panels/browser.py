@@ -16,7 +16,6 @@ from textual.widgets.option_list import Option
 
 from hambajuba_tui.bridge.session import N_FEATURES
 from hambajuba_tui.catalog.catalog import Catalog, CatalogError, Hit, blend
-from hambajuba_tui.catalog.tables import Feature
 from hambajuba_tui.tui.panels.base import Panel
 from hambajuba_tui.tui.panels.blocks import describe_feature, flipped
 from hambajuba_tui.tui.panels.widgets import Choice
@@ -110,9 +109,9 @@ class FeatureBrowser(Panel):
         try:
             self.instrument.load_catalog()
         except (OSError, ValueError) as exc:
-            self.app.call_from_thread(self._catalog_failed, str(exc))
+            self.deliver(self._catalog_failed, str(exc))
             return
-        self.app.call_from_thread(self._catalog_ready)
+        self.deliver(self._catalog_ready)
 
     def _catalog_failed(self, why: str) -> None:
         self.instrument.catalog = Catalog({})
@@ -181,7 +180,7 @@ class FeatureBrowser(Panel):
     def _find_neighbours(self, hit: Hit) -> None:
         f = hit.feature
         found = self.catalog.neighbours(f.block, f.id, k=NEIGHBOURS)
-        self.app.call_from_thread(self._neighbours_done, hit, found)
+        self.deliver(self._neighbours_done, hit, found)
 
     def _neighbours_done(self, hit: Hit, found: list[Hit]) -> None:
         if not self.is_attached or hit is not self._highlighted_hit():
@@ -228,11 +227,10 @@ class FeatureBrowser(Panel):
                 self.say(str(exc))
                 found = []
             hits += [h for h in found if not hits or h.key != hits[0].key]
-        elif jump is None:
-            start = self.session.block(self.block).feature if not text.strip() else 0
-            hits = [Hit(Feature(self.block, i, "", "", "low", 0.0), 0.0, "id")
-                    for i in range(start, min(start + LIMIT, N_FEATURES))] if not text.strip() \
-                else []
+        elif jump is None and not text.strip():  # no labels here: list ids from the feature on
+            start = self.session.block(self.block).feature
+            hits = [Hit(cat.get(self.block, i), 0.0, "id")
+                    for i in range(start, min(start + LIMIT, N_FEATURES))]
         self._keyword = hits
         self._show_hits(hits)
         if block is None:
@@ -271,7 +269,7 @@ class FeatureBrowser(Panel):
         self.concept_runs += 1
         if note:
             note = f"keyword results ({note})"
-        self.app.call_from_thread(self._concept_done, text, block, found, note)
+        self.deliver(self._concept_done, text, block, found, note)
 
     def _concept_done(self, text: str, block: str, found: list[Hit], note: str | None) -> None:
         if not self.is_attached or text != self.query_text or block != self.block:
