@@ -208,6 +208,9 @@ def test_feature_browser_searches_filters_and_sets_features(analysis):
             await pilot.pause()
             labels = [h.feature.label for h in panel.hits]
             assert "glowing neon tubes" in labels and "neon sign lettering" in labels
+            shown = str(app.query_one("#hits").get_option_at_index(
+                labels.index("glowing neon tubes")).prompt)
+            assert shown.endswith("glowing neon tubes [lighting]")  # brackets are not markup
             assert "rough tree bark texture" not in labels
             # concept search ran after the pause and fell back quietly to keyword hits
             assert await _until(pilot, lambda: "keyword results" in panel.note, 5)

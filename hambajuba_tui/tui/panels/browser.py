@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from textual.binding import Binding
+from textual.content import Content
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -45,11 +46,12 @@ def parse_jump(text: str) -> tuple[str | None, int] | None:
     return m["block"], fid
 
 
-def hit_text(hit: Hit) -> str:
+def hit_text(hit: Hit) -> Content:
+    """One result line; plain text (a label's brackets are not markup)."""
     f = hit.feature
     label = f.label if f.labelled else "(no label)"
     cat = f" [{f.category}]" if f.category else ""
-    return f"{f.id:>5}  {label}{cat}"
+    return Content(f"{f.id:>5}  {label}{cat}")
 
 
 class FeatureBrowser(Panel):
