@@ -133,6 +133,8 @@ def test_block_panel_edits_every_setting_and_each_reaches_the_worker(analysis):
             await _field(pilot, app, "feature", "99999")
             assert "0..5119" in panel.message
             assert app.show.session == session and len(spy.sent) == n_sent
+            panel.say('[blocks."mid.0"] rank: expected one of lead')  # shown as is, not markup
+            assert panel.message == '[blocks."mid.0"] rank: expected one of lead'
 
             for wid, attr in (("position", "position_source"), ("intensity", "intensity_source"),
                               ("rank", "rank"), ("mask", "mask"), ("silence", "silence")):

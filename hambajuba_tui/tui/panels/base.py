@@ -58,7 +58,7 @@ class Panel(Vertical):
         yield Label(self.heading(), classes="panel-title")
         with self.BODY(classes="panel-body"):
             yield from self.body()
-        yield Static("", classes="panel-msg")
+        yield Static("", classes="panel-msg", markup=False)
 
     def body(self):
         return iter(())

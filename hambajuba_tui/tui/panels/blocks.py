@@ -74,7 +74,7 @@ class BlockPanel(Panel):
         yield Choice("block", BLOCKS, self.block, id="block")
         yield Choice("route", (OFF, *SOURCES), b.source or OFF, id="route")
         yield Field("feature", str(b.feature), parse_feature, id="feature")
-        yield Static("", id="feature-label")
+        yield Static("", id="feature-label", markup=False)
         yield Field("stage left", f"{b.stage.left:g}", parse_bound, id="left")
         yield Field("stage home", f"{b.stage.home:g}", parse_bound, id="home")
         yield Field("stage right", f"{b.stage.right:g}", parse_bound, id="right")

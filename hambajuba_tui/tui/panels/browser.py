@@ -84,13 +84,13 @@ class FeatureBrowser(Panel):
 
     def body(self):
         yield Choice("block", BLOCKS, self.block, id="block")
-        yield Static("", id="current")
+        yield Static("", id="current", markup=False)
         yield Input(placeholder="search labels · 154 · up.0.1:154", id="query")
         yield Choice("category", (ALL,), ALL, id="category")
         yield OptionList(id="hits")
-        yield Label("neighbours", id="neighbours-title")
+        yield Label("neighbours", id="neighbours-title", markup=False)
         yield OptionList(id="neighbours")
-        yield Static("", id="note")
+        yield Static("", id="note", markup=False)
 
     def first_focus(self):
         return self.query_one("#query", Input)

@@ -154,7 +154,7 @@ class MaskPainter(Panel):
     def body(self):
         yield Choice("block", BLOCKS, self.block, id="block")
         yield MaskGrid(id="grid")
-        yield Static("", id="mask-state")
+        yield Static("", id="mask-state", markup=False)
 
     def first_focus(self):
         return self.query_one(MaskGrid)

@@ -182,7 +182,7 @@ class Field(Horizontal):
         self._applied = text
 
     def compose(self):
-        yield Label(self.label, classes="field-label")
+        yield Label(self.label, classes="field-label", markup=False)
         yield Input(self._text, placeholder=self._placeholder)
 
     @property
