@@ -390,6 +390,13 @@ def test_scenes_panel_prompts_blend_mode_and_crossfader(analysis):
             await pilot.pause()
             panel = _panel(app)
             assert isinstance(panel, ScenesPanel)
+            assert app.focused is app.query_one("#slider", Slider)  # the crossfader first
+            # focusing a prompt does not select it: a key adds to it, it does not replace it
+            old_b = app.show.session.scenes.prompt_b
+            app.query_one("#prompt_b", Field).input.focus()
+            await pilot.press("exclamation_mark", "enter")
+            await pilot.pause()
+            assert spy.last.scenes.prompt_b == old_b + "!"
             await _field(pilot, app, "prompt_a", "a quiet snowy forest")
             await _field(pilot, app, "prompt_b", "a volcano at night")
             s = spy.last.scenes

@@ -115,7 +115,10 @@ class Instrument:
 
     def action_open_panel(self, name: str) -> None:
         classes = panel_classes()
-        dock = self.query_one(PanelDock)
+        docks = self.query(PanelDock)
+        if not docks:
+            return  # the app is closing (a key typed after q)
+        dock = docks.first()
         current = self.open_panel_widget
         if current is not None:
             if name == current.NAME:
@@ -128,7 +131,8 @@ class Instrument:
     def close_panel(self) -> None:
         for panel in self.query(Panel):
             panel.remove()
-        self.query_one(PanelDock).remove_class("open")
+        for dock in self.query(PanelDock):
+            dock.remove_class("open")
         self.set_focus(None)
 
     # -- main-screen actions -------------------------------------------------------------------

@@ -37,6 +37,9 @@ class ScenesPanel(Panel):
         yield Slider("depth", s.depth, id="depth")
         yield Slider("slew /s", s.slew_per_s, 0.05, 5.0, 0.05, id="slew_per_s")
 
+    def first_focus(self):
+        return self.query_one("#slider", Slider)  # the crossfader: what a performer reaches for
+
     def sync(self) -> None:
         s = self.session.scenes
         self.query_one("#prompt_a", Field).set(s.prompt_a)

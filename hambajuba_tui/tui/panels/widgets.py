@@ -183,7 +183,8 @@ class Field(Horizontal):
 
     def compose(self):
         yield Label(self.label, classes="field-label", markup=False)
-        yield Input(self._text, placeholder=self._placeholder)
+        # Focus must not select the text: the next key would replace a whole prompt.
+        yield Input(self._text, placeholder=self._placeholder, select_on_focus=False)
 
     @property
     def input(self) -> Input:
