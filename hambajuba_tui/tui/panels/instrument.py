@@ -8,6 +8,7 @@ Session to the Show; the Show sends it to the engine worker, which uses it for i
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 from textual.binding import Binding
 
@@ -145,8 +146,6 @@ class Instrument:
 
     def action_crossfade(self, delta: float) -> None:
         """Move the crossfader; it takes over the blend (slider mode)."""
-        from dataclasses import replace
-
         def make(s: Session) -> Session:
             t = round(min(max(s.scenes.slider + float(delta), 0.0), 1.0), 6)
             return replace(s, scenes=replace(s.scenes, mode="slider", slider=t))
@@ -154,8 +153,6 @@ class Instrument:
 
     def action_cycle(self, what: str) -> None:
         """Step one engine-visible setting to its next value (command palette entries)."""
-        from dataclasses import replace
-
         s = self.show.session
         block = self.block_name
         if what == "mask":
