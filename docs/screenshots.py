@@ -1,9 +1,11 @@
 """Real-terminal screenshots of the creature in every built-in skin, for the README.
 
 Runs ``hambajuba demo`` in xterm (sixel) under Xvfb, once per skin, and saves the terminal
-window as ``docs/skin-<name>.png``. Needs xvfb, xterm, imagemagick and xdotool (Debian).
+window as ``docs/skin-<name>.png``; then once per panel in :data:`PANELS` (default skin, the
+panel's key typed once the heart dances) as ``docs/panel-<name>.png``. Needs xvfb, xterm,
+imagemagick and xdotool (Debian).
 
-    .venv/bin/python docs/screenshots.py [--cols 100] [--rows 34] [--at 20]
+    .venv/bin/python docs/screenshots.py [--cols 100] [--rows 34] [--at 20] [--panels ...]
 """
 
 from __future__ import annotations
@@ -23,11 +25,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 from terminals import VirtualScreen, missing_tools, terminal_command, terminal_env  # noqa: E402
 
 SKINS = ("default", "neon", "kawaii", "mono")
+PANELS = {"blocks": "b", "browser": "f", "masks": "m"}
+"""Panels shown in the README, by the key that opens each."""
 
 
 def shoot(screen: VirtualScreen, skin: str, home: Path, out: Path, cols: int, rows: int,
-          at: float) -> Path:
-    rec = home / f"rec-{skin}"
+          at: float, key: str = "", name: str = "") -> Path:
+    """Screenshot the demo in ``skin``; with ``key``, after typing it (saved as ``name``)."""
+    rec = home / f"rec-{skin}-{name or 'main'}"
     argv = [sys.executable, "-m", "hambajuba_tui.cli", "demo", "--no-sound", "--stems", "dsp",
             "--graphics", "sixel", "--skin", skin, "--start", str(at), "--size", "256"]
     env = terminal_env(screen, "xterm", HAMBAJUBA_HOME=str(home),
@@ -49,7 +54,9 @@ def shoot(screen: VirtualScreen, skin: str, home: Path, out: Path, cols: int, ro
             time.sleep(0.3)
         else:
             raise RuntimeError(f"no frames drawn with skin {skin}")
-        time.sleep(4.0)  # let notifications fade
+        if key:
+            screen.key(key)
+        time.sleep(8.0)  # let notifications fade
         from PIL import Image
 
         cw, ch = info["cell_px"]
@@ -66,8 +73,11 @@ def shoot(screen: VirtualScreen, skin: str, home: Path, out: Path, cols: int, ro
                 best, best_score = shot, score
             time.sleep(0.3)
         shot = best
-        path = out / f"skin-{skin}.png"
+        path = out / (f"panel-{name}.png" if key else f"skin-{skin}.png")
         Image.fromarray(shot).save(path, optimize=True)
+        if key:
+            screen.key("Escape")  # close the panel: its fields would take the q
+            time.sleep(0.5)
         screen.key("q")
         proc.wait(20)
         return path
@@ -83,6 +93,9 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=34)
     parser.add_argument("--at", type=float, default=20.0, help="start the demo here (s)")
     parser.add_argument("--skins", nargs="*", default=list(SKINS))
+    parser.add_argument("--panels", nargs="*", default=list(PANELS), choices=list(PANELS))
+    parser.add_argument("--labels", type=Path, default=ROOT.parent / "shared" / "labels",
+                        help="label tables to import first (features show by id without)")
     args = parser.parse_args()
     missing = missing_tools("xterm")
     if missing:
@@ -92,9 +105,17 @@ def main() -> int:
     screen = VirtualScreen()
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            if args.labels.is_dir():
+                subprocess.run([sys.executable, "-m", "hambajuba_tui.cli", "features", "import",
+                                *map(str, sorted(args.labels.glob("*.json")))],
+                               env={**os.environ, "HAMBAJUBA_HOME": tmp}, check=True)
             for skin in args.skins:
                 path = shoot(screen, skin, Path(tmp), ROOT / "docs", args.cols, args.rows,
                              args.at)
+                print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB")
+            for name in args.panels:
+                path = shoot(screen, "default", Path(tmp), ROOT / "docs", args.cols, args.rows,
+                             args.at, key=PANELS[name], name=name)
                 print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB")
     finally:
         screen.close()

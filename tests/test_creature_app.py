@@ -87,7 +87,7 @@ def test_the_creature_fits_80x24_and_200x60_and_resizes_down_and_back(analysis):
             await pilot.pause(0.3)
             assert app.too_small
             message = app.query_one("#too-small")
-            assert message.display and not app.query_one("#creature").display
+            assert message.display and not app.query_one("#stage").display
             assert "make the window bigger" in str(message.render())
             assert f"need {MIN_SIZE[0]}×{MIN_SIZE[1]}" in str(message.render())
             await pilot.resize_terminal(12, 4)
@@ -97,6 +97,34 @@ def test_the_creature_fits_80x24_and_200x60_and_resizes_down_and_back(analysis):
             await pilot.pause(0.3)
             assert _regions(app) == large  # restored exactly
             assert not app.too_small and not app.compact
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+
+
+def test_an_open_panel_takes_the_right_and_the_creature_fits_beside_it(analysis):
+    async def scenario():
+        app = _app(analysis)
+        async with app.run_test(size=(200, 60)) as pilot:
+            await pilot.pause(0.3)
+            alone = _regions(app)
+            for size in ((200, 60), (80, 24)):
+                await pilot.resize_terminal(*size)
+                await pilot.pause(0.3)
+                await pilot.press("b")
+                await pilot.pause(0.3)
+                dock = app.query_one("#panel-dock").region
+                assert dock.width > 20 and dock.right == size[0]
+                _check_composed(app, *size)
+                for w in app.query("Orb, Tendrils, Face, #heart-box"):
+                    assert w.region.right <= dock.x, w  # the creature keeps left of the panel
+                assert app.query_one(Heart).region.height >= 6
+                await pilot.press("escape")
+                await pilot.pause(0.3)
+                assert not app.query_one("#panel-dock").region.width
+            await pilot.resize_terminal(200, 60)
+            await pilot.pause(0.3)
+            assert _regions(app) == alone  # closed: the creature has the whole window back
             await pilot.press("q")
 
     asyncio.run(scenario())

@@ -65,8 +65,16 @@ class Conductor:
         self.set_session(session)
 
     def set_session(self, session: Session) -> None:
-        """Apply new settings; takes effect on the next step."""
+        """Apply new settings; takes effect on the next step.
+
+        A block whose source (and the seed) did not change keeps its dancer in motion, so
+        turning a knob while the music plays does not make every dancer jump; only new
+        dancers start settled, as after a seek.
+        """
         a, p, key = self.analysis, self.params, self.sampler.key
+        old_rigs: list[_Rig | None] = getattr(self, "_rigs", [])
+        old_seed = self.session.seed if hasattr(self, "session") else None
+        fresh = False
         self.session = session
         comp = session.composition
         self.walk = BeatWalk(a, comp.distance, comp.mode)
@@ -74,7 +82,7 @@ class Conductor:
         self.scene = SceneBlend(sc.mode, sc.slider, sc.depth, sc.slew_per_s,
                                 t=getattr(self, "scene", SceneBlend()).t)
         self._drum_hit_key = key("drums", "transient")
-        self._last_drum_hit = 0.0
+        self._last_drum_hit = getattr(self, "_last_drum_hit", 0.0)
         self._scene_energy = key("global", "energy_smooth")
         self._scene_link = self.sampler.level_key(sc.link_source)
         classification = getattr(a, "classification", None) or {}
@@ -92,11 +100,19 @@ class Conductor:
                 p.strengths[i] = p.orb_activity[i] = p.prominence[i] = 0.0
                 continue
             s = b.source
+            prev = old_rigs[i] if i < len(old_rigs) else None
+            if prev is not None and prev.settings.source == s and old_seed == session.seed:
+                dancer, dance, surprise = prev.dancer, prev.dance, prev.surprise
+                dance.stage, dance.silence = b.stage, b.silence
+            else:
+                dancer = Dancer(s, a.bpm, classification.get(s), seed=session.seed + i)
+                dance, surprise = DanceState(b.stage, b.silence), Surprise()
+                prev, fresh = None, True
             self._rigs.append(_Rig(
                 settings=b,
-                dancer=Dancer(s, a.bpm, classification.get(s), seed=session.seed + i),
-                dance=DanceState(b.stage, b.silence),
-                surprise=Surprise(),
+                dancer=dancer,
+                dance=dance,
+                surprise=surprise,
                 intensity=key(s, b.intensity_source), energy=key(s, "energy_smooth"),
                 transient=key(s, "transient"),
                 position=self.sampler.position_key(s, b.position_source),
@@ -105,8 +121,11 @@ class Conductor:
                 layer_entry=key(s, "layer_entry"),
                 lock_keys=self.sampler.coupling_keys(s, "lock_index"),
                 call_keys=self.sampler.coupling_keys(s, "call_response"),
+                last_hit=prev.last_hit if prev else 0.0,
+                last_entry=prev.last_entry if prev else 0.0,
             ))
-        self._last_t = None
+        if fresh:
+            self._last_t = None
 
     def step(self, t: float) -> FrameParams:
         p, at = self.params, self.sampler.at

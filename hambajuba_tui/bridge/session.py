@@ -29,6 +29,8 @@ POSITION_SOURCES = ("fixed", "pitch", "chroma", "brightness", "tension")
 MASK_MODES = (*PRESETS, "painted", "pitch")
 COMPOSITION_MODES = ("auto", "pulse", "continuous")
 FORMAT_VERSION = 1
+MAX_SEED = 2**32 - 1
+"""Seeds are unsigned 32-bit (what numpy's generators and OpenSimplex take)."""
 
 
 class SessionError(ValueError):
@@ -140,6 +142,9 @@ def validate(session: Session) -> None:
         if b.mask == "painted" and (len(b.painted) != MASK_SIZE
                                     or any(len(row) != MASK_SIZE for row in b.painted)):
             raise SessionError(f"{where} painted: expected {MASK_SIZE}×{MASK_SIZE} numbers")
+        for r, row in enumerate(b.painted):
+            for c, v in enumerate(row):
+                _number(f"{where} painted[{r}][{c}]", v, 0.0, 1.0)
     s = session.scenes
     _one_of("[scenes] mode", s.mode, SCENE_MODES)
     _number("[scenes] slider", s.slider, 0.0, 1.0)
@@ -151,6 +156,9 @@ def validate(session: Session) -> None:
             raise SessionError(f"[scenes] {key}: expected text")
     _number("[composition] distance", session.composition.distance, 0.0, 4.0)
     _one_of("[composition] mode", session.composition.mode, COMPOSITION_MODES)
+    if not isinstance(session.seed, int) or isinstance(session.seed, bool) or not (
+            0 <= session.seed <= MAX_SEED):
+        raise SessionError(f"seed: expected a whole number 0..{MAX_SEED}, got {session.seed!r}")
 
 
 # -- TOML --------------------------------------------------------------------------------------
@@ -214,7 +222,7 @@ def from_dict(data: dict, origin: str = "session", base: Session | None = None) 
             blocks=tuple(blocks),
             scenes=_build(SceneSettings, "[scenes]", scenes),
             composition=_build(CompositionSettings, "[composition]", comp),
-            seed=int(data.get("seed", base.seed)),
+            seed=data.get("seed", base.seed),
         )
     except SessionError as exc:
         raise SessionError(f"{origin}: {exc}") from None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -109,11 +110,14 @@ class KeywordIndex:
         self.block_codes = np.asarray(block_codes, np.int8)
         self.ids = np.asarray(ids, np.int32)
         self.confidence_codes = np.asarray(confidence_codes, np.int8)
-        self._scores = np.zeros(len(vocab) + 1, np.float32)
+        self._scratch = threading.local()
+        """Per-thread score buffer: the TUI searches on its UI thread and in workers at once."""
 
     def _vocab_scores(self, word: str) -> np.ndarray:
         """How well each vocabulary word matches one query word (0 = not at all)."""
-        s = self._scores
+        s = getattr(self._scratch, "scores", None)
+        if s is None:
+            s = self._scratch.scores = np.zeros(len(self.vocab) + 1, np.float32)
         s.fill(0.0)
         if len(word) >= 3:
             fuzzy = process.cdist([word], self.vocab, scorer=fuzz.ratio, dtype=np.uint8,

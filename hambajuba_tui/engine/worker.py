@@ -150,6 +150,8 @@ def _loop(conn, cfg, engine, ring, clock, conductor) -> None:
             if isinstance(msg, Stop):
                 return
             if isinstance(msg, SetSession):
+                if msg.session.seed != conductor.session.seed:
+                    engine = _reseeded(engine, cfg, msg.session.seed)
                 conductor.set_session(msg.session)
                 _set_scenes(engine, msg.session)
                 dirty = True
@@ -178,6 +180,14 @@ def _loop(conn, cfg, engine, ring, clock, conductor) -> None:
         if next_tick < now - interval:  # fell behind: don't try to catch up
             next_tick = now
         time.sleep(max(0.0, next_tick - time.monotonic()))
+
+
+def _reseeded(engine, cfg: WorkerConfig, seed: int):
+    """The engine with new seed noise: its own ``reseed`` when it has one, else a new one."""
+    if hasattr(engine, "reseed"):
+        engine.reseed(seed)
+        return engine
+    return make_engine(cfg.engine, cfg.width, cfg.height, seed)
 
 
 class EngineWorker:

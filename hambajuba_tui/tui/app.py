@@ -25,6 +25,9 @@ from hambajuba_tui.tui.frame import HeartEdge
 from hambajuba_tui.tui.heart import Heart
 from hambajuba_tui.tui.moment import CreatureClock
 from hambajuba_tui.tui.orbs import Orb
+from hambajuba_tui.tui.panels.base import PanelDock, dock_columns
+from hambajuba_tui.tui.panels.commands import InstrumentCommands
+from hambajuba_tui.tui.panels.instrument import INSTRUMENT_BINDINGS, Instrument
 from hambajuba_tui.tui.skin import Skin, default_skin, load_skin, skin_files
 from hambajuba_tui.tui.status import StatusInfo, StatusLine
 from hambajuba_tui.tui.tendrils import BEAD_STEPS, Tendrils
@@ -46,7 +49,7 @@ def skin_theme(skin: Skin) -> Theme:
                  dark=0.299 * r + 0.587 * g + 0.114 * b < 128)
 
 
-class HambajubaApp(App):
+class HambajubaApp(Instrument, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "hambajuba"
     BINDINGS = [
@@ -55,7 +58,9 @@ class HambajubaApp(App):
         Binding("right", "seek(5)", "+5 s"),
         Binding("k", "cycle_skin", "Skin"),
         Binding("q", "quit", "Quit"),
+        *INSTRUMENT_BINDINGS,
     ]
+    COMMANDS = App.COMMANDS | {InstrumentCommands}
 
     def __init__(self, show: Show, skin: Skin | None = None, title: str = "",
                  notices: list[str] | None = None, graphics: GraphicsMode | None = None) -> None:
@@ -72,28 +77,31 @@ class HambajubaApp(App):
         self.compact = False
         self._skin_at: int | None = None
         """Where the skin key is in the list of skins (None: not pressed yet)."""
+        self.init_instrument()
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
         orbs = [Orb(self.skin, stem, id=f"orb-{i}") for i, stem in enumerate(self._stems)]
         box = Vertical(id="heart-box")
-        with Horizontal(id="creature"):
-            with Vertical(classes="orbs", id="orbs-left"):
-                yield from orbs[:2]
-            yield Tendrils(self.skin, orbs[:2], box, id="tendrils-left")
-            with Vertical(id="body"):
-                yield Face(self.skin, id="face")
-                with box:
-                    yield HeartEdge(self.skin, "top", id="heart-top")
-                    with Horizontal(id="heart-row"):
-                        yield HeartEdge(self.skin, "left", id="heart-left")
-                        yield Heart(self.graphics, id="heart")
-                        yield HeartEdge(self.skin, "right", id="heart-right")
-                    yield HeartEdge(self.skin, "bottom", id="heart-bottom")
-            yield Tendrils(self.skin, orbs[2:], box, mirror=True, id="tendrils-right")
-            with Vertical(classes="orbs", id="orbs-right"):
-                yield from orbs[2:]
+        with Horizontal(id="stage"):
+            with Horizontal(id="creature"):
+                with Vertical(classes="orbs", id="orbs-left"):
+                    yield from orbs[:2]
+                yield Tendrils(self.skin, orbs[:2], box, id="tendrils-left")
+                with Vertical(id="body"):
+                    yield Face(self.skin, id="face")
+                    with box:
+                        yield HeartEdge(self.skin, "top", id="heart-top")
+                        with Horizontal(id="heart-row"):
+                            yield HeartEdge(self.skin, "left", id="heart-left")
+                            yield Heart(self.graphics, id="heart")
+                            yield HeartEdge(self.skin, "right", id="heart-right")
+                        yield HeartEdge(self.skin, "bottom", id="heart-bottom")
+                yield Tendrils(self.skin, orbs[2:], box, mirror=True, id="tendrils-right")
+                with Vertical(classes="orbs", id="orbs-right"):
+                    yield from orbs[2:]
+            yield PanelDock(id="panel-dock")
         yield Static(id="too-small")
         yield Footer()
 
@@ -125,16 +133,24 @@ class HambajubaApp(App):
             return  # not mounted yet; on_mount fits it
         width, height = size or self.size
         too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
-        compact = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
+        small_window = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
+        dock = self.query_one(PanelDock)
+        dock_w = dock_columns(width) if dock.has_class("open") else 0
+        dock.styles.width = max(dock_w, 1)
+        room = width - dock_w  # an open panel takes the right of the window; the creature the rest
+        compact = small_window or room < COMPACT_BELOW[0]
         message = self.query_one("#too-small", Static)
         message.display = too_small
         message.update(f"make the window bigger\n(need {MIN_SIZE[0]}×{MIN_SIZE[1]}, "
                        f"have {width}×{height})")
-        for widget in (self.query_one("#creature"), self._status):
+        for widget in (self.query_one("#stage"), self._status):
             widget.display = not too_small
-        self.query_one(Footer).display = not (too_small or compact)
+        self.query_one(Footer).display = not (too_small or small_window)
         if too_small and not self.too_small:
             self._heart.clear_image()
+        panel = self.open_panel_widget
+        if self.too_small and not too_small and panel is not None:
+            panel.take_keyboard()  # the window grew back: the open panel has the keys again
         self.too_small, self.compact = too_small, compact
         if too_small:
             return
@@ -144,8 +160,8 @@ class HambajubaApp(App):
         self.screen.set_class(compact, "-compact")
         face_w, face_h = face_size(self.skin, compact)
         orb_w = 7 if compact else 11
-        rows = height - 1 - (0 if compact else 1) - face_h - 2  # status, footer, face, frame
-        cols = width - 2 * orb_w - 2 * (1 if compact else 4) - 2
+        rows = height - 1 - (0 if small_window else 1) - face_h - 2  # status, footer, face, frame
+        cols = max(1, room - 2 * orb_w - 2 * (1 if compact else 4) - 2)
         cell_w, cell_h = self.graphics.cell_px
         fw, fh = self.show.options.width, self.show.options.height
         want_cols = rows * cell_h * fw / (cell_w * fh)
@@ -156,7 +172,7 @@ class HambajubaApp(App):
         self._heart_box.styles.width = cols + 2
         self._heart_box.styles.height = rows + 2
         body = self.query_one("#body")
-        body.styles.width = max(cols + 2, min(face_w, width - 2 * orb_w - 2))
+        body.styles.width = max(cols + 2, min(face_w, room - 2 * orb_w - 2))
         body.styles.height = rows + 2 + face_h
         spread = 0 if compact else max(1, (height - 2 - 2 * 5) // 6)  # orbs apart in big windows
         for orbs in self.query(".orbs"):
@@ -193,6 +209,7 @@ class HambajubaApp(App):
             heart.painted_over(renderable)
 
     def on_unmount(self) -> None:
+        self.close_instrument()
         self.show.close()
 
     # -- per display tick -----------------------------------------------------------------

@@ -1,0 +1,135 @@
+"""Panels benchmark: what a user feels when playing the instrument.
+
+    python bench/panels.py [--labels DIR] [--synthetic] [--edits N]
+
+Drives the real app headless (Textual's pilot, the real engine worker) with the published label
+tables (``../shared/labels`` or ``--labels``, imported into a temp home) or 20,480 synthetic rows:
+- browser ms per keystroke: the UI thread's keyword search + result list rebuild, per prefix of
+  a few typed queries (neighbours and concept search run in threads, not counted);
+- edit → new frame ms: the app paused, a crossfader key is pressed, until the worker's next
+  frame (rendered with the new Session) is shown.
+Prints one JSON line (name, figures, machine) and a short table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PUBLISHED = ROOT.parent / "shared" / "labels"
+QUERIES = ["warm amber glow", "neon", "spiral pattern", "up.0.1:154", "1702", "texture"]
+_WORD_TEXT = ("warm cold neon glow spiral circle petal flower cat face sunset sky ocean wave "
+              "stone glass crystal texture pattern bright dark soft shadow light fire ice gold "
+              "wood metal paper fur feather leaf tree city street window portrait tunnel depth")
+WORDS = _WORD_TEXT.split()
+
+
+def synthetic_tables(folder: Path) -> Path:
+    from hambajuba_tui.vocab import BLOCKS
+
+    rng = random.Random(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    for block in BLOCKS:
+        rows = [{"id": i, "label": " ".join(rng.sample(WORDS, rng.randint(2, 5))),
+                 "category": rng.choice(["color", "texture", "style", "lighting"]),
+                 "confidence": rng.choice(["high", "medium", "low"]),
+                 "meanActivation": 10.0} for i in range(5120)]
+        (folder / f"{block}.json").write_text(json.dumps(rows))
+    return folder
+
+
+async def measure(edits: int) -> dict:
+    sys.path.insert(0, str(ROOT / "tests"))
+    import numpy as np
+    from conftest import make_analysis
+
+    from hambajuba_tui.catalog.packs import load_pack
+    from hambajuba_tui.show import Show, ShowOptions
+    from hambajuba_tui.tui.app import HambajubaApp
+    from hambajuba_tui.vocab import SAMPLE_RATE
+
+    analysis = make_analysis(duration=30.0)
+    silence = np.zeros((int(analysis.duration * SAMPLE_RATE), 2), np.float32)
+    show = Show(analysis, silence, SAMPLE_RATE, load_pack().session(),
+                ShowOptions(width=256, height=256, sound=False))
+    app = HambajubaApp(show, title="bench")
+    out: dict = {}
+    async with app.run_test(size=(130, 50)) as pilot:
+        while not show.playing:
+            await pilot.pause(0.05)
+        await pilot.press("f")
+        panel = app.open_panel_widget
+        started = time.perf_counter()
+        while app.catalog is None or not panel.hits:
+            await pilot.pause(0.02)
+        out["catalog_load_s"] = time.perf_counter() - started
+        out["rows"] = len(app.catalog)
+        query = app.query_one("#query")
+        keystroke = []
+        for text in QUERIES:
+            query.value = ""
+            for n in range(1, len(text) + 1):
+                query.value = text[:n]
+                t0 = time.perf_counter()
+                panel.search()
+                keystroke.append(1000 * (time.perf_counter() - t0))
+                await pilot.pause(0.01)
+        out["keystroke_ms"] = {"median": statistics.median(keystroke),
+                               "p95": sorted(keystroke)[int(0.95 * (len(keystroke) - 1))],
+                               "n": len(keystroke)}
+        await pilot.press("escape", "space")  # paused: a frame comes only from an edit
+        await pilot.pause(0.5)
+        lat = []
+        for i in range(edits):
+            shown = show.status.shown
+            t0 = time.perf_counter()
+            await pilot.press("right_square_bracket" if i % 2 == 0 else "left_square_bracket")
+            while show.status.shown == shown and time.perf_counter() - t0 < 5:
+                await pilot.pause(0.002)
+            lat.append(1000 * (time.perf_counter() - t0))
+            await pilot.pause(0.1)
+        out["edit_to_frame_ms"] = {"median": statistics.median(lat), "max": max(lat),
+                                   "n": len(lat)}
+        await pilot.press("q")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--labels", type=Path, default=PUBLISHED)
+    ap.add_argument("--synthetic", action="store_true")
+    ap.add_argument("--edits", type=int, default=20)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["HAMBAJUBA_HOME"] = home
+        os.environ.setdefault("HAMBAJUBA_AUDIO", "none")
+        from hambajuba_tui.catalog.tables import import_tables
+
+        published = not args.synthetic and (args.labels / "up.0.1.json").is_file()
+        source = args.labels if published else synthetic_tables(Path(home) / "synthetic")
+        import_tables(sorted(source.glob("*.json")))
+        figures = asyncio.run(measure(max(1, args.edits)))
+    result = {"name": "panels", "labels": "published" if published else "synthetic",
+              **figures,
+              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                          "python": platform.python_version()}}
+    print(json.dumps(result))
+    k, e = result["keystroke_ms"], result["edit_to_frame_ms"]
+    print(f"{'rows':>6}{'load s':>8}{'key ms med':>12}{'key ms p95':>12}"
+          f"{'edit→frame med':>16}{'max':>8}")
+    print(f"{result['rows']:>6}{result['catalog_load_s']:>8.2f}{k['median']:>12.1f}"
+          f"{k['p95']:>12.1f}{e['median']:>16.1f}{e['max']:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
