@@ -163,6 +163,37 @@ def test_sixel_heart_fits_the_pane_keeps_the_aspect_and_refits_on_resize(analysi
     asyncio.run(scenario())
 
 
+def test_the_heart_dances_above_a_notification_and_fills_again_when_it_goes(analysis):
+    async def scenario():
+        app = _app(analysis, GraphicsMode("sixel", cell_px=(8, 16)))
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            heart = app.query_one(Heart)
+            app.clear_notifications()
+            assert await _until(pilot, lambda: heart.frames_drawn >= 3)
+            full = heart.placement()
+            assert heart.visible_placement() == full
+            app.notify("a long notice\nover\nseveral\nlines", timeout=30)
+            def toasts():
+                return [t.region for t in app.screen.query("Toast") if t.region.area]
+            assert await _until(pilot, lambda: len(toasts()) == 1)
+            toast = toasts()[0]
+            assert toast.x < full.col + full.cols and toast.y < full.row + full.rows  # over it
+            # frames go on, cut off above the toast: the sixel image is that many pixels tall
+            before = heart.frames_drawn
+            assert await _until(pilot, lambda: heart.frames_drawn > before + 2
+                                and heart._last_sent[1].rows < full.rows)
+            cut = heart._last_sent[1]
+            assert cut.row + cut.rows == toast.y and (cut.col, cut.cols) == (full.col, full.cols)
+            payload = heart.last_payload
+            img, _ = decode_sixel(payload[payload.index("\x1bP"):payload.rindex("\x1b\\") + 2])
+            assert img.shape[:2] == (cut.height, cut.width) and cut.height < full.height
+            app.clear_notifications()
+            assert await _until(pilot, lambda: heart._last_sent[1] == full)
+            await pilot.press("q")
+
+    asyncio.run(scenario())
+
+
 def test_a_failing_encoder_is_reported_not_fatal(analysis):
     class Broken:
         protocol = "halfblock"

@@ -20,8 +20,9 @@ import numpy as np
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
+from textual.css.query import NoMatches
 from textual.strip import Strip
-from textual.widget import Widget
+from textual.widget import NoScreen, Widget
 
 from hambajuba_tui.graphics.layout import Placement, fit
 from hambajuba_tui.graphics.painter import Painter, make_encoder
@@ -85,10 +86,13 @@ class Heart(Widget):
         self._resubmit()
 
     def _resubmit(self) -> None:
-        place = self.placement()
+        place = self.visible_placement()
         if self._frame is None or self._painter is None or place is None or place.empty:
             return
-        self._painter.submit(self._frame, place)
+        frame, full = self._frame, self._place
+        if full is not None and place.height != full.height:  # the top part of the frame
+            frame = frame[: max(1, round(place.height * frame.shape[0] / full.height))]
+        self._painter.submit(frame, place)
 
     def placement(self) -> Placement | None:
         """Where the image goes now: fitted to the pane, centred, aspect kept."""
@@ -105,6 +109,36 @@ class Heart(Widget):
             self._place_for = key
         return self._place
 
+    def visible_placement(self) -> Placement | None:
+        """The placement, cut off above any notification lying over the image.
+
+        Terminals draw images over text, so a toast (bottom right) would vanish under the
+        heart; instead the heart dances above it until it goes. Kitty's placeholder cells
+        are text, so Textual layers them itself.
+        """
+        place = self.placement()
+        if place is None or place.empty or self.mode.kitty_placeholders:
+            return place
+        rack = self._toast_rack()
+        if rack is None or not rack.children:
+            return place
+        left, right, top = place.col, place.col + place.cols, place.row + place.rows
+        for toast in rack.query("Toast"):
+            r = toast.region
+            if r.area and r.x < right and r.right > left and r.y < top and r.bottom > place.row:
+                top = r.y
+        rows = top - place.row
+        if rows >= place.rows:
+            return place
+        height = max(0, round(place.height * rows / place.rows))
+        return Placement(place.col, place.row, place.cols, max(rows, 0), place.width, height)
+
+    def _toast_rack(self) -> Widget | None:
+        """Textual's notifications container on this screen (a direct child, found by id)."""
+        with contextlib.suppress(NoMatches, NoScreen):
+            return self.screen.get_child_by_id("textual-toastrack")
+        return None
+
     def _from_thread(self, payload: str, place: Placement, serial: int) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
@@ -114,8 +148,8 @@ class Heart(Widget):
 
     def _emit(self, payload: str, place: Placement) -> None:
         """On the UI thread, between Textual's updates: write the escapes."""
-        if not self.is_mounted or place != self.placement():
-            return  # the pane moved while encoding; the next frame is already on its way
+        if not self.is_mounted or place != self.visible_placement():
+            return  # the pane moved (or a toast came) while encoding; a new frame is coming
         self._write(payload)
         self._last_sent = (payload, place)
         self.frames_drawn += 1
@@ -124,7 +158,7 @@ class Heart(Widget):
         if self.mode.kitty_placeholders and new_id != self._shown_id:
             self._shown_id = new_id
             self.refresh()  # placeholder cells name the new image
-        if self._record is not None:
+        if self._record is not None and place == self._place:
             self._write_record(place)
 
     def _write(self, payload: str) -> None:
@@ -182,7 +216,7 @@ class Heart(Widget):
                 self._last_sent and _touches(update, place)):
             return
         self.rewrites += 1
-        if self._last_sent[1] == self.placement():
+        if self._last_sent[1] == self.visible_placement():
             self._write(self._last_sent[0])
         else:
             self._resubmit()
