@@ -12,6 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from catalog_tables import small_tables
+from test_app import _until
 
 from hambajuba_tui.bridge import masks
 from hambajuba_tui.bridge.session import Session, save
@@ -65,14 +66,6 @@ def _app(analysis) -> tuple[HambajubaApp, Spy]:
 
 def run(scenario) -> None:
     asyncio.run(scenario())
-
-
-async def _until(pilot, predicate, timeout=20.0):
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return True
-        await pilot.pause(0.05)
-    return False
 
 
 async def _type(pilot, text: str) -> None:
