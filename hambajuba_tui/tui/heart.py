@@ -47,6 +47,8 @@ class Heart(Widget):
         self._frame: np.ndarray | None = None
         self._place: Placement | None = None
         self._place_for: tuple | None = None
+        self._shown_place: Placement | None = None
+        """The (visible) placement last submitted: a shorter one blanks the cells it left."""
         self._shown_id = 0
         self._last_emit = 0.0
         self._last_sent: tuple[str, Placement] | None = None
@@ -89,6 +91,9 @@ class Heart(Widget):
         place = self.visible_placement()
         if self._frame is None or self._painter is None or place is None or place.empty:
             return
+        if self._shown_place is not None and place.rows < self._shown_place.rows:
+            self.refresh()  # blank the cells a toast cut off (an image stays till overwritten)
+        self._shown_place = place
         frame, full = self._frame, self._place
         if full is not None and place.height != full.height:  # the top part of the frame
             frame = frame[: max(1, round(place.height * frame.shape[0] / full.height))]
