@@ -35,6 +35,10 @@ class Stage:
         """``home + intensity · (position(p) − home)``; intensity may overshoot 1 on a kick."""
         return self.home + intensity * (self.position(p) - self.home)
 
+    def flipped(self) -> Stage:
+        """The same dance pushing the concept the other way (negative strength)."""
+        return Stage(-self.left, -self.home, -self.right)
+
 
 class DanceState:
     """Per-block state for the silence behaviour."""

@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Static
 
-from hambajuba_tui.bridge.session import Session, SessionError
+from hambajuba_tui.bridge.session import Session
 from hambajuba_tui.tui.panels.widgets import Problem
 from hambajuba_tui.vocab import BLOCKS
 
@@ -107,15 +107,9 @@ class Panel(Vertical):
         """Build a new Session from the current one and send it; on a bad value say why."""
         if not self.is_attached:
             return False  # closing: a field's last blur arrives after the panel left
-        try:
-            new = make(self.session)
-        except (SessionError, ValueError) as exc:
-            self.say(str(exc))
-            return False
-        self.instrument.apply_session(new)
-        self.say(done, ok=True)
-        self.sync()
-        return True
+        problem = self.instrument.edit(make)  # re-syncs this (the open) panel when sent
+        self.say(problem or done, ok=not problem)
+        return not problem
 
     def edit_block(self, **changes) -> bool:
         return self.apply(lambda s: s.with_block(self.block, **changes))

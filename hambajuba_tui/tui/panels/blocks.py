@@ -7,7 +7,7 @@ from dataclasses import replace
 from textual.binding import Binding
 from textual.widgets import Static
 
-from hambajuba_tui.bridge.dance import INTENSITY_SOURCES, SILENCE_MODES, Stage
+from hambajuba_tui.bridge.dance import INTENSITY_SOURCES, SILENCE_MODES
 from hambajuba_tui.bridge.prominence import RANKS
 from hambajuba_tui.bridge.session import (
     MASK_MODES,
@@ -39,11 +39,6 @@ def parse_bound(text: str) -> float:
     if not -200.0 <= value <= 200.0:
         raise ValueError(f"a stage bound is in -200..200, got {value:g}")
     return value
-
-
-def flipped(stage: Stage) -> Stage:
-    """The same dance pushing the concept the other way (negative strength)."""
-    return Stage(-stage.left, -stage.home, -stage.right)
 
 
 def describe_feature(app, block: str, fid: int | None) -> str:
@@ -160,4 +155,4 @@ class BlockPanel(Panel):
 
     def action_negate(self) -> None:
         stage = self.session.block(self.block).stage
-        self.edit_block(stage=flipped(stage))
+        self.edit_block(stage=stage.flipped())

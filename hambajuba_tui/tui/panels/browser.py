@@ -18,7 +18,7 @@ from textual.widgets.option_list import Option
 from hambajuba_tui.bridge.session import N_FEATURES
 from hambajuba_tui.catalog.catalog import Catalog, CatalogError, Hit, blend
 from hambajuba_tui.tui.panels.base import Panel
-from hambajuba_tui.tui.panels.blocks import describe_feature, flipped
+from hambajuba_tui.tui.panels.blocks import describe_feature
 from hambajuba_tui.tui.panels.widgets import Choice
 from hambajuba_tui.vocab import BLOCKS
 
@@ -328,7 +328,7 @@ class FeatureBrowser(Panel):
         def make(s):
             stage = s.block(block).stage
             return s.with_block(block, feature=f.id,
-                                stage=flipped(stage) if negative else stage)
+                                stage=stage.flipped() if negative else stage)
         sign = " pushing away (negative)" if negative else ""
         self.apply(make, f"{block} feature ← {f.id}{sign}")
 

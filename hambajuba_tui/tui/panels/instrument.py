@@ -8,6 +8,7 @@ Session to the Show; the Show sends it to the engine worker, which uses it for i
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 
 from textual.binding import Binding
@@ -26,6 +27,8 @@ from hambajuba_tui.paths import performance_path
 from hambajuba_tui.tui.panels.base import Panel, PanelDock
 from hambajuba_tui.vocab import BLOCKS
 
+CROSSFADE_STEP = 0.05
+"""How far ``[`` and ``]`` move the crossfader."""
 INSTRUMENT_BINDINGS = [
     Binding("b", "open_panel('blocks')", "Block"),
     Binding("f", "open_panel('browser')", "Features"),
@@ -35,13 +38,11 @@ INSTRUMENT_BINDINGS = [
     Binding("question_mark,f1", "open_panel('help')", "Help"),
     Binding("full_stop", "next_block(1)", "Next block", show=False),
     Binding("comma", "next_block(-1)", "Previous block", show=False),
-    Binding("left_square_bracket", "crossfade(-0.05)", "Crossfade to A", show=False),
-    Binding("right_square_bracket", "crossfade(0.05)", "Crossfade to B", show=False),
+    Binding("left_square_bracket", f"crossfade({-CROSSFADE_STEP})", "Crossfade to A", show=False),
+    Binding("right_square_bracket", f"crossfade({CROSSFADE_STEP})", "Crossfade to B", show=False),
     Binding("ctrl+s", "save_performance", "Save"),
     Binding("ctrl+o", "load_performance", "Load"),
 ]
-CROSSFADE_STEP = 0.05
-
 
 def panel_classes() -> dict[str, type[Panel]]:
     """Every panel by the name ``open_panel`` takes."""
@@ -79,16 +80,23 @@ class Instrument:
         if panel is not None:
             panel.sync()
 
-    def _edit(self, make, what: str = "") -> bool:
+    def edit(self, make: Callable[[Session], Session]) -> str:
+        """Build a Session from the current one and send it; returns why not ('' if sent)."""
         try:
             session = make(self.show.session)
         except (SessionError, ValueError) as exc:
-            self.notify(str(exc), severity="error", timeout=6)
-            return False
+            return str(exc)
         self.apply_session(session)
-        if what:
+        return ""
+
+    def _edit(self, make: Callable[[Session], Session], what: str = "") -> bool:
+        """:meth:`edit` from a main-screen key: the outcome is a notification."""
+        problem = self.edit(make)
+        if problem:
+            self.notify(problem, severity="error", timeout=6)
+        elif what:
             self.notify(what, timeout=2)
-        return True
+        return not problem
 
     def set_route(self, block: str, source: str | None) -> None:
         if source is not None:
@@ -176,9 +184,7 @@ class Instrument:
             state = "on" if self.show.session.block(block).source else "off"
             self.notify(f"{block} {state}", timeout=2)
         elif what == "negate":
-            from hambajuba_tui.tui.panels.blocks import flipped
-
-            self._edit(lambda s: s.with_block(block, stage=flipped(s.block(block).stage)),
+            self._edit(lambda s: s.with_block(block, stage=s.block(block).stage.flipped()),
                        f"{block} pushes the other way")
         else:
             raise ValueError(f"nothing to cycle called {what!r}")

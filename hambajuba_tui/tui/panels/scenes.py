@@ -9,6 +9,7 @@ from textual.binding import Binding
 from hambajuba_tui.bridge.scenes import MODES
 from hambajuba_tui.bridge.session import SOURCES, Session
 from hambajuba_tui.tui.panels.base import Panel
+from hambajuba_tui.tui.panels.instrument import CROSSFADE_STEP
 from hambajuba_tui.tui.panels.widgets import Choice, Field, Slider
 
 
@@ -23,8 +24,8 @@ class ScenesPanel(Panel):
     NAME = "scenes"
     BINDINGS = [
         Binding("escape", "close", "Close"),
-        Binding("left_square_bracket", "app.crossfade(-0.05)", "Toward A"),
-        Binding("right_square_bracket", "app.crossfade(0.05)", "Toward B"),
+        Binding("left_square_bracket", f"app.crossfade({-CROSSFADE_STEP})", "Toward A"),
+        Binding("right_square_bracket", f"app.crossfade({CROSSFADE_STEP})", "Toward B"),
     ]
 
     def body(self):
