@@ -130,10 +130,17 @@ def tiled(analysis: Analysis, n_frames: int, song_hash: str) -> Analysis:
     beats = np.concatenate([analysis.beats + k * period for k in range(reps)])
     downbeats = np.concatenate([analysis.downbeats + k * period for k in range(reps)])
     duration = (n_frames - 1) / analysis.rate
-    return Analysis(song_hash=song_hash, duration=duration, bpm=analysis.bpm,
-                    beats=beats[beats < duration], downbeats=downbeats[downbeats < duration],
-                    stems_backend=analysis.stems_backend, signals=signals, rate=analysis.rate,
-                    title="bench-3min")
+    return Analysis(
+        song_hash=song_hash,
+        duration=duration,
+        bpm=analysis.bpm,
+        beats=beats[beats < duration],
+        downbeats=downbeats[downbeats < duration],
+        stems_backend=analysis.stems_backend,
+        signals=signals,
+        rate=analysis.rate,
+        title="bench-3min",
+    )
 
 
 def time_cached_load(root: Path, mix: np.ndarray, analysed: Analysis, minutes: float) -> dict:
@@ -175,10 +182,17 @@ def time_cached_load(root: Path, mix: np.ndarray, analysed: Analysis, minutes: f
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=1.0, help="song length (default 1)")
-    ap.add_argument("--backends", nargs="+", default=["dsp", "demucs"],
-                    help="stem backends to time (default: dsp demucs)")
-    ap.add_argument("--no-demucs-architecture", action="store_true",
-                    help="when demucs is skipped, do not time the htdemucs architecture")
+    ap.add_argument(
+        "--backends",
+        nargs="+",
+        default=["dsp", "demucs"],
+        help="stem backends to time (default: dsp demucs)",
+    )
+    ap.add_argument(
+        "--no-demucs-architecture",
+        action="store_true",
+        help="when demucs is skipped, do not time the htdemucs architecture",
+    )
     args = ap.parse_args()
     if args.minutes <= 0:
         ap.error("--minutes must be positive")
@@ -213,28 +227,40 @@ def main() -> None:
         "skipped": skipped,
         "cached_load": cached,
         "demucs_architecture": arch,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version(), "numpy": np.__version__},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
     }
     print(json.dumps(out))
-    print(f"{'backend':<8}{'s/min audio':>12}{'seconds':>9}{'tracemalloc MB':>16}"
-          f"{'max RSS MB':>12}{'child RSS MB':>14}")
+    print(
+        f"{'backend':<8}{'s/min audio':>12}{'seconds':>9}{'tracemalloc MB':>16}"
+        f"{'max RSS MB':>12}{'child RSS MB':>14}"
+    )
     for r in rows:
-        print(f"{r['backend']:<8}{r['seconds_per_minute']:>12.2f}{r['seconds']:>9.2f}"
-              f"{r['tracemalloc_peak_mb']:>16.1f}{r['max_rss_mb']:>12.1f}"
-              f"{r['children_max_rss_mb']:>14.1f}")
+        print(
+            f"{r['backend']:<8}{r['seconds_per_minute']:>12.2f}{r['seconds']:>9.2f}"
+            f"{r['tracemalloc_peak_mb']:>16.1f}{r['max_rss_mb']:>12.1f}"
+            f"{r['children_max_rss_mb']:>14.1f}"
+        )
     for backend, why in skipped.items():
         print(f"{backend:<8}skipped: {why}")
     if arch:
-        print(f"{'demucs':<8}{arch['seconds_per_minute']:>12.2f}{arch['seconds']:>9.2f}   "
-              f"separation only, {arch['what'].split(':')[0]} ({arch['params_m']:.1f} M "
-              f"params, {arch['times_realtime']:.2f}x the audio's duration)")
+        print(
+            f"{'demucs':<8}{arch['seconds_per_minute']:>12.2f}{arch['seconds']:>9.2f}   "
+            f"separation only, {arch['what'].split(':')[0]} ({arch['params_m']:.1f} M "
+            f"params, {arch['times_realtime']:.2f}x the audio's duration)"
+        )
     if cached:
-        print(f"cached {cached['minutes']:g}-min song ({cached['entry']}, "
-              f"{cached['entry_mb']:.1f} MB, {cached['signals']} signals): analyze() hit "
-              f"{cached['analyze_hit_s_median'] * 1000:.0f} ms median "
-              f"({cached['analyze_hit_s_first'] * 1000:.0f} ms first), "
-              f"cache read alone {cached['load_cached_s_median'] * 1000:.0f} ms")
+        print(
+            f"cached {cached['minutes']:g}-min song ({cached['entry']}, "
+            f"{cached['entry_mb']:.1f} MB, {cached['signals']} signals): analyze() hit "
+            f"{cached['analyze_hit_s_median'] * 1000:.0f} ms median "
+            f"({cached['analyze_hit_s_first'] * 1000:.0f} ms first), "
+            f"cache read alone {cached['load_cached_s_median'] * 1000:.0f} ms"
+        )
 
 
 if __name__ == "__main__":

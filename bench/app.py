@@ -26,9 +26,23 @@ def main() -> None:
     ap.add_argument("--fps", type=float, default=30.0)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-m", "hambajuba_tui.cli", "demo", "--headless",
-               "--seconds", str(args.seconds), "--size", str(args.size), "--fps", str(args.fps),
-               "--frames-out", out, "--frames-every", "1000000"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "hambajuba_tui.cli",
+            "demo",
+            "--headless",
+            "--seconds",
+            str(args.seconds),
+            "--size",
+            str(args.size),
+            "--fps",
+            str(args.fps),
+            "--frames-out",
+            out,
+            "--frames-every",
+            "1000000",
+        ]
         subprocess.run(cmd, check=True, capture_output=True, env={**os.environ})
         summary = json.loads((Path(out) / "summary.json").read_text())
     result = {
@@ -42,15 +56,22 @@ def main() -> None:
         "frames_dropped": summary["frames_dropped"],
         "gen_ms": summary["gen_ms"],
         "av_offset_ms": summary["av_offset_ms"],
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version()},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
     }
     print(json.dumps(result))
-    print(f"{'engine':<10}{'size':>6}{'shown fps':>11}{'dropped':>9}{'gen ms':>8}"
-          f"{'A/V mean ms':>13}{'A/V p95 ms':>12}")
-    print(f"{result['engine']:<10}{args.size:>6}{result['shown_fps']:>11.1f}"
-          f"{result['frames_dropped']:>9}{result['gen_ms']:>8.2f}"
-          f"{result['av_offset_ms']['mean']:>13.1f}{result['av_offset_ms']['p95']:>12.1f}")
+    print(
+        f"{'engine':<10}{'size':>6}{'shown fps':>11}{'dropped':>9}{'gen ms':>8}"
+        f"{'A/V mean ms':>13}{'A/V p95 ms':>12}"
+    )
+    print(
+        f"{result['engine']:<10}{args.size:>6}{result['shown_fps']:>11.1f}"
+        f"{result['frames_dropped']:>9}{result['gen_ms']:>8.2f}"
+        f"{result['av_offset_ms']['mean']:>13.1f}{result['av_offset_ms']['p95']:>12.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -49,13 +49,19 @@ def main() -> None:
         "us_mean": round(float(us.mean()), 2),
         "us_p50": round(float(np.percentile(us, 50)), 2),
         "us_p99": round(float(np.percentile(us, 99)), 2),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version(), "numpy": np.__version__},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+        },
     }
     print(json.dumps(result))
     print(f"{'blocks':>6}{'stems':>7}{'mean µs':>10}{'p50 µs':>9}{'p99 µs':>9}")
-    print(f"{result['blocks_routed']:>6}{result['stems_with_signals']:>7}{result['us_mean']:>10.1f}"
-          f"{result['us_p50']:>9.1f}{result['us_p99']:>9.1f}")
+    print(
+        f"{result['blocks_routed']:>6}{result['stems_with_signals']:>7}{result['us_mean']:>10.1f}"
+        f"{result['us_p50']:>9.1f}{result['us_p99']:>9.1f}"
+    )
 
 
 if __name__ == "__main__":

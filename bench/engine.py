@@ -40,9 +40,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--engines", nargs="+", default=["preview"], choices=sorted(ENGINES))
     ap.add_argument("--warmup", type=int, default=5, help="untimed frames first (default 5)")
     ap.add_argument("--min-frames", type=int, default=10, help="timed frames at least (10)")
-    ap.add_argument("--text-layers", type=int, default=None,
-                    help="sdxl-full: text encoder layers (default: the real 12 / 32; they run "
-                         "once per scene, not per frame, so fewer saves memory on small hosts)")
+    ap.add_argument(
+        "--text-layers",
+        type=int,
+        default=None,
+        help="sdxl-full: text encoder layers (default: the real 12 / 32; they run "
+        "once per scene, not per frame, so fewer saves memory on small hosts)",
+    )
     return ap.parse_args(argv)
 
 
@@ -84,8 +88,10 @@ def _make_sdxl_full(size: int, compiled: bool = False, text_layers: int | None =
     torch.manual_seed(0)
     models, saes = tiny_sdxl.build_full(device, dtype, text_layers)
     params = sum(p.numel() for p in models.unet.parameters())
-    print(f"sdxl-full: UNet {params / 1e9:.2f} B parameters, random weights, {dtype} on "
-          f"{device}", file=sys.stderr)
+    print(
+        f"sdxl-full: UNet {params / 1e9:.2f} B parameters, random weights, {dtype} on {device}",
+        file=sys.stderr,
+    )
     return SdxlTurboEngine(models, saes, width=size, height=size, seed=0, compile=compiled)
 
 
@@ -127,8 +133,9 @@ def _workload(seed: int = 0) -> Callable[[int], Any]:
     return step
 
 
-def time_engine(factory: Callable[[int], Any], size: int, seconds: float, warmup: int = 5,
-                min_frames: int = 10) -> dict[str, Any]:
+def time_engine(
+    factory: Callable[[int], Any], size: int, seconds: float, warmup: int = 5, min_frames: int = 10
+) -> dict[str, Any]:
     import numpy as np
 
     built = time.perf_counter()
@@ -209,17 +216,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.text_layers:
         ENGINES["sdxl-full"] = lambda size: _make_sdxl_full(size, text_layers=args.text_layers)
         ENGINES["sdxl-full-compiled"] = lambda size: _make_sdxl_full(
-            size, compiled=True, text_layers=args.text_layers)
+            size, compiled=True, text_layers=args.text_layers
+        )
     reports = []
     for name in args.engines:
-        results = [time_engine(ENGINES[name], size, args.seconds, args.warmup, args.min_frames)
-                   for size in args.sizes]
-        weights = {"sdxl-full": "random (full SDXL-Turbo architecture)",
-                   "sdxl-tiny": "random (tiny same-architecture test model)"}
-        report = {"name": "engine", "engine": name, "results": results,
-                  "weights": next((w for k, w in weights.items() if name.startswith(k)), None),
-                  "compiled": name.endswith("-compiled"),
-                  "machine": machine_info(args.threads)}
+        results = [
+            time_engine(ENGINES[name], size, args.seconds, args.warmup, args.min_frames)
+            for size in args.sizes
+        ]
+        weights = {
+            "sdxl-full": "random (full SDXL-Turbo architecture)",
+            "sdxl-tiny": "random (tiny same-architecture test model)",
+        }
+        report = {
+            "name": "engine",
+            "engine": name,
+            "results": results,
+            "weights": next((w for k, w in weights.items() if name.startswith(k)), None),
+            "compiled": name.endswith("-compiled"),
+            "machine": machine_info(args.threads),
+        }
         print(json.dumps(report), flush=True)
         reports.append(report)
 

@@ -78,11 +78,14 @@ def time_encode(name: str, make, frames: list[np.ndarray]) -> dict:
         sizes.append(len(out.encode()))
     enc.clear()
     # CPU time says what the encoder costs when the machine is shared; wall time what it took
-    return {"protocol": name, "size": size,
-            "encode_ms_median": round(float(np.median(times)), 3),
-            "encode_ms_p95": round(float(np.percentile(times, 95)), 3),
-            "cpu_ms_median": round(float(np.median(cpu)), 3),
-            "bytes_mean": int(np.mean(sizes))}
+    return {
+        "protocol": name,
+        "size": size,
+        "encode_ms_median": round(float(np.median(times)), 3),
+        "encode_ms_p95": round(float(np.percentile(times, 95)), 3),
+        "cpu_ms_median": round(float(np.median(cpu)), 3),
+        "bytes_mean": int(np.mean(sizes)),
+    }
 
 
 # -- end to end ---------------------------------------------------------------------------
@@ -141,9 +144,17 @@ def pane_app(protocol: str, seconds: float, size: int, out: Path) -> None:
         termios.tcsetattr(fd, termios.TCSAFLUSH, old)
     warm = [m for m in marks if m[0] - began >= 1.0] or marks
     fps = (warm[-1][1] - warm[0][1]) / max(warm[-1][0] - warm[0][0], 1e-6)
-    out.write_text(json.dumps({"protocol": mode.label(), "fps": round(fps, 1),
-                               "cell_px": list(mode.cell_px), "frames": shown,
-                               "encode_ms": round(painter.encode_ms, 2)}))
+    out.write_text(
+        json.dumps(
+            {
+                "protocol": mode.label(),
+                "fps": round(fps, 1),
+                "cell_px": list(mode.cell_px),
+                "frames": shown,
+                "encode_ms": round(painter.encode_ms, 2),
+            }
+        )
+    )
 
 
 def run_e2e(terminal: str, protocol: str, seconds: float, size: int) -> dict:
@@ -156,11 +167,24 @@ def run_e2e(terminal: str, protocol: str, seconds: float, size: int) -> dict:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "result.json"
-            argv = [sys.executable, str(Path(__file__).resolve()), "--pane-app", protocol,
-                    "--e2e-seconds", str(seconds), "--pane-size", str(size), "--out", str(out)]
-            proc = subprocess.run(terminal_command(terminal, argv, cols=120, rows=50),
-                                  env=terminal_env(screen, terminal), timeout=seconds + 120,
-                                  capture_output=True)
+            argv = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--pane-app",
+                protocol,
+                "--e2e-seconds",
+                str(seconds),
+                "--pane-size",
+                str(size),
+                "--out",
+                str(out),
+            ]
+            proc = subprocess.run(
+                terminal_command(terminal, argv, cols=120, rows=50),
+                env=terminal_env(screen, terminal),
+                timeout=seconds + 120,
+                capture_output=True,
+            )
             if not out.exists():
                 return {"terminal": terminal, "failed": proc.stderr.decode()[-500:]}
             return {"terminal": terminal, "size": size, **json.loads(out.read_text())}
@@ -187,24 +211,41 @@ def main() -> None:
         frames = preview_frames(size, args.frames)
         for name, make in encoders().items():
             results.append(time_encode(name, make, frames))
-    e2e = [] if args.no_e2e else [
-        run_e2e("xterm", "sixel", args.e2e_seconds, 512),
-        run_e2e("kitty", "kitty", args.e2e_seconds, 512),
-    ]
-    print(json.dumps({
-        "name": "graphics", "encode": results, "end_to_end": e2e,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+    e2e = (
+        []
+        if args.no_e2e
+        else [
+            run_e2e("xterm", "sixel", args.e2e_seconds, 512),
+            run_e2e("kitty", "kitty", args.e2e_seconds, 512),
+        ]
+    )
+    print(
+        json.dumps(
+            {
+                "name": "graphics",
+                "encode": results,
+                "end_to_end": e2e,
+                "machine": {
+                    "platform": platform.platform(),
+                    "cpus": os.cpu_count(),
                     "python": platform.python_version(),
-                    "load_1min": round(os.getloadavg()[0], 2)},
-    }))
+                    "load_1min": round(os.getloadavg()[0], 2),
+                },
+            }
+        )
+    )
     print(f"{'protocol':<20}{'size':>6}{'encode ms':>11}{'p95 ms':>9}{'CPU ms':>9}{'bytes':>11}")
     for r in results:
-        print(f"{r['protocol']:<20}{r['size']:>6}{r['encode_ms_median']:>11.2f}"
-              f"{r['encode_ms_p95']:>9.2f}{r['cpu_ms_median']:>9.2f}{r['bytes_mean']:>11,}")
+        print(
+            f"{r['protocol']:<20}{r['size']:>6}{r['encode_ms_median']:>11.2f}"
+            f"{r['encode_ms_p95']:>9.2f}{r['cpu_ms_median']:>9.2f}{r['bytes_mean']:>11,}"
+        )
     for r in e2e:
         if "fps" in r:
-            print(f"end to end in {r['terminal']:<6} ({r['protocol']}, {r['size']}²): "
-                  f"{r['fps']:.1f} frames/s")
+            print(
+                f"end to end in {r['terminal']:<6} ({r['protocol']}, {r['size']}²): "
+                f"{r['fps']:.1f} frames/s"
+            )
         else:
             print(f"end to end in {r['terminal']}: {r.get('skipped') or r.get('failed')}")
 

@@ -28,9 +28,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED = ROOT.parent / "shared" / "labels"
 QUERIES = ["warm amber glow", "neon", "spiral pattern", "up.0.1:154", "1702", "texture"]
-_WORD_TEXT = ("warm cold neon glow spiral circle petal flower cat face sunset sky ocean wave "
-              "stone glass crystal texture pattern bright dark soft shadow light fire ice gold "
-              "wood metal paper fur feather leaf tree city street window portrait tunnel depth")
+_WORD_TEXT = (
+    "warm cold neon glow spiral circle petal flower cat face sunset sky ocean wave "
+    "stone glass crystal texture pattern bright dark soft shadow light fire ice gold "
+    "wood metal paper fur feather leaf tree city street window portrait tunnel depth"
+)
 WORDS = _WORD_TEXT.split()
 
 
@@ -40,10 +42,16 @@ def synthetic_tables(folder: Path) -> Path:
     rng = random.Random(0)
     folder.mkdir(parents=True, exist_ok=True)
     for block in BLOCKS:
-        rows = [{"id": i, "label": " ".join(rng.sample(WORDS, rng.randint(2, 5))),
-                 "category": rng.choice(["color", "texture", "style", "lighting"]),
-                 "confidence": rng.choice(["high", "medium", "low"]),
-                 "meanActivation": 10.0} for i in range(5120)]
+        rows = [
+            {
+                "id": i,
+                "label": " ".join(rng.sample(WORDS, rng.randint(2, 5))),
+                "category": rng.choice(["color", "texture", "style", "lighting"]),
+                "confidence": rng.choice(["high", "medium", "low"]),
+                "meanActivation": 10.0,
+            }
+            for i in range(5120)
+        ]
         (folder / f"{block}.json").write_text(json.dumps(rows))
     return folder
 
@@ -60,8 +68,13 @@ async def measure(edits: int) -> dict:
 
     analysis = make_analysis(duration=30.0)
     silence = np.zeros((int(analysis.duration * SAMPLE_RATE), 2), np.float32)
-    show = Show(analysis, silence, SAMPLE_RATE, load_pack().session(),
-                ShowOptions(width=256, height=256, sound=False))
+    show = Show(
+        analysis,
+        silence,
+        SAMPLE_RATE,
+        load_pack().session(),
+        ShowOptions(width=256, height=256, sound=False),
+    )
     app = HambajubaApp(show, title="bench")
     out: dict = {}
     async with app.run_test(size=(130, 50)) as pilot:
@@ -84,9 +97,11 @@ async def measure(edits: int) -> dict:
                 panel.search()
                 keystroke.append(1000 * (time.perf_counter() - t0))
                 await pilot.pause(0.01)
-        out["keystroke_ms"] = {"median": statistics.median(keystroke),
-                               "p95": sorted(keystroke)[int(0.95 * (len(keystroke) - 1))],
-                               "n": len(keystroke)}
+        out["keystroke_ms"] = {
+            "median": statistics.median(keystroke),
+            "p95": sorted(keystroke)[int(0.95 * (len(keystroke) - 1))],
+            "n": len(keystroke),
+        }
         await pilot.press("escape", "space")  # paused: a frame comes only from an edit
         await pilot.pause(0.5)
         lat = []
@@ -98,8 +113,7 @@ async def measure(edits: int) -> dict:
                 await pilot.pause(0.002)
             lat.append(1000 * (time.perf_counter() - t0))
             await pilot.pause(0.1)
-        out["edit_to_frame_ms"] = {"median": statistics.median(lat), "max": max(lat),
-                                   "n": len(lat)}
+        out["edit_to_frame_ms"] = {"median": statistics.median(lat), "max": max(lat), "n": len(lat)}
         await pilot.press("q")
     return out
 
@@ -119,16 +133,26 @@ def main() -> None:
         source = args.labels if published else synthetic_tables(Path(home) / "synthetic")
         import_tables(sorted(source.glob("*.json")))
         figures = asyncio.run(measure(max(1, args.edits)))
-    result = {"name": "panels", "labels": "published" if published else "synthetic",
-              **figures,
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                          "python": platform.python_version()}}
+    result = {
+        "name": "panels",
+        "labels": "published" if published else "synthetic",
+        **figures,
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+    }
     print(json.dumps(result))
     k, e = result["keystroke_ms"], result["edit_to_frame_ms"]
-    print(f"{'rows':>6}{'load s':>8}{'key ms med':>12}{'key ms p95':>12}"
-          f"{'edit→frame med':>16}{'max':>8}")
-    print(f"{result['rows']:>6}{result['catalog_load_s']:>8.2f}{k['median']:>12.1f}"
-          f"{k['p95']:>12.1f}{e['median']:>16.1f}{e['max']:>8.1f}")
+    print(
+        f"{'rows':>6}{'load s':>8}{'key ms med':>12}{'key ms p95':>12}"
+        f"{'edit→frame med':>16}{'max':>8}"
+    )
+    print(
+        f"{result['rows']:>6}{result['catalog_load_s']:>8.2f}{k['median']:>12.1f}"
+        f"{k['p95']:>12.1f}{e['median']:>16.1f}{e['max']:>8.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -29,16 +29,43 @@ PANELS = {"blocks": "b", "browser": "f", "masks": "m"}
 """Panels shown in the README, by the key that opens each."""
 
 
-def shoot(screen: VirtualScreen, skin: str, home: Path, out: Path, cols: int, rows: int,
-          at: float, key: str = "", name: str = "") -> Path:
+def shoot(
+    screen: VirtualScreen,
+    skin: str,
+    home: Path,
+    out: Path,
+    cols: int,
+    rows: int,
+    at: float,
+    key: str = "",
+    name: str = "",
+) -> Path:
     """Screenshot the demo in ``skin``; with ``key``, after typing it (saved as ``name``)."""
     rec = home / f"rec-{skin}-{name or 'main'}"
-    argv = [sys.executable, "-m", "hambajuba_tui.cli", "demo", "--no-sound", "--stems", "dsp",
-            "--graphics", "sixel", "--skin", skin, "--start", str(at), "--size", "256"]
-    env = terminal_env(screen, "xterm", HAMBAJUBA_HOME=str(home),
-                       HAMBAJUBA_RECORD_HEART=str(rec))
-    proc = subprocess.Popen(terminal_command("xterm", argv, cols, rows), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [
+        sys.executable,
+        "-m",
+        "hambajuba_tui.cli",
+        "demo",
+        "--no-sound",
+        "--stems",
+        "dsp",
+        "--graphics",
+        "sixel",
+        "--skin",
+        skin,
+        "--start",
+        str(at),
+        "--size",
+        "256",
+    ]
+    env = terminal_env(screen, "xterm", HAMBAJUBA_HOME=str(home), HAMBAJUBA_RECORD_HEART=str(rec))
+    proc = subprocess.Popen(
+        terminal_command("xterm", argv, cols, rows),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 600  # the first run analyses the demo song
         info = None
@@ -67,8 +94,11 @@ def shoot(screen: VirtualScreen, skin: str, home: Path, out: Path, cols: int, ro
         best, best_score = None, -1
         for _ in range(10):
             shot = screen.grab()[: rows * ch, : cols * cw]
-            score = int(sum((shot[rows_px, x - 2:x + 3].max(axis=1) > 60).any(axis=1).sum()
-                            for x in edges))
+            score = int(
+                sum(
+                    (shot[rows_px, x - 2 : x + 3].max(axis=1) > 60).any(axis=1).sum() for x in edges
+                )
+            )
             if score > best_score:
                 best, best_score = shot, score
             time.sleep(0.3)
@@ -94,8 +124,12 @@ def main() -> int:
     parser.add_argument("--at", type=float, default=20.0, help="start the demo here (s)")
     parser.add_argument("--skins", nargs="*", default=list(SKINS))
     parser.add_argument("--panels", nargs="*", default=list(PANELS), choices=list(PANELS))
-    parser.add_argument("--labels", type=Path, default=ROOT.parent / "shared" / "labels",
-                        help="label tables to import first (features show by id without)")
+    parser.add_argument(
+        "--labels",
+        type=Path,
+        default=ROOT.parent / "shared" / "labels",
+        help="label tables to import first (features show by id without)",
+    )
     args = parser.parse_args()
     missing = missing_tools("xterm")
     if missing:
@@ -106,16 +140,33 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             if args.labels.is_dir():
-                subprocess.run([sys.executable, "-m", "hambajuba_tui.cli", "features", "import",
-                                *map(str, sorted(args.labels.glob("*.json")))],
-                               env={**os.environ, "HAMBAJUBA_HOME": tmp}, check=True)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "hambajuba_tui.cli",
+                        "features",
+                        "import",
+                        *map(str, sorted(args.labels.glob("*.json"))),
+                    ],
+                    env={**os.environ, "HAMBAJUBA_HOME": tmp},
+                    check=True,
+                )
             for skin in args.skins:
-                path = shoot(screen, skin, Path(tmp), ROOT / "docs", args.cols, args.rows,
-                             args.at)
+                path = shoot(screen, skin, Path(tmp), ROOT / "docs", args.cols, args.rows, args.at)
                 print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB")
             for name in args.panels:
-                path = shoot(screen, "default", Path(tmp), ROOT / "docs", args.cols, args.rows,
-                             args.at, key=PANELS[name], name=name)
+                path = shoot(
+                    screen,
+                    "default",
+                    Path(tmp),
+                    ROOT / "docs",
+                    args.cols,
+                    args.rows,
+                    args.at,
+                    key=PANELS[name],
+                    name=name,
+                )
                 print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB")
     finally:
         screen.close()

@@ -24,37 +24,72 @@ class CliError(Exception):
 
 
 def _stems_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--stems", default="auto", choices=["auto", "demucs", "dsp"],
-                   help="stem separation: demucs (htdemucs, needs its weights on this machine), "
-                        "dsp (rough, no weights) or auto (demucs when it can, else dsp; default)")
+    p.add_argument(
+        "--stems",
+        default="auto",
+        choices=["auto", "demucs", "dsp"],
+        help="stem separation: demucs (htdemucs, needs its weights on this machine), "
+        "dsp (rough, no weights) or auto (demucs when it can, else dsp; default)",
+    )
 
 
 def _show_options(p: argparse.ArgumentParser) -> None:
     _stems_option(p)
-    p.add_argument("--engine", default="auto", choices=["auto", "sdxl-turbo", "preview"],
-                   help="what turns frame params into pixels: sdxl-turbo (the real model, needs "
-                        "its weights and a GPU), preview (CPU, no weights) or auto (sdxl-turbo "
-                        "when it can run, else preview; default)")
-    p.add_argument("--decoder", default="taesd", choices=["taesd", "vae"],
-                   help="sdxl-turbo decoder: taesd (TAESDXL, fast; default) or vae (full VAE)")
-    p.add_argument("--size", type=int, default=None,
-                   help="frame size in pixels (default 512 for sdxl-turbo, 256 for preview)")
+    p.add_argument(
+        "--engine",
+        default="auto",
+        choices=["auto", "sdxl-turbo", "preview"],
+        help="what turns frame params into pixels: sdxl-turbo (the real model, needs "
+        "its weights and a GPU), preview (CPU, no weights) or auto (sdxl-turbo "
+        "when it can run, else preview; default)",
+    )
+    p.add_argument(
+        "--decoder",
+        default="taesd",
+        choices=["taesd", "vae"],
+        help="sdxl-turbo decoder: taesd (TAESDXL, fast; default) or vae (full VAE)",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="frame size in pixels (default 512 for sdxl-turbo, 256 for preview)",
+    )
     p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
     p.add_argument("--no-sound", action="store_true", help="silent clock, no audio output")
-    p.add_argument("--skin", type=Path,
-                   help="a skin: a TOML file, or a name (hambajuba skins list)")
-    p.add_argument("--pack", type=Path,
-                   help="a feature pack: a TOML file, or a pack name (see `features list`)")
-    p.add_argument("--headless", action="store_true",
-                   help="run without a terminal UI; with --seconds and --frames-out")
-    p.add_argument("--seconds", type=float, default=10.0,
-                   help="headless: seconds of the song to run (default 10)")
+    p.add_argument(
+        "--skin", type=Path, help="a skin: a TOML file, or a name (hambajuba skins list)"
+    )
+    p.add_argument(
+        "--pack",
+        type=Path,
+        help="a feature pack: a TOML file, or a pack name (see `features list`)",
+    )
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help="run without a terminal UI; with --seconds and --frames-out",
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=10.0,
+        help="headless: seconds of the song to run (default 10)",
+    )
     p.add_argument("--start", type=float, default=0.0, help="start at this time (s)")
     p.add_argument("--frames-out", type=Path, help="headless: write shown frames and summary.json")
-    p.add_argument("--frames-every", type=int, default=1,
-                   help="headless: write every Nth shown frame as PNG (default 1)")
-    p.add_argument("--graphics", default="auto", choices=["auto", "kitty", "sixel", "halfblock"],
-                   help="how the heart is drawn (default: auto, probes the terminal)")
+    p.add_argument(
+        "--frames-every",
+        type=int,
+        default=1,
+        help="headless: write every Nth shown frame as PNG (default 1)",
+    )
+    p.add_argument(
+        "--graphics",
+        default="auto",
+        choices=["auto", "kitty", "sixel", "halfblock"],
+        help="how the heart is drawn (default: auto, probes the terminal)",
+    )
 
 
 def _add_features_parser(sub) -> None:
@@ -72,9 +107,12 @@ def _add_features_parser(sub) -> None:
     s.add_argument("--category", help="only this category (e.g. lighting)")
     s.add_argument("--min-confidence", choices=confidences)
     s.add_argument("--limit", type=int, default=20)
-    s.add_argument("--mode", choices=["auto", "keyword", "concept"], default="auto",
-                   help="keyword, concept (by meaning), or auto: exact words first, then "
-                        "concepts (default)")
+    s.add_argument(
+        "--mode",
+        choices=["auto", "keyword", "concept"],
+        default="auto",
+        help="keyword, concept (by meaning), or auto: exact words first, then concepts (default)",
+    )
     s.add_argument("--json", action="store_true")
     show = fsub.add_parser("show", help="one feature (BLOCK:ID) and its neighbours")
     show.add_argument("feature", help="BLOCK:ID, e.g. up.0.1:154")
@@ -100,7 +138,8 @@ def cmd_features(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="hambajuba", description="A terminal creature that lets a diffusion model dance.")
+        prog="hambajuba", description="A terminal creature that lets a diffusion model dance."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="dance to the built-in synthesised song")
     _show_options(demo)
@@ -133,8 +172,10 @@ def cmd_skins(args) -> int:
         rows = [(name, origin, str(path), describe(path)) for name, origin, path in skin_files()]
         widths = [max(len(r[i]) for r in rows) for i in range(2)]
         for name, origin, path, text in rows:
-            print(f"{name:<{widths[0]}}  {origin:<{widths[1]}}  {text}\n"
-                  f"{'':<{widths[0]}}  {'':<{widths[1]}}  {path}")
+            print(
+                f"{name:<{widths[0]}}  {origin:<{widths[1]}}  {text}\n"
+                f"{'':<{widths[0]}}  {'':<{widths[1]}}  {path}"
+            )
         return 0
     try:
         text = args.file.read_text(encoding="utf-8")
@@ -154,8 +195,12 @@ def _add_snapshot_parser(sub) -> None:
     snap = sub.add_parser("snapshot", help="print one frame of a song inline (term-image)")
     snap.add_argument("file", type=Path)
     snap.add_argument("--at", type=float, required=True, help="time in the song (s)")
-    snap.add_argument("--engine", default="preview", choices=["preview"],
-                      help="what renders the frame (default: preview)")
+    snap.add_argument(
+        "--engine",
+        default="preview",
+        choices=["preview"],
+        help="what renders the frame (default: preview)",
+    )
     snap.add_argument("--size", type=int, default=256, help="frame size in pixels (default 256)")
     snap.add_argument("--width", type=int, help="width in terminal cells (default: fit)")
     snap.add_argument("--blocks", action="store_true", help="half-blocks, whatever the terminal")
@@ -209,9 +254,15 @@ def _analyze_with_progress(path: Path, audio=None, quiet: bool = False, stems: s
 
     backend = _resolve_stems(stems)
 
-    with Progress(TextColumn("[bold]analysing[/] {task.description:<10}"), BarColumn(),
-                  TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
-                  transient=True, disable=quiet, console=_stderr_console()) as bar:
+    with Progress(
+        TextColumn("[bold]analysing[/] {task.description:<10}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        transient=True,
+        disable=quiet,
+        console=_stderr_console(),
+    ) as bar:
         task = bar.add_task("decode", total=1.0)
 
         def progress(stage: str, fraction: float) -> None:
@@ -222,8 +273,9 @@ def _analyze_with_progress(path: Path, audio=None, quiet: bool = False, stems: s
         except AudioError as exc:
             raise CliError(str(exc)) from None
     if result.stems_backend != backend and not result.silent:
-        print(f"hambajuba: {backend} failed, stems by {result.stems_backend} instead",
-              file=sys.stderr)
+        print(
+            f"hambajuba: {backend} failed, stems by {result.stems_backend} instead", file=sys.stderr
+        )
     return result
 
 
@@ -248,8 +300,10 @@ def _prepare(args, song_path: Path, title: str):
     analysis = _analyze_with_progress(song_path, audio=audio, stems=args.stems)
     analysis.title = title
     if analysis.silent:
-        print(f"hambajuba: {song_path.name} is silence only: it plays, but nothing will dance",
-              file=sys.stderr)
+        print(
+            f"hambajuba: {song_path.name} is silence only: it plays, but nothing will dance",
+            file=sys.stderr,
+        )
     return audio, analysis
 
 
@@ -268,8 +322,9 @@ def _choose_engine(args, early: bool) -> str | None:
             _choose_engine(args, early=False)
         size = args.size if args.size is not None else 512
         if args.engine == "sdxl-turbo" and (size % 32 or size < 64):
-            raise CliError("--size for sdxl-turbo must be a multiple of 32, at least 64",
-                           EXIT_USAGE)
+            raise CliError(
+                "--size for sdxl-turbo must be a multiple of 32, at least 64", EXIT_USAGE
+            )
         return None
     try:
         args.engine, note = resolve_engine(args.engine, args.decoder)
@@ -281,8 +336,10 @@ def _choose_engine(args, early: bool) -> str | None:
         args.size = 512 if args.engine == "sdxl-turbo" else 256
     elif args.engine == "sdxl-turbo" and (args.size % 32 or args.size < 64):
         args.size = max(64, args.size // 32 * 32)
-        print(f"hambajuba: sdxl-turbo renders multiples of 32 pixels: size {args.size}",
-              file=sys.stderr)
+        print(
+            f"hambajuba: sdxl-turbo renders multiples of 32 pixels: size {args.size}",
+            file=sys.stderr,
+        )
     return note
 
 
@@ -294,8 +351,9 @@ def _check_show_args(args) -> None:
     if not 1 <= args.fps <= 120:
         raise CliError("--fps must be between 1 and 120", EXIT_USAGE)
     if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise CliError("the creature needs a terminal; use --headless to run without one",
-                       EXIT_USAGE)
+        raise CliError(
+            "the creature needs a terminal; use --headless to run without one", EXIT_USAGE
+        )
     if args.pack is not None:  # a bad pack is known before the song is analysed
         from hambajuba_tui.catalog.packs import PackError, load_pack
 
@@ -320,15 +378,26 @@ def _run_show(args, audio, analysis) -> int:
     notices = [n for n in (engine_note, problem) if n]
     if problem:
         print(f"hambajuba: {problem}", file=sys.stderr)
-    options = ShowOptions(engine=args.engine, width=args.size, height=args.size, fps=args.fps,
-                          sound=not (args.no_sound or args.headless), decoder=args.decoder)
+    options = ShowOptions(
+        engine=args.engine,
+        width=args.size,
+        height=args.size,
+        fps=args.fps,
+        sound=not (args.no_sound or args.headless),
+        decoder=args.decoder,
+    )
     show = Show(analysis, audio.samples, audio.sr, session, options)
     try:
         if args.headless:
             from hambajuba_tui.headless import run_headless
 
-            summary = run_headless(show, args.seconds, args.frames_out, start=args.start,
-                                   every=max(1, args.frames_every))
+            summary = run_headless(
+                show,
+                args.seconds,
+                args.frames_out,
+                start=args.start,
+                every=max(1, args.frames_every),
+            )
             brief = {k: v for k, v in summary.items() if k != "shown_frames"}
             print(json.dumps(brief))
             return 0
@@ -339,8 +408,13 @@ def _run_show(args, audio, analysis) -> int:
         problems = notices + problems
         if args.start:
             show.player.seek(args.start)
-        HambajubaApp(show, skin=skin, title=analysis.title, notices=problems,
-                     graphics=_graphics_mode(args.graphics)).run()
+        HambajubaApp(
+            show,
+            skin=skin,
+            title=analysis.title,
+            notices=problems,
+            graphics=_graphics_mode(args.graphics),
+        ).run()
         if show.session != session:  # the user changed the setup: keep it for next time
             from hambajuba_tui.bridge.session import save
 
@@ -383,8 +457,10 @@ def cmd_analyze(args) -> int:
         print(json.dumps(summary))
         return 0
     key = f", {a.key}" if a.key else ""
-    print(f"{args.file.name}: {a.duration:.1f} s, {a.bpm:.1f} BPM{key}, {len(a.beats)} beats, "
-          f"stems by {a.stems_backend}" + (" (silence only)" if a.silent else ""))
+    print(
+        f"{args.file.name}: {a.duration:.1f} s, {a.bpm:.1f} BPM{key}, {len(a.beats)} beats, "
+        f"stems by {a.stems_backend}" + (" (silence only)" if a.silent else "")
+    )
     if len(a.keys) > 1:
         print("  key: " + " → ".join(f"{k} at {t:.1f} s" if t else k for t, k in a.keys))
     entries = summary["layer_entries"]
@@ -403,10 +479,14 @@ def _add_models_parser(sub) -> None:
     msub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     status = msub.add_parser("status", help="what is present, where, and its size")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
-    pull = msub.add_parser("pull", help="download SDXL-Turbo (fp16), TAESDXL, the four SAEs and "
-                                        "the feature labels into the Hugging Face cache")
-    pull.add_argument("--only", nargs="+", metavar="NAME",
-                      help="pull only these (sdxl, taesdxl, saes, feature)")
+    pull = msub.add_parser(
+        "pull",
+        help="download SDXL-Turbo (fp16), TAESDXL, the four SAEs and "
+        "the feature labels into the Hugging Face cache",
+    )
+    pull.add_argument(
+        "--only", nargs="+", metavar="NAME", help="pull only these (sdxl, taesdxl, saes, feature)"
+    )
 
 
 def cmd_models(args) -> int:
@@ -428,16 +508,24 @@ def cmd_models(args) -> int:
         for gap in row["missing"]:
             print(f"{'':<18} missing: {gap}")
     lacking = models.missing()
-    print("sdxl-turbo engine: " + ("ready" if not lacking else
-                                   "not ready (run `hambajuba models pull`)"))
+    print(
+        "sdxl-turbo engine: "
+        + ("ready" if not lacking else "not ready (run `hambajuba models pull`)")
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"demo": cmd_demo, "play": cmd_play, "analyze": cmd_analyze,
-               "snapshot": cmd_snapshot, "features": cmd_features,
-               "models": cmd_models, "skins": cmd_skins}[args.command]
+    handler = {
+        "demo": cmd_demo,
+        "play": cmd_play,
+        "analyze": cmd_analyze,
+        "snapshot": cmd_snapshot,
+        "features": cmd_features,
+        "models": cmd_models,
+        "skins": cmd_skins,
+    }[args.command]
     try:
         return handler(args)
     except CliError as exc:

@@ -16,8 +16,14 @@ from PIL import Image
 from hambajuba_tui.show import Show
 
 
-def run_headless(show: Show, seconds: float, frames_out: Path | None = None,
-                 start: float = 0.0, every: int = 1, ready_timeout: float = 60.0) -> dict:
+def run_headless(
+    show: Show,
+    seconds: float,
+    frames_out: Path | None = None,
+    start: float = 0.0,
+    every: int = 1,
+    ready_timeout: float = 60.0,
+) -> dict:
     """Run ``show`` for ``seconds`` of media time from ``start``; returns the summary."""
     if frames_out is not None:
         frames_out.mkdir(parents=True, exist_ok=True)
@@ -38,12 +44,17 @@ def run_headless(show: Show, seconds: float, frames_out: Path | None = None,
         info = show.poll_frame()
         if info is not None:
             lag = show.now - info.media_time  # how late the frame is against what is heard
-            entry = {"frame_no": info.frame_no, "t": round(info.media_time, 4),
-                     "lag_ms": round(1000 * lag, 2), "file": None}
+            entry = {
+                "frame_no": info.frame_no,
+                "t": round(info.media_time, 4),
+                "lag_ms": round(1000 * lag, 2),
+                "file": None,
+            }
             if frames_out is not None and (len(shown) % every == 0):
                 name = f"frame_{len(shown):05d}.png"
                 Image.fromarray(show.frame[: info.height, : info.width]).save(
-                    frames_out / name, compress_level=1)
+                    frames_out / name, compress_level=1
+                )
                 entry["file"] = name
             shown.append(entry)
         next_tick += interval
@@ -66,8 +77,10 @@ def run_headless(show: Show, seconds: float, frames_out: Path | None = None,
         "frames_dropped": show.status.dropped,
         "mean_fps": round(len(shown) / elapsed, 2) if elapsed > 0 else 0.0,
         "gen_ms": round(show.status.gen_ms, 3),
-        "av_offset_ms": {"mean": round(float(lags.mean()), 2),
-                         "p95": round(float(np.percentile(lags, 95)), 2)},
+        "av_offset_ms": {
+            "mean": round(float(lags.mean()), 2),
+            "p95": round(float(np.percentile(lags, 95)), 2),
+        },
         "worker_restarts": max(0, show.worker.starts - 1),
         "events": news,
         "shown_frames": shown,

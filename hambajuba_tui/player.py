@@ -22,8 +22,15 @@ import numpy as np
 from hambajuba_tui import shm
 
 _CLOCK_DTYPE = np.dtype(
-    [("seq", "<u8"), ("media_time", "<f8"), ("wall", "<f8"), ("playing", "<u8"),
-     ("epoch", "<u8"), ("duration", "<f8"), ("pad", "V16")]
+    [
+        ("seq", "<u8"),
+        ("media_time", "<f8"),
+        ("wall", "<f8"),
+        ("playing", "<u8"),
+        ("epoch", "<u8"),
+        ("duration", "<f8"),
+        ("pad", "V16"),
+    ]
 )
 
 
@@ -60,8 +67,9 @@ class MediaClock:
     def name(self) -> str:
         return self._shm.name
 
-    def publish(self, media_time: float, wall: float, playing: bool,
-                new_epoch: bool = False) -> None:
+    def publish(
+        self, media_time: float, wall: float, playing: bool, new_epoch: bool = False
+    ) -> None:
         """At monotonic time ``wall`` the listener hears ``media_time``."""
         with self._lock:
             rec = self._rec
@@ -161,8 +169,11 @@ class SoundPlayer(SilentPlayer):
         self._frame = 0
         self._run = False
         self._stream = sd.OutputStream(
-            samplerate=sr, channels=self._samples.shape[1], dtype="float32",
-            callback=self._callback, latency="low",
+            samplerate=sr,
+            channels=self._samples.shape[1],
+            dtype="float32",
+            callback=self._callback,
+            latency="low",
         )
         self.device_name = str(sd.query_devices(kind="output")["name"])
         self._stream.start()

@@ -49,8 +49,14 @@ class ShowStatus:
 
 
 class Show:
-    def __init__(self, analysis: Analysis, samples: np.ndarray, sr: int, session: Session,
-                 options: ShowOptions | None = None) -> None:
+    def __init__(
+        self,
+        analysis: Analysis,
+        samples: np.ndarray,
+        sr: int,
+        session: Session,
+        options: ShowOptions | None = None,
+    ) -> None:
         self.options = options = options or ShowOptions()
         self.analysis = analysis
         self.session = session
@@ -58,11 +64,20 @@ class Show:
         self.clock = MediaClock.create(analysis.duration)
         self.ring = FrameRing.create(options.width, options.height, n_slots=4)
         self.player = open_player(self.clock, samples, sr, options.sound)
-        self.worker = EngineWorker(WorkerConfig(
-            ring_name=self.ring.name, clock_name=self.clock.name, analysis=analysis,
-            session=session, engine=options.engine, width=options.width,
-            height=options.height, fps=options.fps, display_latency=1.0 / options.fps,
-            decoder=options.decoder))
+        self.worker = EngineWorker(
+            WorkerConfig(
+                ring_name=self.ring.name,
+                clock_name=self.clock.name,
+                analysis=analysis,
+                session=session,
+                engine=options.engine,
+                width=options.width,
+                height=options.height,
+                fps=options.fps,
+                display_latency=1.0 / options.fps,
+                decoder=options.decoder,
+            )
+        )
         self.frame = np.zeros((options.height, options.width, 3), np.uint8)
         """The frame on screen now (uint8 [H, W, 3])."""
         self.frame_info: FrameInfo | None = None
@@ -128,8 +143,9 @@ class Show:
         """Take the newest due frame into ``self.frame``; None when nothing new is due."""
         self.player.tick()
         reading = self.clock.read()
-        info = self.ring.read_newest_due(reading.now, reading.epoch, self.frame,
-                                         self._last_frame_no)
+        info = self.ring.read_newest_due(
+            reading.now, reading.epoch, self.frame, self._last_frame_no
+        )
         if info is None:
             return None
         self.status.dropped += max(0, info.frame_no - self._last_frame_no - 1)
@@ -176,8 +192,10 @@ class Show:
         if len(self._restarts) >= MAX_RESTARTS:
             self._gave_up = True
             self.status.worker = "stopped"
-            return [f"engine worker died {MAX_RESTARTS} times in a minute; "
-                    "the music plays on without new frames"]
+            return [
+                f"engine worker died {MAX_RESTARTS} times in a minute; "
+                "the music plays on without new frames"
+            ]
         self._restarts.append(now)
         self.status.worker = "restarting"
         self.worker.start()

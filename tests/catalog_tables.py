@@ -6,10 +6,12 @@ import json
 import os
 from pathlib import Path
 
-PUBLISHED = Path(os.environ.get("HAMBAJUBA_LABELS",
-                                Path(__file__).resolve().parents[2] / "shared" / "labels"))
-HAVE_PUBLISHED = all((PUBLISHED / f"{b}.json").is_file()
-                     for b in ("down.2.1", "mid.0", "up.0.0", "up.0.1"))
+PUBLISHED = Path(
+    os.environ.get("HAMBAJUBA_LABELS", Path(__file__).resolve().parents[2] / "shared" / "labels")
+)
+HAVE_PUBLISHED = all(
+    (PUBLISHED / f"{b}.json").is_file() for b in ("down.2.1", "mid.0", "up.0.0", "up.0.1")
+)
 
 UP01 = [
     ("warm amber glow", "lighting", "high", 20.0),
@@ -35,8 +37,10 @@ MID0 = [
 
 
 def rows(spec: list[tuple[str, str, str, float]]) -> list[dict]:
-    return [{"id": i, "label": label, "category": cat, "confidence": conf,
-             "meanActivation": mean} for i, (label, cat, conf, mean) in enumerate(spec)]
+    return [
+        {"id": i, "label": label, "category": cat, "confidence": conf, "meanActivation": mean}
+        for i, (label, cat, conf, mean) in enumerate(spec)
+    ]
 
 
 def write_table(folder: Path, block: str, data: object) -> Path:

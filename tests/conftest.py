@@ -48,9 +48,16 @@ def make_analysis(duration: float = 12.0, bpm: float = 120.0) -> Analysis:
     for name in ("envelope", "energy_smooth", "flash", "sustain"):
         signals[f"global.{name}"] = mix.astype(np.float32)
     signals["global.transient"] = pulse
-    return Analysis(song_hash="synthetic", duration=duration, bpm=bpm, beats=beats,
-                    downbeats=beats[::4], stems_backend="synthetic", signals=signals,
-                    title="synthetic")
+    return Analysis(
+        song_hash="synthetic",
+        duration=duration,
+        bpm=bpm,
+        beats=beats,
+        downbeats=beats[::4],
+        stems_backend="synthetic",
+        signals=signals,
+        title="synthetic",
+    )
 
 
 @pytest.fixture

@@ -331,27 +331,38 @@ def _all_on(n_bars: int) -> dict[str, np.ndarray]:
     return {stem: np.ones(n_bars, dtype=bool) for stem in PHYSICAL_STEMS}
 
 
-def steady(bpm: float, seconds: float = 16.0, *, swing: float = 0.5, tonic: int = 45,
-           seed: int = 1) -> Song:
+def steady(
+    bpm: float, seconds: float = 16.0, *, swing: float = 0.5, tonic: int = 45, seed: int = 1
+) -> Song:
     """Everything playing at one tempo in one key (A minor by default)."""
     n_bars = _bars_for(seconds, bpm)
     periods = np.full(n_bars * BEATS_PER_BAR, 60.0 / bpm)
     label = f"steady-{bpm:g}" + (f"-swing{round(100 * swing)}" if swing != 0.5 else "")
-    return render(label, periods, np.full(n_bars, tonic), _all_on(n_bars), swing=swing,
-                  bpms=(bpm,), seed=seed)
+    return render(
+        label, periods, np.full(n_bars, tonic), _all_on(n_bars), swing=swing, bpms=(bpm,), seed=seed
+    )
 
 
-def tempo_change(bpm1: float = 100.0, bpm2: float = 130.0, seconds: float = 22.0,
-                 seed: int = 2) -> Song:
+def tempo_change(
+    bpm1: float = 100.0, bpm2: float = 130.0, seconds: float = 22.0, seed: int = 2
+) -> Song:
     """Half the song at ``bpm1``, then (from a downbeat) the rest at ``bpm2``."""
     bars1 = _bars_for(seconds / 2, bpm1)
     bars2 = _bars_for(seconds / 2, bpm2)
-    periods = np.r_[np.full(bars1 * BEATS_PER_BAR, 60.0 / bpm1),
-                    np.full(bars2 * BEATS_PER_BAR, 60.0 / bpm2)]
+    periods = np.r_[
+        np.full(bars1 * BEATS_PER_BAR, 60.0 / bpm1), np.full(bars2 * BEATS_PER_BAR, 60.0 / bpm2)
+    ]
     n_bars = bars1 + bars2
     change = START_S + bars1 * BEATS_PER_BAR * 60.0 / bpm1
-    return render(f"tempo-{bpm1:g}-{bpm2:g}", periods, np.full(n_bars, 45), _all_on(n_bars),
-                  bpms=(bpm1, bpm2), tempo_change_s=change, seed=seed)
+    return render(
+        f"tempo-{bpm1:g}-{bpm2:g}",
+        periods,
+        np.full(n_bars, 45),
+        _all_on(n_bars),
+        bpms=(bpm1, bpm2),
+        tempo_change_s=change,
+        seed=seed,
+    )
 
 
 def key_change(bpm: float = 110.0, seconds: float = 22.0, seed: int = 3) -> Song:

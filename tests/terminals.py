@@ -33,8 +33,18 @@ class VirtualScreen:
                 break
         self.display = f":{n}"
         self.proc = subprocess.Popen(
-            ["Xvfb", self.display, "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
-             "-nolisten", "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "Xvfb",
+                self.display,
+                "-screen",
+                "0",
+                f"{SCREEN[0]}x{SCREEN[1]}x24",
+                "-nolisten",
+                "tcp",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 15
         while not Path(f"/tmp/.X11-unix/X{n}").exists():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -50,8 +60,12 @@ class VirtualScreen:
 
         err = ""
         for _ in range(tries):
-            out = subprocess.run(["import", "-silent", "-window", "root", "png:-"],
-                                 capture_output=True, env=self.env(), timeout=30)
+            out = subprocess.run(
+                ["import", "-silent", "-window", "root", "png:-"],
+                capture_output=True,
+                env=self.env(),
+                timeout=30,
+            )
             if out.returncode == 0 and out.stdout:
                 return np.asarray(Image.open(io.BytesIO(out.stdout)).convert("RGB"))
             err = out.stderr.decode(errors="replace")[-300:]
@@ -73,16 +87,50 @@ def terminal_command(terminal: str, argv: list[str], cols: int = 100, rows: int 
     """The command that opens ``terminal`` at the screen's top-left running ``argv``."""
     if terminal == "xterm":
         font, size = XTERM_FONT
-        return ["xterm", "-ti", "vt340", "-xrm", "XTerm*decGraphicsID: vt340",
-                "-xrm", "XTerm*numColorRegisters: 256",
-                "-xrm", "XTerm*maxGraphicSize: 4096x4096", "-tn", "xterm-256color",
-                "-fa", font, "-fs", str(size), "-b", "0", "-bw", "0",
-                "-geometry", f"{cols}x{rows}+0+0", "-e", *argv]
+        return [
+            "xterm",
+            "-ti",
+            "vt340",
+            "-xrm",
+            "XTerm*decGraphicsID: vt340",
+            "-xrm",
+            "XTerm*numColorRegisters: 256",
+            "-xrm",
+            "XTerm*maxGraphicSize: 4096x4096",
+            "-tn",
+            "xterm-256color",
+            "-fa",
+            font,
+            "-fs",
+            str(size),
+            "-b",
+            "0",
+            "-bw",
+            "0",
+            "-geometry",
+            f"{cols}x{rows}+0+0",
+            "-e",
+            *argv,
+        ]
     if terminal == "kitty":
-        return ["kitty", "--config", "NONE", "-o", "font_size=10",
-                "-o", "window_padding_width=0", "-o", "placement_strategy=top-left",
-                "-o", "remember_window_size=no", "-o", f"initial_window_width={cols}c",
-                "-o", f"initial_window_height={rows}c", *argv]
+        return [
+            "kitty",
+            "--config",
+            "NONE",
+            "-o",
+            "font_size=10",
+            "-o",
+            "window_padding_width=0",
+            "-o",
+            "placement_strategy=top-left",
+            "-o",
+            "remember_window_size=no",
+            "-o",
+            f"initial_window_width={cols}c",
+            "-o",
+            f"initial_window_height={rows}c",
+            *argv,
+        ]
     raise ValueError(terminal)
 
 
@@ -99,7 +147,7 @@ def pane_crop(shot: np.ndarray, info: dict) -> np.ndarray:
     """The screenshot pixels of the cells the heart's image covers."""
     cw, ch = info["cell_px"]
     x, y = info["col"] * cw, info["row"] * ch
-    return shot[y:y + info["rows"] * ch, x:x + info["cols"] * cw]
+    return shot[y : y + info["rows"] * ch, x : x + info["cols"] * cw]
 
 
 def image_region(crop: np.ndarray, info: dict) -> np.ndarray:

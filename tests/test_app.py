@@ -22,8 +22,13 @@ from hambajuba_tui.vocab import SAMPLE_RATE
 
 def _app(analysis, graphics: GraphicsMode | None = None) -> HambajubaApp:
     silence = np.zeros((int(analysis.duration * SAMPLE_RATE), 2), np.float32)
-    show = Show(analysis, silence, SAMPLE_RATE, load_pack().session(),
-                ShowOptions(width=96, height=96, sound=False))
+    show = Show(
+        analysis,
+        silence,
+        SAMPLE_RATE,
+        load_pack().session(),
+        ShowOptions(width=96, height=96, sound=False),
+    )
     return HambajubaApp(show, title="synthetic", graphics=graphics)
 
 
@@ -110,8 +115,13 @@ def test_the_tui_process_never_imports_torch():
                           "torch": sorted(m for m in sys.modules
                                                            if m.split(".")[0] == "torch")}))
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=120, env={"HAMBAJUBA_AUDIO": "none", "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"HAMBAJUBA_AUDIO": "none", "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["drawn"] >= 3  # the app really ran and showed frames
@@ -148,13 +158,15 @@ def test_sixel_heart_fits_the_pane_keeps_the_aspect_and_refits_on_resize(analysi
             assert region.y <= place.row and place.row + place.rows <= region.bottom
             assert abs(place.width - place.height) <= 1
             payload = heart.last_payload
-            image = payload[payload.index("\x1bP"):payload.rindex("\x1b\\") + 2]
+            image = payload[payload.index("\x1bP") : payload.rindex("\x1b\\") + 2]
             img, painted = decode_sixel(image)
             assert painted.all() and img.shape[:2] == (place.height, place.width)
             await pilot.resize_terminal(60, 24)
             smaller = heart.content_region
-            assert await _until(pilot, lambda: heart.placement().height < place.height
-                                and heart.last_payload != payload)
+            assert await _until(
+                pilot,
+                lambda: heart.placement().height < place.height and heart.last_payload != payload,
+            )
             new = heart.placement()
             assert smaller.x <= new.col and new.col + new.cols <= smaller.right
             assert new.row + new.rows <= smaller.bottom
@@ -173,19 +185,23 @@ def test_the_heart_dances_above_a_notification_and_fills_again_when_it_goes(anal
             full = heart.placement()
             assert heart.visible_placement() == full
             app.notify("a long notice\nover\nseveral\nlines", timeout=30)
+
             def toasts():
                 return [t.region for t in app.screen.query("Toast") if t.region.area]
+
             assert await _until(pilot, lambda: len(toasts()) == 1)
             toast = toasts()[0]
             assert toast.x < full.col + full.cols and toast.y < full.row + full.rows  # over it
             # frames go on, cut off above the toast: the sixel image is that many pixels tall
             before = heart.frames_drawn
-            assert await _until(pilot, lambda: heart.frames_drawn > before + 2
-                                and heart._last_sent[1].rows < full.rows)
+            assert await _until(
+                pilot,
+                lambda: heart.frames_drawn > before + 2 and heart._last_sent[1].rows < full.rows,
+            )
             cut = heart._last_sent[1]
             assert cut.row + cut.rows == toast.y and (cut.col, cut.cols) == (full.col, full.cols)
             payload = heart.last_payload
-            img, _ = decode_sixel(payload[payload.index("\x1bP"):payload.rindex("\x1b\\") + 2])
+            img, _ = decode_sixel(payload[payload.index("\x1bP") : payload.rindex("\x1b\\") + 2])
             assert img.shape[:2] == (cut.height, cut.width) and cut.height < full.height
             app.clear_notifications()
             assert await _until(pilot, lambda: heart._last_sent[1] == full)
@@ -210,9 +226,13 @@ def test_a_failing_encoder_is_reported_not_fatal(analysis):
             heart = app.query_one(Heart)
             assert await _until(pilot, lambda: heart.frames_drawn >= 1)
             heart._painter.encoder = Broken()
-            assert await _until(pilot, lambda: any(
-                "could not draw a frame (ValueError: no room for that)" in str(n.message)
-                for n in app._notifications))
+            assert await _until(
+                pilot,
+                lambda: any(
+                    "could not draw a frame (ValueError: no room for that)" in str(n.message)
+                    for n in app._notifications
+                ),
+            )
             assert app.is_running and app.show.playing
             await pilot.press("q")
 

@@ -26,8 +26,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:'.*' is deprecated:DeprecationWa
 
 
 FACTORIES = {
-    **{f"steady-{bpm:g}": (lambda bpm=bpm: songs.steady(bpm, seed=int(bpm)))
-       for bpm in songs.STEADY_TEMPI},
+    **{
+        f"steady-{bpm:g}": (lambda bpm=bpm: songs.steady(bpm, seed=int(bpm)))
+        for bpm in songs.STEADY_TEMPI
+    },
     "swing-110": lambda: songs.steady(110.0, swing=2 / 3, seed=7),
     "tempo-100-130": songs.tempo_change,
     "key-change": songs.key_change,
@@ -245,8 +247,9 @@ def test_sections_start_where_the_arrangement_changes(analysed):
     """Dropouts: layers change at bars 2, 4, 6, 8 and 10. Measured boundaries: bars 2, 6 and 10
     exactly (at least 8 beats apart, so not all five); each must sit on a true change."""
     song, result = analysed("dropouts")
-    changes = np.array(sorted({t for ts in (*song.entries.values(), *song.exits.values())
-                               for t in ts if t > 1.0}))
+    changes = np.array(
+        sorted({t for ts in (*song.entries.values(), *song.exits.values()) for t in ts if t > 1.0})
+    )
     starts = [s for s, _, _ in result.sections[1:]]
     assert len(starts) >= 3, result.sections
     for s in starts:

@@ -40,15 +40,26 @@ def song() -> songs.Song:
 
 
 def _cli(*args: str, home: Path, **popen) -> subprocess.Popen:
-    env = {**os.environ, "HAMBAJUBA_AUDIO": "none", "HAMBAJUBA_HOME": str(home),
-           "FORCE_COLOR": "1", "COLUMNS": "100"}  # FORCE_COLOR: rich draws its progress bar
-    return subprocess.Popen([sys.executable, "-m", "hambajuba_tui.cli", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    env = {
+        **os.environ,
+        "HAMBAJUBA_AUDIO": "none",
+        "HAMBAJUBA_HOME": str(home),
+        "FORCE_COLOR": "1",
+        "COLUMNS": "100",
+    }  # FORCE_COLOR: rich draws its progress bar
+    return subprocess.Popen(
+        [sys.executable, "-m", "hambajuba_tui.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
 
 
 def _f_measure(estimated: np.ndarray, reference: np.ndarray, tol: float = 0.07) -> float:
-    hits = sum(bool(len(estimated)) and float(np.min(np.abs(estimated - t))) <= tol
-               for t in reference)
+    hits = sum(
+        bool(len(estimated)) and float(np.min(np.abs(estimated - t))) <= tol for t in reference
+    )
     if hits == 0:
         return 0.0
     precision, recall = hits / len(estimated), hits / len(reference)
@@ -137,7 +148,7 @@ def test_cli_refuses_long_and_damaged_files_in_one_line(tmp_path, song):
     long = tmp_path / "two hours.wav"
     _sparse_wav(long, 2 * 3600.0)
     whole = tmp_path / "whole.wav"
-    sf.write(whole, song.mix[: SAMPLE_RATE], song.sr, subtype="PCM_16")
+    sf.write(whole, song.mix[:SAMPLE_RATE], song.sr, subtype="PCM_16")
     cut = tmp_path / "cut.wav"
     cut.write_bytes(whole.read_bytes()[:30])  # inside the header
     for path, words in ((long, "the limit is 60 min"), (cut, "truncated")):
@@ -188,8 +199,10 @@ def _variants(song: songs.Song, folder: Path) -> dict[str, Path]:
 def variants(song, tmp_path_factory) -> dict[str, tuple[Path, Analysis]]:
     root = tmp_path_factory.mktemp("variants")
     cache_dir = root / "cache 缓存"
-    return {name: (path, analyze(path, cache_dir=cache_dir))
-            for name, path in _variants(song, root / "files").items()}
+    return {
+        name: (path, analyze(path, cache_dir=cache_dir))
+        for name, path in _variants(song, root / "files").items()
+    }
 
 
 # measured beat F-measure / |BPM error|: mono .968 / .012, 5.1 .968 / .008, 8 kHz .968 / .020,

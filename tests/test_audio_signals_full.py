@@ -128,16 +128,21 @@ def test_every_signal_for_every_stem(demo, song):
 
 def test_novelty_windows_get_smoother(demo):
     _, _, a = demo
-    roughness_of = {w: float(np.mean(np.abs(np.diff(a.signals[f"global.novelty_{w}"]))))
-                    for w in ("short", "mid", "long")}
+    roughness_of = {
+        w: float(np.mean(np.abs(np.diff(a.signals[f"global.novelty_{w}"]))))
+        for w in ("short", "mid", "long")
+    }
     assert roughness_of["short"] > roughness_of["mid"] > roughness_of["long"]
 
 
 # --- virtual stems -----------------------------------------------------------------------
 
 PASS = {  # virtual stem -> a frequency inside its band (Hz)
-    "drums_low": 70.0, "drums_mid": 1000.0, "drums_high": 9000.0,
-    "other_mid": 900.0, "other_high": 8000.0,
+    "drums_low": 70.0,
+    "drums_mid": 1000.0,
+    "drums_high": 9000.0,
+    "other_mid": 900.0,
+    "other_high": 8000.0,
 }
 
 
@@ -175,23 +180,29 @@ def test_drum_bands_take_their_own_hits(song):
     assert np.abs(high[snare_hat : snare_hat + int(0.03 * SR)]).max() > 0.01
 
 
-@pytest.mark.parametrize("stem, presets", [
-    ("drums", {"envelope": (2, 100), "flash": (1, 30), "sustain": (10, 100)}),
-    ("drums_low", {"envelope": (5, 150), "flash": (2, 50), "sustain": (15, 150)}),
-    ("drums_mid", {"envelope": (2, 90), "flash": (1, 35), "sustain": (10, 90)}),
-    ("drums_high", {"envelope": (1, 80), "flash": (0.5, 20), "sustain": (5, 60)}),
-    ("bass", {"envelope": (10, 200), "flash": (5, 80), "sustain": (30, 250)}),
-    ("vocals", {"envelope": (15, 150), "flash": (5, 60), "sustain": (20, 180)}),
-    ("other", {"envelope": (10, 150), "flash": (3, 50), "sustain": (15, 150)}),
-    ("other_high", {"envelope": (5, 100), "flash": (1, 30), "sustain": (8, 80)}),
-])
+@pytest.mark.parametrize(
+    "stem, presets",
+    [
+        ("drums", {"envelope": (2, 100), "flash": (1, 30), "sustain": (10, 100)}),
+        ("drums_low", {"envelope": (5, 150), "flash": (2, 50), "sustain": (15, 150)}),
+        ("drums_mid", {"envelope": (2, 90), "flash": (1, 35), "sustain": (10, 90)}),
+        ("drums_high", {"envelope": (1, 80), "flash": (0.5, 20), "sustain": (5, 60)}),
+        ("bass", {"envelope": (10, 200), "flash": (5, 80), "sustain": (30, 250)}),
+        ("vocals", {"envelope": (15, 150), "flash": (5, 60), "sustain": (20, 180)}),
+        ("other", {"envelope": (10, 150), "flash": (3, 50), "sustain": (15, 150)}),
+        ("other_high", {"envelope": (5, 100), "flash": (1, 30), "sustain": (8, 80)}),
+    ],
+)
 def test_follower_presets(song, stem, presets):
     assert FOLLOWER_PRESETS[stem] == presets
     y = song.stems["drums"][: 4 * SR]
     out = stem_analysis(y, stem, full=False)[0]
     energy = rms(y)
-    for signal, preset in (("energy_smooth", "envelope"), ("flash", "flash"),
-                           ("sustain", "sustain")):
+    for signal, preset in (
+        ("energy_smooth", "envelope"),
+        ("flash", "flash"),
+        ("sustain", "sustain"),
+    ):
         want = normalize(follow(energy, *presets[preset]), floor=1e-3)
         np.testing.assert_allclose(out[signal], want, atol=1e-5)
 
@@ -221,10 +232,11 @@ def test_vocal_pitch_follows_the_lead(demo, song):
     assert np.mean(np.abs(true_err) < 0.5) > 0.97
     # pitch holds through rests and pitch_norm maps 80..2000 Hz on a log scale
     hz = a.pitch_hz["vocals"]
-    assert np.all(hz[int(20 * GRID_RATE):] > 0)
+    assert np.all(hz[int(20 * GRID_RATE) :] > 0)
     mapped = np.log(np.maximum(hz, 1e-3) / 80) / np.log(25.0)
-    np.testing.assert_allclose(a.signals["vocals.pitch_norm"][hz > 0],
-                               np.clip(mapped, 0, 1)[hz > 0], atol=1e-4)
+    np.testing.assert_allclose(
+        a.signals["vocals.pitch_norm"][hz > 0], np.clip(mapped, 0, 1)[hz > 0], atol=1e-4
+    )
 
 
 def test_bass_pitch_is_the_chord_root(demo):
@@ -269,8 +281,10 @@ def test_roughness_cluster_beats_fifth():
 
 
 def _chords(progression: list[tuple[float, ...]], seconds: float = 1.5) -> np.ndarray:
-    out = [sum(tone(midi_hz(m), seconds, 4) for m in chord) * np.hanning(int(seconds * SR))
-           for chord in progression]
+    out = [
+        sum(tone(midi_hz(m), seconds, 4) for m in chord) * np.hanning(int(seconds * SR))
+        for chord in progression
+    ]
     return (0.1 * np.concatenate(out)).astype(np.float32)
 
 
@@ -338,8 +352,9 @@ def test_lock_index_together_vs_independent():
 def test_coupling_of_the_demo(demo):
     _, _, a = demo
     lock = a.signals["coupling.bass_drums.lock_index"]
-    breakdown = slice(int((DEMO_START_S + 17 * BAR) * GRID_RATE),
-                      int((DEMO_START_S + 19 * BAR) * GRID_RATE))
+    breakdown = slice(
+        int((DEMO_START_S + 17 * BAR) * GRID_RATE), int((DEMO_START_S + 19 * BAR) * GRID_RATE)
+    )
     full = slice(int(45 * GRID_RATE), int(58 * GRID_RATE))
     assert lock[full].mean() > lock[breakdown].mean() + 0.2
     call = a.signals["coupling.bass_drums.call_response"]
@@ -367,8 +382,12 @@ def test_classification_formula():
     w = weights(percussive=0.2, melody=0.5, texture=0.25)
     harmonic = 0.8
     harmony = harmonic * 0.5 * 0.75
-    raw = {"spring": 0.2, "pitch_follow": 0.5 * harmonic, "oscillator": harmony * harmonic,
-           "drift": 0.25 * harmonic}
+    raw = {
+        "spring": 0.2,
+        "pitch_follow": 0.5 * harmonic,
+        "oscillator": harmony * harmonic,
+        "drift": 0.25 * harmonic,
+    }
     total = sum(raw.values())
     for m in MODELS:
         assert w[m] == pytest.approx(raw[m] / total, abs=1e-5)
@@ -383,9 +402,11 @@ def test_classification_formula():
 
 
 def test_layer_entries_on_the_true_stems(song):
-    for stem, want in (("vocals", [DEMO_START_S + 8 * BAR]),
-                       ("drums", [DEMO_START_S, DEMO_START_S + 20 * BAR]),
-                       ("other", [DEMO_START_S + 4 * BAR])):
+    for stem, want in (
+        ("vocals", [DEMO_START_S + 8 * BAR]),
+        ("drums", [DEMO_START_S, DEMO_START_S + 20 * BAR]),
+        ("other", [DEMO_START_S + 4 * BAR]),
+    ):
         out, stats = stem_analysis(song.stems[stem], stem, bpm=DEMO_BPM)
         got = stats.entries / GRID_RATE
         assert len(got) == len(want), (stem, got)
@@ -480,8 +501,14 @@ def test_cache_round_trip_of_the_new_fields(demo):
 def test_summary_of_a_bare_analysis():
     from hambajuba_tui.audio.analysis import Analysis
 
-    bare = Analysis(song_hash="x", duration=1.0, bpm=120.0, beats=np.zeros(0),
-                    downbeats=np.zeros(0), stems_backend="dsp")
+    bare = Analysis(
+        song_hash="x",
+        duration=1.0,
+        bpm=120.0,
+        beats=np.zeros(0),
+        downbeats=np.zeros(0),
+        stems_backend="dsp",
+    )
     s = summary(bare)
     json.dumps(s)
     assert s["key"] == "" and s["activity"] == {} and s["sections"] == [] and s["motion"] == {}

@@ -17,8 +17,9 @@ from hambajuba_tui.audio.decode import Audio, AudioError
 from hambajuba_tui.audio.stems import BACKEND_CHOICES, resolve_backend, separate_stems
 from hambajuba_tui.vocab import PHYSICAL_STEMS, SAMPLE_RATE
 
-needs_demucs = pytest.mark.skipif(not demucs_backend.is_installed(),
-                                  reason="demucs is not installed (pip install -e '.[stems]')")
+needs_demucs = pytest.mark.skipif(
+    not demucs_backend.is_installed(), reason="demucs is not installed (pip install -e '.[stems]')"
+)
 
 
 def _clip(seconds: float, sr: int = SAMPLE_RATE, channels: int = 2) -> np.ndarray:
@@ -57,8 +58,11 @@ def fake_htdemucs(no_weights):
     (snapshot / "htdemucs.yaml").write_text("models: ['f00dcafe']\n")
     model = get_model("demucs_unittest")
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    meta = {"klass": "demucs.hdemucs.HDemucs", "args": "[]",
-            "kwargs": json.dumps({"channels": 4, "sources": list(SOURCES)})}
+    meta = {
+        "klass": "demucs.hdemucs.HDemucs",
+        "args": "[]",
+        "kwargs": json.dumps({"channels": 4, "sources": list(SOURCES)}),
+    }
     save_file(state, str(snapshot / "f00dcafe.safetensors"), metadata=meta)
     return snapshot
 
@@ -74,8 +78,9 @@ def _check_stems(stems: dict[str, np.ndarray], n: int) -> None:
 def test_the_random_model_separates_in_a_child_process():
     mix = _clip(4.0)
     calls: list[float] = []
-    stems = demucs_backend.separate_demucs(mix, SAMPLE_RATE, calls.append,
-                                           model_name=demucs_backend.TEST_MODEL_NAME)
+    stems = demucs_backend.separate_demucs(
+        mix, SAMPLE_RATE, calls.append, model_name=demucs_backend.TEST_MODEL_NAME
+    )
     _check_stems(stems, len(mix))
     assert calls and calls == sorted(calls) and calls[-1] == 1.0
     assert any(np.abs(y).max() > 0 for y in stems.values())  # it really ran, random as it is
@@ -93,8 +98,9 @@ def test_long_input_runs_in_overlapping_segments_with_progress_for_each():
     model = demucs_backend.load_model(demucs_backend.TEST_MODEL_NAME)
     mix = _clip(10.0)
     calls: list[float] = []
-    stems = demucs_backend.separate_in_process(mix, SAMPLE_RATE, model, calls.append,
-                                               device="cpu", segment=4.0)
+    stems = demucs_backend.separate_in_process(
+        mix, SAMPLE_RATE, model, calls.append, device="cpu", segment=4.0
+    )
     _check_stems(stems, len(mix))
     # 4 s segments, 3 s stride: chunks at 0, 3, 6, 9 s -> 0.25 ... 1.0, plus the start
     assert calls == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
@@ -118,15 +124,23 @@ def test_htdemucs_loads_offline_from_the_hub_cache_and_auto_uses_it(fake_htdemuc
     seen: list[tuple[str, float]] = []
     dsp = analyze(tmp_path / "clip.wav", audio=audio, cache_dir=cache_dir, stems_backend="dsp")
     assert dsp.stems_backend == "dsp"
-    auto = analyze(tmp_path / "clip.wav", audio=audio, cache_dir=cache_dir,
-                   stems_backend="auto", progress=lambda s, f: seen.append((s, f)))
+    auto = analyze(
+        tmp_path / "clip.wav",
+        audio=audio,
+        cache_dir=cache_dir,
+        stems_backend="auto",
+        progress=lambda s, f: seen.append((s, f)),
+    )
     assert auto.stems_backend == "demucs"
     assert [f for s, f in seen if s == "stems"][-1] == pytest.approx(0.45)
-    again = analyze(tmp_path / "clip.wav", audio=audio, cache_dir=cache_dir,
-                    stems_backend="demucs")
+    again = analyze(tmp_path / "clip.wav", audio=audio, cache_dir=cache_dir, stems_backend="demucs")
     assert again.stems_backend == "demucs"
-    assert analyze(tmp_path / "clip.wav", audio=audio, cache_dir=cache_dir,
-                   stems_backend="dsp").stems_backend == "dsp"
+    assert (
+        analyze(
+            tmp_path / "clip.wav", audio=audio, cache_dir=cache_dir, stems_backend="dsp"
+        ).stems_backend
+        == "dsp"
+    )
 
 
 @needs_demucs
@@ -146,8 +160,12 @@ def test_htdemucs_loads_from_the_legacy_torch_hub_cache(no_weights):
 
     checkpoints = no_weights / "torch" / "hub" / "checkpoints"
     checkpoints.mkdir(parents=True)
-    package = {"klass": HDemucs, "args": [], "kwargs": {"channels": 4, "sources": list(SOURCES)},
-               "state": get_model("demucs_unittest").state_dict()}
+    package = {
+        "klass": HDemucs,
+        "args": [],
+        "kwargs": {"channels": 4, "sources": list(SOURCES)},
+        "state": get_model("demucs_unittest").state_dict(),
+    }
     torch.save(package, checkpoints / "955717e8-8726e21a.th")
     weights = demucs_backend.find_weights()
     assert weights is not None and weights.source == "torch hub"
@@ -181,8 +199,11 @@ def test_asking_for_demucs_without_weights_names_what_is_missing(no_weights):
 
 def test_without_the_demucs_package_the_message_says_how_to_install(no_weights, monkeypatch):
     real = demucs_backend.importlib.util.find_spec
-    monkeypatch.setattr(demucs_backend.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "demucs" else real(name, *a))
+    monkeypatch.setattr(
+        demucs_backend.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "demucs" else real(name, *a),
+    )
     ok, why = demucs_backend.availability()
     assert not ok and "not installed" in why and "pip install 'demucs>=4.1,<5'" in why
     with pytest.raises(AudioError, match="demucs package is not installed"):
@@ -215,8 +236,9 @@ def test_dsp_and_auto_without_weights_never_import_torch(no_weights):
                           "torch": sorted(m for m in sys.modules if m.split(".")[0] in
                                           ("torch", "demucs"))}))
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=120, cwd=no_weights)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=no_weights
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"backends": ["dsp", "dsp", "dsp"], "torch": []}
@@ -236,8 +258,7 @@ def test_the_cli_takes_stems_on_play_demo_and_analyze(capsys):
     assert "choose from 'auto', 'demucs', 'dsp'" in capsys.readouterr().err
 
 
-def test_cli_analyze_says_when_auto_falls_back_and_refuses_demucs_without_it(
-        no_weights, capsys):
+def test_cli_analyze_says_when_auto_falls_back_and_refuses_demucs_without_it(no_weights, capsys):
     import soundfile as sf
 
     from hambajuba_tui.cli import EXIT_INPUT, main

@@ -14,15 +14,23 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("script, args, fields", [
-    ("engine.py", ["--sizes", "64", "--seconds", "0.2"], ["results"]),
-    ("bridge.py", ["--steps", "200"], ["us_mean", "blocks_routed"]),
-    ("graphics.py", ["--sizes", "48", "--frames", "2", "--no-e2e"], ["encode"]),
-    ("panels.py", ["--synthetic", "--edits", "2"], ["keystroke_ms", "edit_to_frame_ms"]),
-])
+@pytest.mark.parametrize(
+    "script, args, fields",
+    [
+        ("engine.py", ["--sizes", "64", "--seconds", "0.2"], ["results"]),
+        ("bridge.py", ["--steps", "200"], ["us_mean", "blocks_routed"]),
+        ("graphics.py", ["--sizes", "48", "--frames", "2", "--no-e2e"], ["encode"]),
+        ("panels.py", ["--synthetic", "--edits", "2"], ["keystroke_ms", "edit_to_frame_ms"]),
+    ],
+)
 def test_bench_prints_a_json_line(script, args, fields):
-    res = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args],
-                         capture_output=True, text=True, timeout=300, env={**os.environ})
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ},
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     line = next(ln for ln in res.stdout.splitlines() if ln.startswith("{"))
     result = json.loads(line)

@@ -17,9 +17,15 @@ def _block(source: str, feature: int, strength: float) -> BlockSettings:
 
 def _session(distance: float = 0.25) -> Session:
     """BLOCKS order: down.2.1, mid.0, up.0.0, up.0.1."""
-    return Session(blocks=(_block("bass", 1, 8.0), _block("other", 4, 6.0),
-                           _block("drums", 2, 10.0), _block("vocals", 3, 8.0)),
-                   composition=CompositionSettings(distance=distance, mode="pulse"))
+    return Session(
+        blocks=(
+            _block("bass", 1, 8.0),
+            _block("other", 4, 6.0),
+            _block("drums", 2, 10.0),
+            _block("vocals", 3, 8.0),
+        ),
+        composition=CompositionSettings(distance=distance, mode="pulse"),
+    )
 
 
 @pytest.mark.parametrize("stem", ["kick", "drums", "bass", "vocals", "ambient"])

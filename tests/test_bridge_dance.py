@@ -41,7 +41,8 @@ def test_prominence_ranks_gate_boosts_and_surprise():
     quiet_auto = prominence("auto", **args)
     s = Surprise()
     assert prominence("auto", **args, surprise=s.step(1 / 30, entered=True)) == pytest.approx(
-        quiet_auto + 0.7)
+        quiet_auto + 0.7
+    )
     for _ in range(60):
         s.step(1 / 30, entered=False)
     assert s.value == pytest.approx(0.7 * 2.718281828**-1, rel=0.01)

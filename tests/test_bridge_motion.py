@@ -29,8 +29,13 @@ def test_a_held_note_keeps_the_sustained_models_moving_while_a_spring_settles():
 
 
 def test_a_silent_stem_decays_to_home():
-    for weights in ({"spring": 1}, {"pitch_follow": 1}, {"oscillator": 1}, {"drift": 1},
-                    {"spring": 1, "oscillator": 1, "drift": 1, "pitch_follow": 1}):
+    for weights in (
+        {"spring": 1},
+        {"pitch_follow": 1},
+        {"oscillator": 1},
+        {"drift": 1},
+        {"spring": 1, "oscillator": 1, "drift": 1, "pitch_follow": 1},
+    ):
         dancer = Dancer("vocals", 120.0, weights)
         _run(lambda d=dancer: d.step(0.9, DT, 0.8, 1.0), 5.0)
         tail = _run(lambda d=dancer: d.step(0.0, DT, 0.8, 0.0), 8.0)[-30:]
@@ -59,8 +64,12 @@ def test_drum_hits_kick_the_sustained_models():
 
 
 def test_blend_weights_normalise_and_default_to_the_spring():
-    assert normalise_weights(None) == {"spring": 1.0, "pitch_follow": 0.0, "oscillator": 0.0,
-                                       "drift": 0.0}
+    assert normalise_weights(None) == {
+        "spring": 1.0,
+        "pitch_follow": 0.0,
+        "oscillator": 0.0,
+        "drift": 0.0,
+    }
     assert normalise_weights({"spring": 0, "drift": 0}) == normalise_weights(None)
     w = normalise_weights({"oscillator": 3, "drift": 1, "bogus": 9})
     assert w["oscillator"] == 0.75 and w["drift"] == 0.25 and sum(w.values()) == 1.0

@@ -14,13 +14,24 @@ from hambajuba_tui.vocab import BLOCKS
 def _rich_session() -> S.Session:
     grid = tuple(tuple(float((r + c) % 2) for c in range(16)) for r in range(16))
     s = load_pack().session()
-    s = s.with_block("mid.0", mask="painted", painted=grid, rank="support",
-                     stage=Stage(-12.5, 2.0, 20.0), position_source="brightness",
-                     mix_feature=42, mix=0.3, silence="hold")
+    s = s.with_block(
+        "mid.0",
+        mask="painted",
+        painted=grid,
+        rank="support",
+        stage=Stage(-12.5, 2.0, 20.0),
+        position_source="brightness",
+        mix_feature=42,
+        mix=0.3,
+        silence="hold",
+    )
     s = s.with_block("up.0.1", mask="pitch", intensity_source="flux", rank="auto")
     return dataclasses.replace(
-        s, scenes=S.SceneSettings(prompt_a="a", prompt_b="b", mode="linked", depth=0.7),
-        composition=S.CompositionSettings(distance=0.4, mode="continuous"), seed=7)
+        s,
+        scenes=S.SceneSettings(prompt_a="a", prompt_b="b", mode="linked", depth=0.7),
+        composition=S.CompositionSettings(distance=0.4, mode="continuous"),
+        seed=7,
+    )
 
 
 def test_a_session_survives_a_round_trip_through_toml(tmp_path):
@@ -31,18 +42,21 @@ def test_a_session_survives_a_round_trip_through_toml(tmp_path):
     assert "painted" in path.read_text() and not list(path.parent.glob(".*.tmp"))
 
 
-@pytest.mark.parametrize("text, words", [
-    ('[blocks."mid.0"]\nrank = "star"\n', '[blocks."mid.0"] rank'),
-    ('[blocks."mid.0"]\nfeature = 9999\n', "feature id"),
-    ('[blocks."up.9"]\nfeature = 1\n', "blocks: expected one of"),
-    ('[blocks."mid.0"]\ncolour = 1\n', "unknown key 'colour'"),
-    ('[blocks."mid.0".stage]\nleft = "far"\n', "stage.left"),
-    ('[composition]\nmode = "spin"\n', "[composition] mode"),
-    ('[scenes]\nslider = 2.0\n', "[scenes] slider"),
-    ('[blocks."mid.0"]\nmask = "painted"\n', "painted"),
-    ('version = 99\n', "version"),
-    ('blocks = [\n', "song.toml"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ('[blocks."mid.0"]\nrank = "star"\n', '[blocks."mid.0"] rank'),
+        ('[blocks."mid.0"]\nfeature = 9999\n', "feature id"),
+        ('[blocks."up.9"]\nfeature = 1\n', "blocks: expected one of"),
+        ('[blocks."mid.0"]\ncolour = 1\n', "unknown key 'colour'"),
+        ('[blocks."mid.0".stage]\nleft = "far"\n', "stage.left"),
+        ('[composition]\nmode = "spin"\n', "[composition] mode"),
+        ("[scenes]\nslider = 2.0\n", "[scenes] slider"),
+        ('[blocks."mid.0"]\nmask = "painted"\n', "painted"),
+        ("version = 99\n", "version"),
+        ("blocks = [\n", "song.toml"),
+    ],
+)
 def test_bad_session_files_say_what_and_fall_back_to_defaults(tmp_path, text, words):
     path = tmp_path / "song.toml"
     path.write_text(text)
@@ -73,9 +87,20 @@ def test_same_analysis_session_and_clock_give_identical_frame_params(analysis):
         rows = []
         for t in times:
             p = c.step(float(t))
-            rows.append(np.concatenate([p.strengths, p.masks.ravel(), p.feature_ids, p.mix_ids,
-                                        p.mix_weights, p.orb_activity, p.prominence,
-                                        [p.theta, p.scene_t, p.beat_phase]]))
+            rows.append(
+                np.concatenate(
+                    [
+                        p.strengths,
+                        p.masks.ravel(),
+                        p.feature_ids,
+                        p.mix_ids,
+                        p.mix_weights,
+                        p.orb_activity,
+                        p.prominence,
+                        [p.theta, p.scene_t, p.beat_phase],
+                    ]
+                )
+            )
         runs.append(np.array(rows))
     np.testing.assert_array_equal(runs[0], runs[1])
     p = Conductor(analysis, session).step(1.0)
@@ -89,7 +114,8 @@ def test_pitch_mask_and_composition_modes(analysis):
     p = c.step(2.0)
     # The synthetic analysis has no pitch: the band sits at the neutral middle.
     com = (p.masks[BLOCKS.index("up.0.1")].sum(axis=1) * np.arange(16)).sum() / p.masks[
-        BLOCKS.index("up.0.1")].sum()
+        BLOCKS.index("up.0.1")
+    ].sum()
     assert 5.0 < com < 10.0
     pulse = BeatWalk(analysis, 0.25, "pulse")
     still = BeatWalk(analysis, 0.25, "continuous")  # no tonal distance signal: no drift
@@ -116,8 +142,10 @@ def test_continuous_composition_leans_with_tonal_distance_and_comes_back(analysi
 def test_a_partial_performance_keeps_the_defaults_for_what_it_leaves_out(tmp_path):
     default = load_pack().session()
     path = tmp_path / "song.toml"
-    path.write_text('[blocks."mid.0"]\nsource = "drums"\nfeature = 29\n[blocks."mid.0".stage]\n'
-                    'right = 12.0\n[composition]\nmode = "pulse"\n')
+    path.write_text(
+        '[blocks."mid.0"]\nsource = "drums"\nfeature = 29\n[blocks."mid.0".stage]\n'
+        'right = 12.0\n[composition]\nmode = "pulse"\n'
+    )
     session, problem = S.load_or_default(path, default)
     assert problem is None
     mid = session.block("mid.0")

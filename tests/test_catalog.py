@@ -39,35 +39,58 @@ def cat(tmp_path) -> Catalog:
 
 # -- tables -------------------------------------------------------------------------------------
 
+
 def test_read_table_keeps_fields_and_folds_nothing_away(tmp_path):
     table = read_table(small_tables(tmp_path) / "up.0.1.json")
     assert table.block == "up.0.1" and len(table.rows) == len(UP01)
     f = table.rows[8]
     assert (f.id, f.label, f.category, f.confidence, f.mean_activation) == (
-        8, "Pokémon characters", "style", "medium", 11.0)
+        8,
+        "Pokémon characters",
+        "style",
+        "medium",
+        11.0,
+    )
     assert f.key == "up.0.1:8" and len(table.sha256) == 64
 
 
-@pytest.mark.parametrize("body, message", [
-    ("[{\"id\": 0, \"label\": \"x\"", "not valid JSON"),
-    ('{"id": 0}', "expected a JSON list"),
-    ("[]", "no rows"),
-    ('[{"id": 0, "label": "a", "category": "c", "confidence": "high"}]',
-     "row 0: missing 'meanActivation'"),
-    ('[{"id": 0, "label": "a", "category": "c", "confidence": "high", "meanActivation": 1},'
-     ' {"id": 7000, "label": "b", "category": "c", "confidence": "high", "meanActivation": 1}]',
-     "row 1 (id 7000): id must be an integer 0..5119"),
-    ('[{"id": 0, "label": "a", "category": "c", "confidence": "sure", "meanActivation": 1}]',
-     "row 0 (id 0): confidence must be one of high, medium, low"),
-    ('[{"id": 0, "label": "a", "category": "c", "confidence": "low", "meanActivation": "big"}]',
-     "meanActivation must be a finite number"),
-    ('[{"id": 0, "label": 5, "category": "c", "confidence": "low", "meanActivation": 1}]',
-     "label must be a string"),
-    ('[{"id": 3, "label": "a", "category": "c", "confidence": "low", "meanActivation": 1},'
-     ' {"id": 3, "label": "b", "category": "c", "confidence": "low", "meanActivation": 1}]',
-     "row 1: id 3 repeats row 0"),
-    ('["just a string"]', "row 0: expected an object"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('[{"id": 0, "label": "x"', "not valid JSON"),
+        ('{"id": 0}', "expected a JSON list"),
+        ("[]", "no rows"),
+        (
+            '[{"id": 0, "label": "a", "category": "c", "confidence": "high"}]',
+            "row 0: missing 'meanActivation'",
+        ),
+        (
+            '[{"id": 0, "label": "a", "category": "c", "confidence": "high", "meanActivation": 1},'
+            ' {"id": 7000, "label": "b", "category": "c", "confidence": "high",'
+            ' "meanActivation": 1}]',
+            "row 1 (id 7000): id must be an integer 0..5119",
+        ),
+        (
+            '[{"id": 0, "label": "a", "category": "c", "confidence": "sure", "meanActivation": 1}]',
+            "row 0 (id 0): confidence must be one of high, medium, low",
+        ),
+        (
+            '[{"id": 0, "label": "a", "category": "c", "confidence": "low",'
+            ' "meanActivation": "big"}]',
+            "meanActivation must be a finite number",
+        ),
+        (
+            '[{"id": 0, "label": 5, "category": "c", "confidence": "low", "meanActivation": 1}]',
+            "label must be a string",
+        ),
+        (
+            '[{"id": 3, "label": "a", "category": "c", "confidence": "low", "meanActivation": 1},'
+            ' {"id": 3, "label": "b", "category": "c", "confidence": "low", "meanActivation": 1}]',
+            "row 1: id 3 repeats row 0",
+        ),
+        ('["just a string"]', "row 0: expected an object"),
+    ],
+)
 def test_malformed_tables_name_the_file_and_row(tmp_path, body, message):
     path = write_table(tmp_path, "mid.0", body)
     with pytest.raises(LabelError, match=re.escape(message)) as err:
@@ -124,9 +147,11 @@ def test_two_tables_for_one_block_are_refused(tmp_path):
 
 # -- keyword search -----------------------------------------------------------------------------
 
+
 def test_words_fold_accents_and_plurals():
     assert words("Pokémon Flowers, berries & glass") == ["pokemon", "flower", "berry", "&"][:3] + [
-        "glass"]
+        "glass"
+    ]
 
 
 def test_exact_words_rank_above_prefix_and_fuzzy(cat):
@@ -155,8 +180,7 @@ def test_more_exact_words_rank_higher(cat):
 
 def test_search_matches_categories_and_ids(cat):
     by_cat = cat.search("texture")
-    assert {h.feature.label for h in by_cat[:2]} == {"rough tree bark texture",
-                                                      "fluffy kitten fur"}
+    assert {h.feature.label for h in by_cat[:2]} == {"rough tree bark texture", "fluffy kitten fur"}
     assert by_cat[0].feature.label == "rough tree bark texture"  # label word beats category
     ids = cat.search("3")
     assert [h.key for h in ids[:2]] == ["mid.0:3", "up.0.1:3"] and ids[0].match == "id"
@@ -169,8 +193,9 @@ def test_filters(cat):
     assert {h.feature.block for h in cat.search("", block="mid.0", limit=100)} == {"mid.0"}
     light = cat.search("neon", category="Lighting")
     assert [h.feature.label for h in light] == ["glowing neon tubes"]
-    assert all(h.feature.confidence == "high"
-               for h in cat.search("", min_confidence="high", limit=100))
+    assert all(
+        h.feature.confidence == "high" for h in cat.search("", min_confidence="high", limit=100)
+    )
     assert len(cat.search("", min_confidence="medium", limit=100)) == len(UP01) + len(MID0) - 1
     with pytest.raises(CatalogError, match="no category 'smell'.*lighting"):
         cat.search("x", category="smell")
@@ -200,8 +225,7 @@ def test_ranking_on_the_published_tables():
     assert len(full) == 20_480
     assert full.get("up.0.1", 4329).label == "unlabeled" and not full.get("up.0.1", 4329).labelled
     top = full.search("neon glow", block="up.0.1", limit=5)
-    assert all("neon" in h.feature.label.lower() and "glow" in h.feature.label.lower()
-               for h in top)
+    assert all("neon" in h.feature.label.lower() and "glow" in h.feature.label.lower() for h in top)
     assert full.search("petals", block="up.0.0")[0].feature.label == "flower petals"
     assert full.search("spiral", block="mid.0")[0].key == "mid.0:3628"
     poke = full.search("pokemon")
@@ -210,8 +234,9 @@ def test_ranking_on_the_published_tables():
     assert all("iridescen" in h.feature.label for h in typo)
     assert full.search("up.0.1:154")[0].feature.label.startswith("neon glow")
     lighting = full.search("warm", category="lighting", limit=20)
-    assert lighting and all(h.feature.category == "lighting" and "warm" in h.feature.label.lower()
-                            for h in lighting)
+    assert lighting and all(
+        h.feature.category == "lighting" and "warm" in h.feature.label.lower() for h in lighting
+    )
     # The default pack's starters are real, labelled features.
     pack = load_pack()
     for block, ids in pack.starters.items():
@@ -220,25 +245,28 @@ def test_ranking_on_the_published_tables():
 
 # -- packs --------------------------------------------------------------------------------------
 
+
 def test_user_packs_live_in_the_data_dir_and_shadow_built_ins(home):
     assert "default" in list_packs()
     (user_packs_dir() / "mine.toml").write_text(
         'version = 1\nname = "mine"\n[[route]]\nblock = "mid.0"\nsource = "bass"\n'
-        'feature = 12\n[starters]\n"mid.0" = [12, 13]\n')
+        'feature = 12\n[starters]\n"mid.0" = [12, 13]\n'
+    )
     assert list_packs()["mine"].endswith("mine.toml")
     pack = load_pack("mine")
     assert pack.name == "mine" and pack.starters == {"mid.0": (12, 13)}
     with pytest.raises(PackError, match="no pack named 'nope'"):
         load_pack("nope")
-    (user_packs_dir() / "odd.toml").write_text('version = 2\n')
+    (user_packs_dir() / "odd.toml").write_text("version = 2\n")
     with pytest.raises(PackError, match="odd.toml: version must be 1"):
         load_pack("odd")
-    (user_packs_dir() / "odd.toml").write_text('palette = 3\n')
+    (user_packs_dir() / "odd.toml").write_text("palette = 3\n")
     with pytest.raises(PackError, match="unknown key 'palette'"):
         load_pack("odd")
 
 
 # -- CLI ----------------------------------------------------------------------------------------
+
 
 def test_cli_import_search_show_list(tmp_path, home, capsys):
     assert main(["features", "search", "neon", "--mode", "keyword"]) == 3
@@ -286,9 +314,22 @@ def test_cli_bad_input_is_one_line_with_the_right_code(tmp_path, home, capsys):
 
 
 def test_cli_pack_by_name_for_play(home):
-    out = subprocess.run([sys.executable, "-m", "hambajuba_tui.cli", "demo", "--pack", "nope",
-                          "--headless", "--seconds", "0.1"], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hambajuba_tui.cli",
+            "demo",
+            "--pack",
+            "nope",
+            "--headless",
+            "--seconds",
+            "0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 3 and "no pack named 'nope'" in out.stderr
 
 

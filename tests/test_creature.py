@@ -38,7 +38,7 @@ def song():
     a = make_analysis()
     a.events = {"bass.layer_entry": np.array([3.0]), "drums.layer_entry": np.zeros(0)}
     t = np.arange(a.n_frames) / GRID_RATE
-    a.signals["global.novelty_mid"] = np.exp(-((t - 7.0) / 0.2) ** 2).astype(np.float32)
+    a.signals["global.novelty_mid"] = np.exp(-(((t - 7.0) / 0.2) ** 2)).astype(np.float32)
     a.signals["global.novelty_long"] = np.full(a.n_frames, 0.3, np.float32)  # never a peak
     a.key, a.keys = "A minor", [(0.0, "A minor"), (6.0, "C major")]
     return a
@@ -94,8 +94,18 @@ def test_the_status_line_shows_the_key_of_the_moment(song):
     assert clock.at(6.5, True, STEMS).key == "C major"
     song.keys = []
     assert key_at(song, 6.5) == "A minor"
-    info = StatusInfo(playing=True, now=65, duration=200, bpm=120, engine="preview", fps=30,
-                      dropped=2, graphics="sixel", sound="silent", key="C major")
+    info = StatusInfo(
+        playing=True,
+        now=65,
+        duration=200,
+        bpm=120,
+        engine="preview",
+        fps=30,
+        dropped=2,
+        graphics="sixel",
+        sound="silent",
+        key="C major",
+    )
     assert info.text().startswith("▶ 1:05 / 3:20  ·  120.0 BPM  ·  C major  ·  engine preview")
 
 
@@ -138,8 +148,7 @@ def test_the_heart_frame_pulses_its_glyphs_and_colour():
     peak, peak_color = frame_style(skin, 1.0)
     assert rest == GLYPHS[skin.heart_border] and peak == GLYPHS[skin.heart_pulse_border]
     assert rest_color == skin.colors["accent"] and peak_color == skin.heart_pulse_color
-    assert frame_style(skin, 0.25)[1] == blend(skin.colors["accent"], skin.heart_pulse_color,
-                                               0.25)
+    assert frame_style(skin, 0.25)[1] == blend(skin.colors["accent"], skin.heart_pulse_color, 0.25)
     top = edge_text("top", 20, 1, rest, "♥ song")[0]
     assert top[0] == "╭" and top[-1] == "╮" and " ♥ song " in top and len(top) == 20
     long = edge_text("bottom", 12, 1, rest, "a very long engine name")[0]
@@ -156,7 +165,8 @@ def test_small_windows_get_the_one_line_face_and_orbs():
     assert face_size(skin, False)[1] == len(skin.face_frame)
     out = io.StringIO()
     Console(file=out, width=7, color_system=None).print(
-        OrbRenderable(skin, "bass", 1.0, False, compact=True))
+        OrbRenderable(skin, "bass", 1.0, False, compact=True)
+    )
     assert [ln.strip() for ln in out.getvalue().splitlines()] == [skin.orb_stages[-1][1].strip()]
 
 
@@ -172,8 +182,18 @@ def test_orbs_and_tendrils_fade_into_the_background_when_their_stem_is_quiet():
 
 
 def test_a_narrow_status_line_tightens_its_separators():
-    info = StatusInfo(playing=True, now=31, duration=65, bpm=124, engine="preview", fps=7,
-                      dropped=60, graphics="sixel", sound="silent", key="A minor")
+    info = StatusInfo(
+        playing=True,
+        now=31,
+        duration=65,
+        bpm=124,
+        engine="preview",
+        fps=7,
+        dropped=60,
+        graphics="sixel",
+        sound="silent",
+        key="A minor",
+    )
 
     class One(App):
         def compose(self):

@@ -29,20 +29,22 @@ PARTS = "#status, Face, Orb, Tendrils, #heart-box, Heart, HeartEdge, Footer, #to
 
 
 def _regions(app) -> dict[str, tuple]:
-    return {f"{type(w).__name__}#{w.id}": (tuple(w.region), w.display)
-            for w in app.query(PARTS)}
+    return {f"{type(w).__name__}#{w.id}": (tuple(w.region), w.display) for w in app.query(PARTS)}
 
 
 def _check_composed(app, width: int, height: int) -> None:
     """Every visible part inside the window; orbs, tendrils, face and heart never overlap;
     each tendril runs from its orb's row into the heart's frame."""
-    parts = [w for w in app.query("Orb, Tendrils, Face, #heart-box, #status")
-             if w.display and w.region.area]
+    parts = [
+        w
+        for w in app.query("Orb, Tendrils, Face, #heart-box, #status")
+        if w.display and w.region.area
+    ]
     for w in parts:
         r = w.region
         assert r.x >= 0 and r.y >= 0 and r.right <= width and r.bottom <= height, w
     for i, a in enumerate(parts):
-        for b in parts[i + 1:]:
+        for b in parts[i + 1 :]:
             assert not a.region.overlaps(b.region), (a, b)
     box = app.query_one("#heart-box").region
     for strip in app.query(Tendrils):
@@ -79,8 +81,7 @@ def test_the_creature_fits_80x24_and_200x60_and_resizes_down_and_back(analysis):
             assert app.compact and not app.too_small
             _check_composed(app, *MIN_SIZE)
             assert not app.query_one("Footer").display
-            assert app.query_one(Face).compact and all(o.region.height == 1
-                                                       for o in app.query(Orb))
+            assert app.query_one(Face).compact and all(o.region.height == 1 for o in app.query(Orb))
             assert app.query_one(Heart).region.height >= 6
 
             await pilot.resize_terminal(MIN_SIZE[0] - 1, MIN_SIZE[1])
@@ -148,7 +149,8 @@ def test_the_skin_key_cycles_every_skin_live_and_the_heart_pulses(analysis):
                 seen.append(app.skin.name)
                 skin = app.skin
                 assert [n.message for n in app._notifications][-1].startswith(
-                    f"skin: {skin.name} (built-in)")
+                    f"skin: {skin.name} (built-in)"
+                )
                 assert app.screen.styles.background.hex.lower() == skin.colors["background"]
                 face = app.query_one(Face).render().lines()
                 assert any(skin.face_frame[0].strip()[:4] in line for line in face)
@@ -200,9 +202,19 @@ def _fixed_moment(app, t: float) -> None:
     """Freeze the creature at media time ``t`` with a fixed status line (deterministic)."""
     app._ticker.pause()
     app.clear_notifications()
-    app.show_moment(StatusInfo(playing=True, now=t, duration=app.show.analysis.duration,
-                               bpm=120.0, engine="preview", fps=30.0, dropped=0,
-                               graphics="half-blocks", sound="silent"))
+    app.show_moment(
+        StatusInfo(
+            playing=True,
+            now=t,
+            duration=app.show.analysis.duration,
+            bpm=120.0,
+            engine="preview",
+            fps=30.0,
+            dropped=0,
+            graphics="half-blocks",
+            sound="silent",
+        )
+    )
 
 
 def _normalised(svg: str) -> str:
@@ -234,6 +246,7 @@ def test_svg_snapshots_of_the_main_screen_in_every_skin(analysis, size):
             continue
         assert path.exists(), f"no snapshot {path.name}: run with HAMBAJUBA_UPDATE_SNAPSHOTS=1"
         assert _normalised(svg) == _normalised(path.read_text(encoding="utf-8")), (
-            f"{path.name} changed; if intended, rerun with HAMBAJUBA_UPDATE_SNAPSHOTS=1")
+            f"{path.name} changed; if intended, rerun with HAMBAJUBA_UPDATE_SNAPSHOTS=1"
+        )
     # the skins look different from each other
     assert len({_normalised(svg) for svg in shots.values()}) == 4

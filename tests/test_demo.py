@@ -17,8 +17,13 @@ SECONDS = 8.0
 
 def _cli(*args, timeout=300):
     env = {**os.environ, "HAMBAJUBA_AUDIO": "none"}
-    return subprocess.run([sys.executable, "-m", "hambajuba_tui.cli", *args],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "hambajuba_tui.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +77,12 @@ def test_missing_unreadable_and_non_audio_files_fail_in_one_line(tmp_path):
     text.write_text("this is not audio at all\n" * 20)
     empty = tmp_path / "empty.wav"
     empty.write_bytes(b"")
-    for path, words in [(tmp_path / "nope.wav", "not found"), (text, "not"),
-                        (empty, "empty"), (tmp_path, "directory")]:
+    for path, words in [
+        (tmp_path / "nope.wav", "not found"),
+        (text, "not"),
+        (empty, "empty"),
+        (tmp_path, "directory"),
+    ]:
         res = _cli("play", str(path), "--headless")
         assert res.returncode == 3, res.stderr
         lines = res.stderr.strip().splitlines()
@@ -102,8 +111,19 @@ def test_play_an_mp3_headless(tmp_path):
     path = tmp_path / "my sóng.mp3"
     sf.write(path, song.mix[: 44100 * 12], 44100, format="MP3")
     out = tmp_path / "out"
-    res = _cli("play", str(path), "--headless", "--seconds", "3", "--frames-out", str(out),
-               "--frames-every", "10", "--size", "128")
+    res = _cli(
+        "play",
+        str(path),
+        "--headless",
+        "--seconds",
+        "3",
+        "--frames-out",
+        str(out),
+        "--frames-every",
+        "10",
+        "--size",
+        "128",
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["song"] == "my sóng" and summary["frames_shown"] > 30

@@ -45,8 +45,10 @@ frames ≤ 0.06, a blank pane with a notification over it 0.9)."""
 def screen():
     missing = missing_tools("Xvfb")
     if missing:
-        pytest.skip(f"real-terminal tests need {', '.join(missing)} "
-                    "(Debian: xvfb imagemagick xdotool; .ci/run installs them as root)")
+        pytest.skip(
+            f"real-terminal tests need {', '.join(missing)} "
+            "(Debian: xvfb imagemagick xdotool; .ci/run installs them as root)"
+        )
     scr = VirtualScreen()
     yield scr
     scr.close()
@@ -60,9 +62,13 @@ def song(tmp_path_factory):
     s = steady(120.0, seconds=12.0)
     sf.write(path, s.mix, s.sr)
     env = {"HAMBAJUBA_HOME": str(home), "HAMBAJUBA_AUDIO": "none"}
-    out = subprocess.run([sys.executable, "-m", "hambajuba_tui.cli", "analyze", str(path),
-                          "--stems", "dsp"], capture_output=True, text=True, timeout=240,
-                         env={**os.environ, **env})
+    out = subprocess.run(
+        [sys.executable, "-m", "hambajuba_tui.cli", "analyze", str(path), "--stems", "dsp"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, **env},
+    )
     assert out.returncode == 0, out.stderr[-1500:]
     return path, env
 
@@ -92,12 +98,29 @@ def _run_in(terminal: str, screen: VirtualScreen, song, tmp_path, graphics: str)
     path, env = song
     rec = tmp_path / "rec"
     log = tmp_path / "app.log"
-    argv = [sys.executable, "-m", "hambajuba_tui.cli", "play", str(path), "--no-sound",
-            "--stems", "dsp", "--size", "128", "--fps", "15", "--graphics", graphics]
+    argv = [
+        sys.executable,
+        "-m",
+        "hambajuba_tui.cli",
+        "play",
+        str(path),
+        "--no-sound",
+        "--stems",
+        "dsp",
+        "--size",
+        "128",
+        "--fps",
+        "15",
+        "--graphics",
+        graphics,
+    ]
     with open(log, "wb") as log_file:
-        proc = subprocess.Popen(terminal_command(terminal, argv), stdout=subprocess.DEVNULL,
-                                stderr=log_file, env=terminal_env(
-                                    screen, terminal, HAMBAJUBA_RECORD_HEART=str(rec), **env))
+        proc = subprocess.Popen(
+            terminal_command(terminal, argv),
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+            env=terminal_env(screen, terminal, HAMBAJUBA_RECORD_HEART=str(rec), **env),
+        )
     try:
         deadline = time.monotonic() + 90
         info = None

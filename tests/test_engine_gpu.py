@@ -35,8 +35,7 @@ def _engine(hf_home, compile):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_HOME", str(hf_home))
         mp.setenv("HF_HUB_OFFLINE", "1")
-        return SdxlTurboEngine.load(width=256, height=256, seed=3, device="cuda",
-                                    compile=compile)
+        return SdxlTurboEngine.load(width=256, height=256, seed=3, device="cuda", compile=compile)
 
 
 def _frames(engine, n=6):

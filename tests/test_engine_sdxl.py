@@ -72,8 +72,15 @@ def pipe(hf_home):
 
 def _reference(pipe, prompt, latents, size, vae="taesd") -> np.ndarray:
     pipe.vae = pipe.taesd if vae == "taesd" else pipe.full_vae
-    img = pipe(prompt, num_inference_steps=1, guidance_scale=0.0, latents=latents.clone(),
-               height=size, width=size, output_type="np").images[0]
+    img = pipe(
+        prompt,
+        num_inference_steps=1,
+        guidance_scale=0.0,
+        latents=latents.clone(),
+        height=size,
+        width=size,
+        output_type="np",
+    ).images[0]
     return (img * 255).round().astype(np.uint8)
 
 

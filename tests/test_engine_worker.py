@@ -65,16 +65,19 @@ def test_one_missing_sae_is_named(tiny_home, tmp_path, monkeypatch):
 
 def test_choosing_the_engine_never_imports_torch(tiny_home):
     """The TUI process resolves auto (weights present: the GPU probe runs in a child)."""
-    code = ("import json, sys\n"
-            "from hambajuba_tui.engine.models import resolve_engine, status\n"
-            "import hambajuba_tui.engine.worker, hambajuba_tui.show\n"
-            "engine, note = resolve_engine('auto')\n"
-            "status()\n"
-            "print(json.dumps({'engine': engine, 'note': note,\n"
-            "  'torch': sorted(m for m in sys.modules if m.split('.')[0] == 'torch')}))\n")
+    code = (
+        "import json, sys\n"
+        "from hambajuba_tui.engine.models import resolve_engine, status\n"
+        "import hambajuba_tui.engine.worker, hambajuba_tui.show\n"
+        "engine, note = resolve_engine('auto')\n"
+        "status()\n"
+        "print(json.dumps({'engine': engine, 'note': note,\n"
+        "  'torch': sorted(m for m in sys.modules if m.split('.')[0] == 'torch')}))\n"
+    )
     env = {**os.environ, "HF_HOME": str(tiny_home)}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300, env=env)
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["torch"] == []
@@ -108,8 +111,9 @@ def test_worker_runs_sdxl_turbo_and_frames_arrive(tiny_home, monkeypatch):
         assert show.status.engine == "sdxl-turbo"
         assert len(frames) >= 6
         assert all(f.std() > 1 for f in frames)  # pictures, not blank slots
-        assert np.mean([np.abs(a.astype(int) - b).mean()
-                        for a, b in zip(frames, frames[1:])]) > 0.1  # and they move
+        assert (
+            np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(frames, frames[1:])]) > 0.1
+        )  # and they move
 
 
 def test_worker_falls_back_to_preview_when_sdxl_cannot_load(analysis, monkeypatch):
@@ -132,8 +136,13 @@ def test_worker_falls_back_to_preview_when_sdxl_cannot_load(analysis, monkeypatc
 
 def _cli(*args, env=None, timeout=300):
     env = {**os.environ, "HAMBAJUBA_AUDIO": "none", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "hambajuba_tui.cli", *args],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "hambajuba_tui.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def test_cli_explicit_sdxl_turbo_without_weights_is_one_clear_line():
@@ -172,9 +181,26 @@ def test_bench_runs_the_sdxl_engine():
     from pathlib import Path
 
     bench = Path(__file__).resolve().parent.parent / "bench" / "engine.py"
-    res = subprocess.run([sys.executable, str(bench), "--engines", "sdxl-tiny", "--sizes", "64",
-                          "--seconds", "0", "--warmup", "1", "--min-frames", "1"],
-                         capture_output=True, text=True, timeout=300, env={**os.environ})
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(bench),
+            "--engines",
+            "sdxl-tiny",
+            "--sizes",
+            "64",
+            "--seconds",
+            "0",
+            "--warmup",
+            "1",
+            "--min-frames",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ},
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     report = json.loads(next(ln for ln in res.stdout.splitlines() if ln.startswith("{")))
     assert report["engine"] == "sdxl-tiny" and report["weights"].startswith("random")
@@ -199,8 +225,12 @@ def test_pull_asks_for_fp16_files_into_the_cache(monkeypatch, tmp_path):
     logged: list[str] = []
     models.pull(log=logged.append)
     repos = {c[0]: c for c in calls}
-    assert set(repos) == {"stabilityai/sdxl-turbo", "madebyollin/taesdxl",
-                          "surokpro2/sdxl-saes", "hammamiomar/sdxl-turbo-sae-labels"}
+    assert set(repos) == {
+        "stabilityai/sdxl-turbo",
+        "madebyollin/taesdxl",
+        "surokpro2/sdxl-saes",
+        "hammamiomar/sdxl-turbo-sae-labels",
+    }
     assert all(c[2] == tmp_path / "cache" for c in calls)
     assert repos["hammamiomar/sdxl-turbo-sae-labels"][1] == "dataset"
     sdxl = repos["stabilityai/sdxl-turbo"][3]
@@ -213,9 +243,12 @@ def test_pull_asks_for_fp16_files_into_the_cache(monkeypatch, tmp_path):
     assert not wanted("unet/diffusion_pytorch_model.safetensors")  # no float32 copies
     assert not wanted("sd_xl_turbo_1.0_fp16.safetensors")  # nor the single-file checkpoint
     saes = repos["surokpro2/sdxl-saes"][3]
-    assert any(fnmatch.fnmatch(
-        "unet.mid_block.attentions.0_k10_hidden5120_auxk256_bs4096_lr0.0001/final/mean.pt", p)
-        for p in saes)
+    assert any(
+        fnmatch.fnmatch(
+            "unet.mid_block.attentions.0_k10_hidden5120_auxk256_bs4096_lr0.0001/final/mean.pt", p
+        )
+        for p in saes
+    )
     assert len(logged) == 4 and "TAESDXL" in logged[1]
     calls.clear()
     models.pull(["saes"], log=logged.append)

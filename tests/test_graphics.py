@@ -31,7 +31,7 @@ def decode_sixel(text: str) -> tuple[np.ndarray, np.ndarray]:
     token = re.compile(r"#(\d+)(?:;2;(\d+);(\d+);(\d+))?|!(\d+)(.)|([?-~])|(\$)|(-)")
     while i < len(data):
         t = token.match(data, i)
-        assert t, f"bad sixel data at {i}: {data[i:i + 10]!r}"
+        assert t, f"bad sixel data at {i}: {data[i : i + 10]!r}"
         i = t.end()
         if t.group(1) is not None:
             n = int(t.group(1))
@@ -48,8 +48,8 @@ def decode_sixel(text: str) -> tuple[np.ndarray, np.ndarray]:
             bits = ord(ch) - 63
             for r in range(6):
                 if bits >> r & 1:
-                    img[band * 6 + r, x:x + reps] = palette[color]
-                    painted[band * 6 + r, x:x + reps] = True
+                    img[band * 6 + r, x : x + reps] = palette[color]
+                    painted[band * 6 + r, x : x + reps] = True
             x += reps
     return img[:h], painted[:h]
 
@@ -102,7 +102,7 @@ def test_sixel_encode_places_the_image_at_the_pane_with_its_pixel_size():
     out = SixelEncoder().encode(frame, place)
     assert out.startswith(f"\x1b7\x1b[{place.row + 1};{place.col + 1}H\x1bP")
     assert out.endswith("\x1b\\\x1b8")
-    img, _ = decode_sixel(out[out.index("\x1bP"):-2])
+    img, _ = decode_sixel(out[out.index("\x1bP") : -2])
     assert img.shape[:2] == (place.height, place.width) == (160, 160)
 
 
@@ -177,8 +177,9 @@ def test_kitty_placeholders_use_a_virtual_placement_and_name_row_and_column():
     assert cmd["U"] == "1" and "p" not in cmd
     assert "\x1b[" not in inner.split("\x1b_G")[0]  # no cursor moves: text carries the image
     row = kitty.placeholder_row(3, 1)
-    assert row == (kitty.PLACEHOLDER + kitty.DIACRITICS[1] + kitty.DIACRITICS[0]
-                   + kitty.PLACEHOLDER * 2)
+    assert row == (
+        kitty.PLACEHOLDER + kitty.DIACRITICS[1] + kitty.DIACRITICS[0] + kitty.PLACEHOLDER * 2
+    )
     assert len(kitty.DIACRITICS) == 297 and kitty.DIACRITICS[0] == "\u0305"
     assert kitty.id_color(0x123456) == (0x12, 0x34, 0x56)
     with pytest.raises(ValueError):
@@ -188,22 +189,27 @@ def test_kitty_placeholders_use_a_virtual_placement_and_name_row_and_column():
 # -- probe ----------------------------------------------------------------------------------
 def test_replies_are_parsed_into_capabilities():
     base = probe.Capabilities(term="xterm-kitty")
-    kitty_reply = (b"\x1b_Gi=31;OK\x1b\\\x1b_Gi=32;OK\x1b\\\x1bP>|kitty(0.35.2)\x1b\\"
-                   b"\x1b[6;20;10t\x1b[?62;c")
+    kitty_reply = (
+        b"\x1b_Gi=31;OK\x1b\\\x1b_Gi=32;OK\x1b\\\x1bP>|kitty(0.35.2)\x1b\\\x1b[6;20;10t\x1b[?62;c"
+    )
     caps = probe.parse_replies(kitty_reply, base, shm_id=32)
     assert caps.kitty and caps.kitty_shm and caps.kitty_version == (0, 35, 2)
     assert caps.kitty_placeholders and caps.cell_px == (10, 20) and not caps.sixel
     xterm_reply = b"\x1bP>|XTerm(379)\x1b\\\x1b[6;17;8t\x1b[?63;1;2;4;6;9;15;22c"
     caps = probe.parse_replies(xterm_reply, probe.Capabilities(), shm_id=32)
     assert caps.sixel and not caps.kitty and caps.cell_px == (8, 17) and caps.replied
-    old = probe.parse_replies(b"\x1b_Gi=31;OK\x1b\\\x1b_Gi=32;EBADF:no shm\x1b\\"
-                              b"\x1bP>|kitty(0.26.5)\x1b\\\x1b[?62;c", base, shm_id=32)
+    old = probe.parse_replies(
+        b"\x1b_Gi=31;OK\x1b\\\x1b_Gi=32;EBADF:no shm\x1b\\\x1bP>|kitty(0.26.5)\x1b\\\x1b[?62;c",
+        base,
+        shm_id=32,
+    )
     assert old.kitty and not old.kitty_shm and not old.kitty_placeholders
 
 
 def test_choice_prefers_kitty_then_sixel_then_half_blocks_and_obeys_overrides():
-    kitty_caps = probe.Capabilities(kitty=True, kitty_shm=True, kitty_version=(0, 26, 5),
-                                    sixel=True, replied=True)
+    kitty_caps = probe.Capabilities(
+        kitty=True, kitty_shm=True, kitty_version=(0, 26, 5), sixel=True, replied=True
+    )
     mode = probe.choose_mode(kitty_caps)
     assert mode.protocol == "kitty" and mode.kitty_shm and not mode.kitty_placeholders
     assert mode.label() == "kitty shm"
@@ -225,8 +231,13 @@ def test_choice_prefers_kitty_then_sixel_then_half_blocks_and_obeys_overrides():
 
 
 def test_environment_names_kitty_tmux_and_ssh():
-    caps = probe.env_capabilities({"TERM": "xterm-kitty", "TMUX": "/tmp/tmux-0/default,1,0",
-                                   "SSH_CONNECTION": "10.0.0.1 1 10.0.0.2 22"})
+    caps = probe.env_capabilities(
+        {
+            "TERM": "xterm-kitty",
+            "TMUX": "/tmp/tmux-0/default,1,0",
+            "SSH_CONNECTION": "10.0.0.1 1 10.0.0.2 22",
+        }
+    )
     assert caps.kitty and caps.tmux and caps.ssh
     assert not probe.env_capabilities({"TERM": "xterm-256color"}).kitty
 
@@ -309,8 +320,13 @@ def _cli(*args, **kw):
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "hambajuba_tui.cli", *args],
-                          capture_output=True, text=True, timeout=240, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "hambajuba_tui.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        **kw,
+    )
 
 
 def test_snapshot_prints_the_frame_inline_and_saves_it(tmp_path):
@@ -322,8 +338,21 @@ def test_snapshot_prints_the_frame_inline_and_saves_it(tmp_path):
     path = tmp_path / "beat.wav"
     sf.write(path, song.mix, song.sr)
     png = tmp_path / "frame.png"
-    out = _cli("snapshot", str(path), "--at", "2.5", "--size", "64", "--blocks",
-               "--width", "24", "--save", str(png), "--stems", "dsp")
+    out = _cli(
+        "snapshot",
+        str(path),
+        "--at",
+        "2.5",
+        "--size",
+        "64",
+        "--blocks",
+        "--width",
+        "24",
+        "--save",
+        str(png),
+        "--stems",
+        "dsp",
+    )
     assert out.returncode == 0, out.stderr[-1500:]
     frame = np.asarray(Image.open(png))
     assert frame.shape == (64, 64, 3) and frame.std() > 5  # a picture, not a flat fill
@@ -332,8 +361,19 @@ def test_snapshot_prints_the_frame_inline_and_saves_it(tmp_path):
     colours = set(re.findall(r"\x1b\[38;2;(\d+;\d+;\d+)m", out.stdout))
     assert len(colours) > 20
     # the same frame again: rendering is deterministic
-    again = _cli("snapshot", str(path), "--at", "2.5", "--size", "64", "--blocks",
-                 "--save", str(tmp_path / "again.png"), "--stems", "dsp")
+    again = _cli(
+        "snapshot",
+        str(path),
+        "--at",
+        "2.5",
+        "--size",
+        "64",
+        "--blocks",
+        "--save",
+        str(tmp_path / "again.png"),
+        "--stems",
+        "dsp",
+    )
     assert again.returncode == 0
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "again.png")), frame)
     late = _cli("snapshot", str(path), "--at", "99", "--stems", "dsp")

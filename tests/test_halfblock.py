@@ -76,7 +76,14 @@ def test_resampler_picks_evenly_spaced_pixels():
 def test_status_line_says_what_runs():
     info = StatusInfo(True, 65.2, 130.0, 124.0, "preview", 29.7, 3, "sixel", "silent")
     text = info.text()
-    for part in ("1:05 / 2:10", "124.0 BPM", "engine preview", "30 fps", "dropped 3",
-                 "sixel", "silent"):
+    for part in (
+        "1:05 / 2:10",
+        "124.0 BPM",
+        "engine preview",
+        "30 fps",
+        "dropped 3",
+        "sixel",
+        "silent",
+    ):
         assert part in text
     assert clock_text(-3) == "0:00"

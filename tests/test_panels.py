@@ -49,6 +49,7 @@ class Spy:
         def spy(session: Session) -> None:
             self.sent.append(session)
             original(session)
+
         show.worker.set_session = spy
 
     @property
@@ -59,8 +60,13 @@ class Spy:
 
 def _app(analysis) -> tuple[HambajubaApp, Spy]:
     silence = np.zeros((int(analysis.duration * SAMPLE_RATE), 2), np.float32)
-    show = Show(analysis, silence, SAMPLE_RATE, load_pack().session(),
-                ShowOptions(width=64, height=64, sound=False))
+    show = Show(
+        analysis,
+        silence,
+        SAMPLE_RATE,
+        load_pack().session(),
+        ShowOptions(width=64, height=64, sound=False),
+    )
     return HambajubaApp(show, title="synthetic"), Spy(show)
 
 
@@ -92,6 +98,7 @@ def _panel(app) -> Panel | None:
 
 
 # -- block config ---------------------------------------------------------------------------
+
 
 def test_block_panel_edits_every_setting_and_each_reaches_the_worker(analysis):
     async def scenario():
@@ -129,8 +136,13 @@ def test_block_panel_edits_every_setting_and_each_reaches_the_worker(analysis):
             panel.say('[blocks."mid.0"] rank: expected one of lead')  # shown as is, not markup
             assert panel.message == '[blocks."mid.0"] rank: expected one of lead'
 
-            for wid, attr in (("position", "position_source"), ("intensity", "intensity_source"),
-                              ("rank", "rank"), ("mask", "mask"), ("silence", "silence")):
+            for wid, attr in (
+                ("position", "position_source"),
+                ("intensity", "intensity_source"),
+                ("rank", "rank"),
+                ("mask", "mask"),
+                ("silence", "silence"),
+            ):
                 was = getattr(app.show.session.block(block), attr)
                 app.query_one(f"#{wid}", Choice).focus()
                 await pilot.press("right")
@@ -156,7 +168,8 @@ def test_block_panel_edits_every_setting_and_each_reaches_the_worker(analysis):
             await pilot.press("n")
             await pilot.pause()
             assert spy.last.block(block).stage == replace(
-                stage, left=-stage.left, home=-stage.home, right=-stage.right)
+                stage, left=-stage.left, home=-stage.home, right=-stage.right
+            )
 
             source = app.show.session.block(block).source
             await pilot.press("o")
@@ -170,7 +183,8 @@ def test_block_panel_edits_every_setting_and_each_reaches_the_worker(analysis):
             await pilot.pause()
             assert panel.block == BLOCKS[1]
             assert app.query_one("#feature", Field).input.value == str(
-                app.show.session.block(BLOCKS[1]).feature)
+                app.show.session.block(BLOCKS[1]).feature
+            )
             await pilot.press("pageup", "pageup")
             await pilot.pause()
             assert panel.block == BLOCKS[-1]
@@ -183,6 +197,7 @@ def test_block_panel_edits_every_setting_and_each_reaches_the_worker(analysis):
 
 
 # -- feature browser -------------------------------------------------------------------------
+
 
 def test_feature_browser_searches_filters_and_sets_features(analysis):
     small_tables(labels_dir())
@@ -203,8 +218,11 @@ def test_feature_browser_searches_filters_and_sets_features(analysis):
             await pilot.pause()
             labels = [h.feature.label for h in panel.hits]
             assert "glowing neon tubes" in labels and "neon sign lettering" in labels
-            shown = str(app.query_one("#hits").get_option_at_index(
-                labels.index("glowing neon tubes")).prompt)
+            shown = str(
+                app.query_one("#hits")
+                .get_option_at_index(labels.index("glowing neon tubes"))
+                .prompt
+            )
             assert shown.endswith("glowing neon tubes [lighting]")  # brackets are not markup
             assert "rough tree bark texture" not in labels
             # concept search ran after the pause and fell back quietly to keyword hits
@@ -312,6 +330,7 @@ def test_parse_jump():
 
 # -- mask painter ---------------------------------------------------------------------------
 
+
 def test_mask_painter_paints_presets_pitch_and_mouse(analysis):
     async def scenario():
         app, spy = _app(analysis)
@@ -350,8 +369,13 @@ def test_mask_painter_paints_presets_pitch_and_mouse(analysis):
             await pilot.pause()
             assert np.array(spy.last.block(block).painted)[12, 9] == 0.75
 
-            for key, name in (("f", "fill"), ("b", "floor"), ("t", "ceiling"), ("o", "center"),
-                              ("x", "clear")):
+            for key, name in (
+                ("f", "fill"),
+                ("b", "floor"),
+                ("t", "ceiling"),
+                ("o", "center"),
+                ("x", "clear"),
+            ):
                 await pilot.press(key)
                 await pilot.pause()
                 assert spy.last.block(block).mask == name
@@ -374,6 +398,7 @@ def test_mask_painter_paints_presets_pitch_and_mouse(analysis):
 
 
 # -- scenes and composition ------------------------------------------------------------------
+
 
 def test_scenes_panel_prompts_blend_mode_and_crossfader(analysis):
     async def scenario():
@@ -467,19 +492,26 @@ def test_composition_panel_and_a_new_seed_changes_the_next_frame(analysis):
             await _field(pilot, app, "seed", "42")
             assert spy.last.seed == 42
             # the worker re-seeds its noise: the next frame differs
-            assert await _until(pilot, lambda: app.show.status.shown > shown
-                                and not np.array_equal(app.show.frame, before), 15)
+            assert await _until(
+                pilot,
+                lambda: (
+                    app.show.status.shown > shown and not np.array_equal(app.show.frame, before)
+                ),
+                15,
+            )
             app.query_one("#mode", Choice).focus()
             await pilot.press("r")
             await pilot.pause()
             assert spy.last.seed != 42 and app.query_one("#seed", Field).input.value == str(
-                spy.last.seed)
+                spy.last.seed
+            )
             await pilot.press("escape", "q")
 
     run(scenario)
 
 
 # -- help, palette, performances -------------------------------------------------------------
+
 
 def test_help_lists_every_key_of_the_app_and_of_each_panel(analysis):
     async def scenario():
@@ -526,8 +558,13 @@ def test_command_palette_opens_panels_and_runs_actions(analysis):
             await pilot.press("escape")
             await pilot.pause()
             names = [name for name, _, _ in entries(app)]
-            for panel in ("block config", "feature browser", "mask painter", "scenes",
-                          "composition"):
+            for panel in (
+                "block config",
+                "feature browser",
+                "mask painter",
+                "scenes",
+                "composition",
+            ):
                 assert f"Open {panel}" in names
             by_name = {name: cb for name, cb, _ in entries(app)}
             block = app.block_name
@@ -664,8 +701,9 @@ def test_the_worker_reseeds_its_engine_when_the_seed_changes():
     from hambajuba_tui.bridge.params import FrameParams
     from hambajuba_tui.engine.worker import WorkerConfig, _reseeded, make_engine
 
-    cfg = WorkerConfig(ring_name="", clock_name="", analysis=None, session=Session(),
-                       width=32, height=32)
+    cfg = WorkerConfig(
+        ring_name="", clock_name="", analysis=None, session=Session(), width=32, height=32
+    )
     engine = make_engine("preview", 32, 32, 0)
     params = FrameParams(theta=0.7)
     a, b, c = (np.zeros((32, 32, 3), np.uint8) for _ in range(3))
@@ -722,9 +760,13 @@ def test_the_tui_never_imports_torch_with_every_panel_open(tmp_path):
             asyncio.run(main())
             print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "torch")))
     """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=120, env={"HAMBAJUBA_AUDIO": "none", "PATH": "/usr/bin:/bin",
-                                           "HAMBAJUBA_HOME": str(tmp_path)})
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"HAMBAJUBA_AUDIO": "none", "PATH": "/usr/bin:/bin", "HAMBAJUBA_HOME": str(tmp_path)},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
     assert list((tmp_path / "data" / "performances").glob("*.toml"))  # ctrl+s really ran
@@ -755,8 +797,10 @@ def test_turning_a_knob_keeps_the_dancers_in_motion(analysis):
     assert knob.step(t).strengths[0] == fresh.step(t).strengths[0]
 
 
-@pytest.mark.skipif(not __import__("hambajuba_tui.catalog.concepts", fromlist=["x"])
-                    .model_installed(), reason="concept model not installed (.[concepts])")
+@pytest.mark.skipif(
+    not __import__("hambajuba_tui.catalog.concepts", fromlist=["x"]).model_installed(),
+    reason="concept model not installed (.[concepts])",
+)
 def test_feature_browser_blends_in_concept_hits_after_a_pause(analysis):
     small_tables(labels_dir())
 
@@ -776,9 +820,14 @@ def test_feature_browser_blends_in_concept_hits_after_a_pause(analysis):
             await _type(pilot, "a small cat")
             # keyword hits at once (no label says "cat"), concept hits after the pause
             assert "fluffy kitten fur" not in [h.feature.label for h in panel._keyword[:1]]
-            assert await _until(pilot, lambda: any(
-                h.match == "concept" and h.feature.label == "fluffy kitten fur"
-                for h in panel.hits[:3]), 20)
+            assert await _until(
+                pilot,
+                lambda: any(
+                    h.match == "concept" and h.feature.label == "fluffy kitten fur"
+                    for h in panel.hits[:3]
+                ),
+                20,
+            )
             assert panel.note == ""
             await pilot.press("enter")
             await pilot.pause()

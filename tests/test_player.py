@@ -62,8 +62,10 @@ def test_no_audio_device_gives_a_silent_player_that_says_why(clock, monkeypatch,
     assert "no audio" in p.describe()
 
 
-@pytest.mark.skipif(ctypes.util.find_library("portaudio") is None,
-                    reason="PortAudio (libportaudio2) is not installed")
+@pytest.mark.skipif(
+    ctypes.util.find_library("portaudio") is None,
+    reason="PortAudio (libportaudio2) is not installed",
+)
 def test_sound_player_plays_through_portaudio_and_publishes_the_clock(tmp_path):
     """A real PortAudio stream on ALSA's null device: samples are consumed by the callback and
     the callback stamps the clock. (The null device does not pace in real time, so this checks
@@ -86,8 +88,9 @@ def test_sound_player_plays_through_portaudio_and_publishes_the_clock(tmp_path):
     """)
     env = {**os.environ, "HOME": str(tmp_path)}
     env.pop("HAMBAJUBA_AUDIO", None)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out["kind"] == "sound" and out["describe"].startswith("sound (")

@@ -253,8 +253,12 @@ def test_mixing_two_features_lands_between_them():
 
     eng = PreviewEngine(64, 64, seed=3)
     frames = {}
-    for name, (fid, mid, w) in {"f": (11, 11, 0.0), "g": (22, 22, 0.0),
-                                "mix": (11, 22, 0.5), "w1": (11, 22, 1.0)}.items():
+    for name, (fid, mid, w) in {
+        "f": (11, 11, 0.0),
+        "g": (22, 22, 0.0),
+        "mix": (11, 22, 0.5),
+        "w1": (11, 22, 1.0),
+    }.items():
         p = FrameParams()
         p.strengths[2] = 12.0
         p.feature_ids[2], p.mix_ids[2], p.mix_weights[2] = fid, mid, w

@@ -106,8 +106,9 @@ def test_a_new_show_removes_segments_left_by_a_crashed_run(analysis):
         print(ring.name, clock.name, flush=True)
         time.sleep(60)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     names = proc.stdout.readline().split()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(10)

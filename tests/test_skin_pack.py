@@ -14,14 +14,19 @@ def test_default_pack_routes_the_four_stems_to_the_four_blocks():
     assert set(pack.starters) == set(BLOCKS) and all(len(v) >= 3 for v in pack.starters.values())
 
 
-@pytest.mark.parametrize("body, message", [
-    ('[[route]]\nblock = "up.9"\nsource = "bass"\nfeature = 1', "block must be one of"),
-    ('[[route]]\nblock = "mid.0"\nsource = "kazoo"\nfeature = 1', "not a stem"),
-    ('[[route]]\nblock = "mid.0"\nsource = "bass"\nfeature = 5120', "0..5119"),
-    ('[[route]]\nblock = "mid.0"\nsource = "bass"\nfeature = 1\ncolour = 2',
-     "unknown key 'colour'"),
-    ("[[route]\n", "my.toml"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ('[[route]]\nblock = "up.9"\nsource = "bass"\nfeature = 1', "block must be one of"),
+        ('[[route]]\nblock = "mid.0"\nsource = "kazoo"\nfeature = 1', "not a stem"),
+        ('[[route]]\nblock = "mid.0"\nsource = "bass"\nfeature = 5120', "0..5119"),
+        (
+            '[[route]]\nblock = "mid.0"\nsource = "bass"\nfeature = 1\ncolour = 2',
+            "unknown key 'colour'",
+        ),
+        ("[[route]\n", "my.toml"),
+    ],
+)
 def test_bad_packs_name_the_file_and_the_problem(body, message):
     with pytest.raises(PackError, match=message) as err:
         parse_pack(body, "my.toml")

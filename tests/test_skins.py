@@ -42,9 +42,17 @@ def test_four_distinct_builtin_skins_load_without_problems():
     for field in ("colors", "face_frame", "orb_stages", "tendril_glyphs"):
         assert len({repr(getattr(s, field)) for s in skins.values()}) == 4, field
     mono = skins["mono"]
-    text = "".join([*mono.face_frame, mono.face_mini, mono.tendril_glyphs, mono.tendril_bead,
-                    *mono.eyes.values(), *mono.mouths.values(),
-                    *(line for stage in mono.orb_stages for line in stage)])
+    text = "".join(
+        [
+            *mono.face_frame,
+            mono.face_mini,
+            mono.tendril_glyphs,
+            mono.tendril_bead,
+            *mono.eyes.values(),
+            *mono.mouths.values(),
+            *(line for stage in mono.orb_stages for line in stage),
+        ]
+    )
     assert text.isascii()  # the mono skin draws in any terminal
     assert {n for n, o, _ in skin_files() if o == "built-in"} == set(BUILTINS)
 
@@ -62,25 +70,40 @@ def test_every_builtin_skin_sets_every_key_it_documents():
             assert set(node) == set(keys), (name, table)
 
 
-@pytest.mark.parametrize("body, line, where, message", [
-    ('name = "x"\n[colors]\ntext = "#ffffff"\naccent = "red"\n', 4, "[colors] accent",
-     "expected a colour"),
-    ('[face]\neyes_open = "o"\n\nnose = "v"\n', 4, "[face] nose", "unknown key 'nose'"),
-    ('[colors.stems]\nbass = "#000000"\nkazoo = "#ffffff"\n', 3, "[colors.stems] kazoo",
-     "unknown key"),
-    ('colors = { accent = 3 }\n', 1, "[colors] accent", "expected a colour"),
-    ('\n\n[heart]\nborder = "wavy"\n', 4, "[heart] border", "expected one of round"),
-    ('[heart]\npulse_s = 30\n', 2, "[heart] pulse_s", "between 0.02 and 2"),
-    ('[orbs]\nstages = [["a", "bb", "c"], ["x", "y", "z"]]\n', 2, "[orbs] stages",
-     "stage 1: expected three lines of equal width"),
-    ('[orbs]\nflutter = ["ab", "ab", "ab"]\n', 2, "[orbs] flutter", "equally wide"),
-    ('[face]\nframe = ["( o o )"]\n', 2, "[face] frame", "{l} and {r}"),
-    ('[face]\neyes_open = "\\u001b[31m"\n', 2, "[face] eyes_open", "control"),
-    ('[tendrils]\nglyphs = "-|"\n', 2, "[tendrils] glyphs", "6 one-cell glyphs"),
-    ('faces = 1\n', 1, "faces", "unknown key 'faces'"),
-    ('colors = "blue"\n', 1, "colors", "expected a table [colors]"),
-    ('[colors]\naccent = "#ffffff"\n[colors\n', 3, "TOML syntax", ""),
-])
+@pytest.mark.parametrize(
+    "body, line, where, message",
+    [
+        (
+            'name = "x"\n[colors]\ntext = "#ffffff"\naccent = "red"\n',
+            4,
+            "[colors] accent",
+            "expected a colour",
+        ),
+        ('[face]\neyes_open = "o"\n\nnose = "v"\n', 4, "[face] nose", "unknown key 'nose'"),
+        (
+            '[colors.stems]\nbass = "#000000"\nkazoo = "#ffffff"\n',
+            3,
+            "[colors.stems] kazoo",
+            "unknown key",
+        ),
+        ("colors = { accent = 3 }\n", 1, "[colors] accent", "expected a colour"),
+        ('\n\n[heart]\nborder = "wavy"\n', 4, "[heart] border", "expected one of round"),
+        ("[heart]\npulse_s = 30\n", 2, "[heart] pulse_s", "between 0.02 and 2"),
+        (
+            '[orbs]\nstages = [["a", "bb", "c"], ["x", "y", "z"]]\n',
+            2,
+            "[orbs] stages",
+            "stage 1: expected three lines of equal width",
+        ),
+        ('[orbs]\nflutter = ["ab", "ab", "ab"]\n', 2, "[orbs] flutter", "equally wide"),
+        ('[face]\nframe = ["( o o )"]\n', 2, "[face] frame", "{l} and {r}"),
+        ('[face]\neyes_open = "\\u001b[31m"\n', 2, "[face] eyes_open", "control"),
+        ('[tendrils]\nglyphs = "-|"\n', 2, "[tendrils] glyphs", "6 one-cell glyphs"),
+        ("faces = 1\n", 1, "faces", "unknown key 'faces'"),
+        ('colors = "blue"\n', 1, "colors", "expected a table [colors]"),
+        ('[colors]\naccent = "#ffffff"\n[colors\n', 3, "TOML syntax", ""),
+    ],
+)
 def test_a_bad_skin_names_the_file_the_line_and_the_key(tmp_path, body, line, where, message):
     path = tmp_path / "bad.toml"
     path.write_text(body)
@@ -97,8 +120,10 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_key_line_scans_tables_quoted_keys_and_falls_back():
-    text = 'name = "a"\n[colors]\n"accent" = "#000000"\n[colors.stems]\nbass = 1\n' \
-           '[face]\nframe = [\n  "x",\n]\n'
+    text = (
+        'name = "a"\n[colors]\n"accent" = "#000000"\n[colors.stems]\nbass = 1\n'
+        '[face]\nframe = [\n  "x",\n]\n'
+    )
     assert key_line(text, "", "name") == 1
     assert key_line(text, "colors", "accent") == 3
     assert key_line(text, "colors.stems", "bass") == 5
@@ -149,19 +174,30 @@ def test_skins_list_and_check_on_the_command_line(tmp_path, capsys):
 _text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 _huge = st.text(min_size=300, max_size=3000)
 _scalar = st.one_of(
-    _text, _huge, st.integers(), st.floats(), st.booleans(),
-    st.sampled_from(["#ff00ff", "#12345", "round", "heavy", "{l}{r}", "o", "─│╭╮╰╯"]))
-_known_keys = sorted({k for spec in SCHEMA.values() if isinstance(spec, dict) for k in spec}
-                     | set(SCHEMA))
+    _text,
+    _huge,
+    st.integers(),
+    st.floats(),
+    st.booleans(),
+    st.sampled_from(["#ff00ff", "#12345", "round", "heavy", "{l}{r}", "o", "─│╭╮╰╯"]),
+)
+_known_keys = sorted(
+    {k for spec in SCHEMA.values() if isinstance(spec, dict) for k in spec} | set(SCHEMA)
+)
 _key = st.one_of(st.sampled_from(_known_keys), _text.filter(bool))
 _value = st.recursive(
-    _scalar, lambda inner: st.one_of(st.lists(inner, max_size=6),
-                                     st.dictionaries(_key, inner, max_size=5)), max_leaves=20)
+    _scalar,
+    lambda inner: st.one_of(st.lists(inner, max_size=6), st.dictionaries(_key, inner, max_size=5)),
+    max_leaves=20,
+)
 _documents = st.dictionaries(_key, _value, max_size=6)
 
 
-_glyph = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Co", "Cn")),
-                 min_size=1, max_size=2)
+_glyph = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Co", "Cn")),
+    min_size=1,
+    max_size=2,
+)
 
 
 @st.composite
@@ -183,10 +219,19 @@ def _plausible(draw, kind: str):
     if kind == "stage":
         return [draw(st.from_regex(r"\A[a-z]{5}\Z")) for _ in range(3)]
     width = draw(st.integers(1, 9))
-    return [[c * width for c in draw(st.lists(_glyph.filter(lambda g: len(g) == 1 and
-                                                          g.isascii() and g.isprintable()),
-                                              min_size=3, max_size=3))]
-            for _ in range(draw(st.integers(2, 8)))]
+    return [
+        [
+            c * width
+            for c in draw(
+                st.lists(
+                    _glyph.filter(lambda g: len(g) == 1 and g.isascii() and g.isprintable()),
+                    min_size=3,
+                    max_size=3,
+                )
+            )
+        ]
+        for _ in range(draw(st.integers(2, 8)))
+    ]
 
 
 @st.composite
@@ -200,8 +245,15 @@ def _mutated_default(draw):
         kind = SCHEMA.get(table, {}).get(key, "table") if table != "colors.stems" else "colour"
         if kind == "table":
             continue
-        node[key] = draw(st.one_of(_value, st.lists(st.lists(_text, max_size=4), max_size=9),
-                                   _plausible(kind), _plausible(kind), _plausible(kind)))
+        node[key] = draw(
+            st.one_of(
+                _value,
+                st.lists(st.lists(_text, max_size=4), max_size=9),
+                _plausible(kind),
+                _plausible(kind),
+                _plausible(kind),
+            )
+        )
     return doc
 
 
@@ -233,15 +285,21 @@ def _check_document(doc, tmp_path) -> None:
     _draw_everything(skin)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(doc=_documents)
 def test_random_skin_documents_never_crash(doc, tmp_path):
     _check_document(doc, tmp_path)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                   HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(doc=_mutated_default())
 def test_random_changes_to_a_good_skin_never_crash(doc, tmp_path):
     _check_document(doc, tmp_path)

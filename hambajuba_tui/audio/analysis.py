@@ -119,12 +119,18 @@ def summary(analysis: Analysis) -> dict:
     of frames with ``energy_smooth`` > :data:`ACTIVE_LEVEL`), layer entries, the
     classification's leading motion model per stem, and the sections."""
     a = analysis
-    def share(stems: tuple[str, ...]) -> dict[str, float]:
-        return {s: round(float(np.mean(a.signals[f"{s}.energy_smooth"] > ACTIVE_LEVEL)), 3)
-                for s in stems if f"{s}.energy_smooth" in a.signals}
 
-    motion = {s: max(("spring", "pitch_follow", "oscillator", "drift"), key=lambda m: w.get(m, 0))
-              for s, w in a.classification.items()}
+    def share(stems: tuple[str, ...]) -> dict[str, float]:
+        return {
+            s: round(float(np.mean(a.signals[f"{s}.energy_smooth"] > ACTIVE_LEVEL)), 3)
+            for s in stems
+            if f"{s}.energy_smooth" in a.signals
+        }
+
+    motion = {
+        s: max(("spring", "pitch_follow", "oscillator", "drift"), key=lambda m: w.get(m, 0))
+        for s, w in a.classification.items()
+    }
     return {
         "title": a.title,
         "duration": round(float(a.duration), 3),
@@ -136,11 +142,15 @@ def summary(analysis: Analysis) -> dict:
         "silent": bool(a.silent),
         "activity": share(PHYSICAL_STEMS),
         "sub_band_activity": share(VIRTUAL_STEMS),
-        "layer_entries": {name.split(".")[0]: [round(float(t), 2) for t in times]
-                          for name, times in a.events.items() if name.endswith(".layer_entry")},
+        "layer_entries": {
+            name.split(".")[0]: [round(float(t), 2) for t in times]
+            for name, times in a.events.items()
+            if name.endswith(".layer_entry")
+        },
         "motion": motion,
-        "sections": [{"start": round(s, 2), "end": round(e, 2), "label": lab}
-                     for s, e, lab in a.sections],
+        "sections": [
+            {"start": round(s, 2), "end": round(e, 2), "label": lab} for s, e, lab in a.sections
+        ],
         "hash": a.song_hash,
     }
 

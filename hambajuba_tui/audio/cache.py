@@ -70,8 +70,9 @@ def load_cached(
             return None
         with np.load(entry / ARRAYS_FILE, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
-        pitch_hz = {k.split(":", 1)[1]: arrays.pop(k) for k in list(arrays)
-                    if k.startswith(PITCH_PREFIX)}
+        pitch_hz = {
+            k.split(":", 1)[1]: arrays.pop(k) for k in list(arrays) if k.startswith(PITCH_PREFIX)
+        }
         beats = arrays.pop("beats").astype(np.float64)
         downbeats = arrays.pop("downbeats").astype(np.float64)
         names = meta.get("signals")
@@ -96,10 +97,14 @@ def load_cached(
             pitch_hz=pitch_hz,
             key=str(meta.get("key", "")),
             keys=[(float(t), str(k)) for t, k in meta.get("keys", [])],
-            events={str(k): np.asarray(v, dtype=np.float64).reshape(-1)
-                    for k, v in meta.get("events", {}).items()},
-            classification={str(stem): {str(k): float(v) for k, v in w.items()}
-                            for stem, w in meta.get("classification", {}).items()},
+            events={
+                str(k): np.asarray(v, dtype=np.float64).reshape(-1)
+                for k, v in meta.get("events", {}).items()
+            },
+            classification={
+                str(stem): {str(k): float(v) for k, v in w.items()}
+                for stem, w in meta.get("classification", {}).items()
+            },
             sections=[(float(a), float(b), str(lab)) for a, b, lab in meta.get("sections", [])],
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError):
@@ -117,8 +122,12 @@ def save(analysis: Analysis, cache_dir: str | os.PathLike[str] | None = None) ->
     try:
         tmp.mkdir()
         arrays = {name: np.asarray(a, dtype=np.float32) for name, a in analysis.signals.items()}
-        arrays.update({f"{PITCH_PREFIX}{stem}": np.asarray(hz, dtype=np.float32)
-                       for stem, hz in analysis.pitch_hz.items()})
+        arrays.update(
+            {
+                f"{PITCH_PREFIX}{stem}": np.asarray(hz, dtype=np.float32)
+                for stem, hz in analysis.pitch_hz.items()
+            }
+        )
         arrays["beats"] = np.asarray(analysis.beats, dtype=np.float64)
         arrays["downbeats"] = np.asarray(analysis.downbeats, dtype=np.float64)
         np.savez(tmp / ARRAYS_FILE, **arrays)
@@ -136,8 +145,9 @@ def save(analysis: Analysis, cache_dir: str | os.PathLike[str] | None = None) ->
             "key": analysis.key,
             "keys": [[float(t), str(k)] for t, k in analysis.keys],
             "events": {k: [float(t) for t in v] for k, v in analysis.events.items()},
-            "classification": {s: {k: float(v) for k, v in w.items()}
-                               for s, w in analysis.classification.items()},
+            "classification": {
+                s: {k: float(v) for k, v in w.items()} for s, w in analysis.classification.items()
+            },
             "sections": [[float(a), float(b), str(lab)] for a, b, lab in analysis.sections],
             "created": time.time(),
         }

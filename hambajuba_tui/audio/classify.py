@@ -34,10 +34,18 @@ def weights(percussive: float, melody: float, texture: float) -> dict[str, float
         "drift": texture * harmonic,
     }
     total = sum(raw.values())
-    w = {k: v / total for k, v in raw.items()} if total > 0 else {
-        k: float(k == "spring") for k in MODELS}
-    parts = {"percussive": percussive, "harmonic": harmonic, "melody": float(melody),
-             "texture": float(texture), "harmony": harmony}
+    w = (
+        {k: v / total for k, v in raw.items()}
+        if total > 0
+        else {k: float(k == "spring") for k in MODELS}
+    )
+    parts = {
+        "percussive": percussive,
+        "harmonic": harmonic,
+        "melody": float(melody),
+        "texture": float(texture),
+        "harmony": harmony,
+    }
     return {**{k: round(v, 6) for k, v in parts.items()}, **{k: round(v, 6) for k, v in w.items()}}
 
 
@@ -51,8 +59,14 @@ def classify(
     pitched stems) ``pitch_conf`` [n] -> components and weights (see the module docstring)."""
     active = np.asarray(energy_smooth) > ACTIVE
     if not active.any():  # never plays: nothing to measure, all zero -> spring
-        return {"percussive": 0.0, "harmonic": 0.0, "melody": 0.0, "texture": 0.0,
-                "harmony": 0.0, **{m: float(m == "spring") for m in MODELS}}
+        return {
+            "percussive": 0.0,
+            "harmonic": 0.0,
+            "melody": 0.0,
+            "texture": 0.0,
+            "harmony": 0.0,
+            **{m: float(m == "spring") for m in MODELS},
+        }
     melody = float(np.mean(pitch_conf[active] > 0.5)) if pitch_conf is not None else 0.0
     texture = float(np.mean(np.asarray(flatness)[active] > 0.4))
     return weights(percussive, melody, texture)

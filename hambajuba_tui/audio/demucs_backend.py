@@ -145,9 +145,11 @@ def find_weights() -> Weights | None:
 
 def missing_weights_message() -> str:
     """One line: the htdemucs weights are missing, where they were looked for, how to get them."""
-    return (f"demucs: the {MODEL_NAME} weights are not on this machine (looked in the Hugging "
-            f"Face cache {hf_hub_cache()} for {HF_REPO_ID}, and in the torch hub cache "
-            f"{torch_hub_checkpoints()}); {FETCH_HINT}")
+    return (
+        f"demucs: the {MODEL_NAME} weights are not on this machine (looked in the Hugging "
+        f"Face cache {hf_hub_cache()} for {HF_REPO_ID}, and in the torch hub cache "
+        f"{torch_hub_checkpoints()}); {FETCH_HINT}"
+    )
 
 
 def not_installed_message() -> str:
@@ -194,9 +196,17 @@ def separate_demucs(
         np.save(work / "mix.npy", x)
         cmd = [sys.executable, "-m", __name__, str(work), str(sr), model_name, device or "auto"]
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-        with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as err, subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True, env=env
-        ) as proc:
+        with (
+            tempfile.TemporaryFile(mode="w+", encoding="utf-8") as err,
+            subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                env=env,
+            ) as proc,
+        ):
             try:
                 assert proc.stdout is not None
                 for line in proc.stdout:
@@ -211,7 +221,7 @@ def separate_demucs(
             errors = err.read()
         if code != 0:
             lines = [ln for ln in errors.splitlines() if ln.strip()]
-            ours = [ln[len(ERROR_PREFIX):] for ln in lines if ln.startswith(ERROR_PREFIX)]
+            ours = [ln[len(ERROR_PREFIX) :] for ln in lines if ln.startswith(ERROR_PREFIX)]
             detail = ours[-1] if ours else (lines[-1] if lines else f"exit code {code}")
             raise AudioError(detail if ours else f"demucs: separation failed: {detail}")
         stems = {name: np.load(work / f"{name}.npy") for name in PHYSICAL_STEMS}
@@ -226,7 +236,7 @@ def _progress_value(line: str) -> float | None:
     if not line.startswith(PROGRESS_PREFIX):
         return None
     try:
-        return float(line[len(PROGRESS_PREFIX):])
+        return float(line[len(PROGRESS_PREFIX) :])
     except ValueError:
         return None
 
@@ -298,9 +308,18 @@ def separate_in_process(
 
     report(0.0)
     with torch.inference_mode():
-        out = apply_model(model, wav[None], shifts=1, split=True, overlap=SPLIT_OVERLAP,
-                          progress=False, device=device, num_workers=0, callback=on_chunk,
-                          segment=segment or None)
+        out = apply_model(
+            model,
+            wav[None],
+            shifts=1,
+            split=True,
+            overlap=SPLIT_OVERLAP,
+            progress=False,
+            device=device,
+            num_workers=0,
+            callback=on_chunk,
+            segment=segment or None,
+        )
     out = (out[0] * std + mean).float()
     if sr != model.samplerate:
         import julius
@@ -313,8 +332,10 @@ def separate_in_process(
     by_name = dict(zip(model.sources, mono))
     missing = [name for name in PHYSICAL_STEMS if name not in by_name]
     if missing:
-        raise AudioError(f"demucs: the model has no {', '.join(missing)} source "
-                         f"(it has {', '.join(model.sources)})")
+        raise AudioError(
+            f"demucs: the model has no {', '.join(missing)} source "
+            f"(it has {', '.join(model.sources)})"
+        )
     report(1.0)
     return {name: np.ascontiguousarray(by_name[name]) for name in PHYSICAL_STEMS}
 

@@ -130,9 +130,7 @@ def mean_chroma(chroma: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return (p * w).sum(axis=1) / w.sum()
 
 
-def tonal_distance(
-    chroma: np.ndarray, weight: np.ndarray, rate: float = GRID_RATE
-) -> np.ndarray:
+def tonal_distance(chroma: np.ndarray, weight: np.ndarray, rate: float = GRID_RATE) -> np.ndarray:
     """Smoothed JS distance of each frame's chroma from the weighted mean chroma -> float32."""
     present = weight > 0
     dist = np.where(present, js_distance(chroma, mean_chroma(chroma, weight)), 0.0)
@@ -167,9 +165,7 @@ def key_of(mean: np.ndarray, bass_mean: np.ndarray | None = None) -> str:
     return max(scores, key=lambda k: scores[k])
 
 
-def _window_scores(
-    chroma: np.ndarray, weight: np.ndarray, edges: np.ndarray
-) -> np.ndarray:
+def _window_scores(chroma: np.ndarray, weight: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Key correlations (float [n_bars, 24], in :func:`key_scores` order) per bar
     ``edges[i]:edges[i + 1]`` (grid frames), each of the weighted mean chroma of the
     :data:`KEY_WINDOW_BARS` bars around it (shifted inwards at the ends): one bar holds a
@@ -207,8 +203,7 @@ def key_segments(
     two bars of beats it is one key for the whole song.
     """
     n = min(c.shape[1] for c, _ in evidence)
-    parts = [(np.asarray(c, np.float64)[:, :n], np.asarray(w, np.float64)[:n])
-             for c, w in evidence]
+    parts = [(np.asarray(c, np.float64)[:, :n], np.asarray(w, np.float64)[:n]) for c, w in evidence]
     if len(beats) >= 2 * BAR_BEATS:
         bars = np.round(np.asarray(beats)[BAR_BEATS::BAR_BEATS] * rate).astype(np.int64)
         edges = np.unique(np.clip(np.r_[0, bars, n], 0, n))

@@ -48,7 +48,10 @@ SIGNAL_STEMS: tuple[str, ...] = (*PHYSICAL_STEMS, *VIRTUAL_STEMS, "global")
 """Stems that get signals: the physical stems, the virtual sub-bands (LR-4 crossovers, see
 :mod:`hambajuba_tui.audio.crossover`) and ``global`` (the mono mix)."""
 DERIVED_NAMES: tuple[str, ...] = (
-    "tension.value", "tension.roughness", "tension.entropy", "tonal_distance.value"
+    "tension.value",
+    "tension.roughness",
+    "tension.entropy",
+    "tonal_distance.value",
 )
 WORKERS = 1
 """Stems analysed in parallel. 1: on 2 cores a second worker measured no faster (numpy and
@@ -165,8 +168,9 @@ def _analyze_audio(
         )
 
     report("stems", 0.1)
-    separated = separate_stems(audio.samples, audio.sr, backend,
-                               progress=lambda f: report("stems", 0.1 + 0.35 * f))
+    separated = separate_stems(
+        audio.samples, audio.sr, backend, progress=lambda f: report("stems", 0.1 + 0.35 * f)
+    )
     stems, backend = separated.stems, separated.backend  # the backend that really ran
     report("stems", 0.45)
 
@@ -187,8 +191,10 @@ def _analyze_audio(
     derived, keys = harmony_signals(
         harmonic_part,
         chroma,
-        key_parts=[(accompaniment, rms(stems["bass"] + stems["other"])),
-                   (np.stack([signals[f"bass.{c}"] for c in CHROMA_NAMES]), rms(stems["bass"]))],
+        key_parts=[
+            (accompaniment, rms(stems["bass"] + stems["other"])),
+            (np.stack([signals[f"bass.{c}"] for c in CHROMA_NAMES]), rms(stems["bass"])),
+        ],
         beats=rhythm.beats,
     )
     signals.update(derived)
@@ -198,13 +204,16 @@ def _analyze_audio(
         s: classify(signals[f"{s}.energy_smooth"], st.flatness, st.percussive, st.pitch_conf)
         for s, st in stats.items()
     }
-    events = {f"{s}.layer_entry": st.entries.astype(np.float64) / GRID_RATE
-              for s, st in stats.items()}
+    events = {
+        f"{s}.layer_entry": st.entries.astype(np.float64) / GRID_RATE for s, st in stats.items()
+    }
     bands = mix_mel.reshape(16, N_MELS // 16, -1).mean(axis=1)
     sections = segment(
         np.sqrt(signals["global.novelty_mid"] * signals["global.novelty_long"]),
         (bands - FLUX_FLOOR_DB) / -FLUX_FLOOR_DB,
-        rhythm.bpm, rhythm.downbeats, duration,
+        rhythm.bpm,
+        rhythm.downbeats,
+        duration,
     )
     report("coupling", 0.95)
     return Analysis(
@@ -243,8 +252,9 @@ def _stem_signals(
 
     def one(name: str):
         if name == "global":
-            return stem_analysis(mono, name, bpm=bpm, ref_rms=ref, power=mix_power,
-                                 onset_env=mix_onset)
+            return stem_analysis(
+                mono, name, bpm=bpm, ref_rms=ref, power=mix_power, onset_env=mix_onset
+            )
         if name in VIRTUAL_BANDS:
             src, lo, hi = VIRTUAL_BANDS[name]
             y = band(stems[src], lo, hi)

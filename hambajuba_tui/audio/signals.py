@@ -390,9 +390,7 @@ def contrast_novelty(features: np.ndarray, half: int) -> np.ndarray:
     return np.where((past_n > 0) & (fut_n > 0), dist, 0.0)
 
 
-def layer_entries(
-    energy_smooth: np.ndarray, bpm: float, rate: float = GRID_RATE
-) -> np.ndarray:
+def layer_entries(energy_smooth: np.ndarray, bpm: float, rate: float = GRID_RATE) -> np.ndarray:
     """Frames (int64 [k]) where a stem becomes active after at least
     :data:`ENTRY_QUIET_BEATS` beats of quiet (the start of the song counts as quiet)."""
     quiet_min = ENTRY_QUIET_BEATS * 60.0 / max(bpm, 1.0) * rate
@@ -450,8 +448,11 @@ def pitch_track(
         k = np.clip(pick, 1, region.shape[1] - 2)
         a, b, c = region[rows, k - 1], region[rows, k], region[rows, k + 1]
         den = a - 2 * b + c
-        shift = np.where((pick == k) & (np.abs(den) > 1e-12), 0.5 * (a - c) / np.where(
-            np.abs(den) > 1e-12, den, 1.0), 0.0)
+        shift = np.where(
+            (pick == k) & (np.abs(den) > 1e-12),
+            0.5 * (a - c) / np.where(np.abs(den) > 1e-12, den, 1.0),
+            0.0,
+        )
         period = min_p + pick + np.clip(shift, -1.0, 1.0)
         f0[s : s + len(fr)] = low / period
         conf[s : s + len(fr)] = np.clip(1.0 - region[rows, pick], 0.0, 1.0)
@@ -620,5 +621,8 @@ def stem_signals(
 def silent_signals(n: int, stems: tuple[str, ...], full: bool = True) -> dict[str, np.ndarray]:
     """All-zero signals (float32 [n]) named ``<stem>.<signal>`` for every stem (all of
     :func:`signal_names`, or only :data:`SIGNAL_NAMES` with ``full=False``)."""
-    return {f"{s}.{name}": np.zeros(n, dtype=np.float32)
-            for s in stems for name in (signal_names(s) if full else SIGNAL_NAMES)}
+    return {
+        f"{s}.{name}": np.zeros(n, dtype=np.float32)
+        for s in stems
+        for name in (signal_names(s) if full else SIGNAL_NAMES)
+    }

@@ -214,8 +214,9 @@ class StemResult:
 
 
 def _unknown(backend: str) -> AudioError:
-    return AudioError(f"unknown stem backend {backend!r}; choose one of: "
-                      f"{', '.join(BACKEND_CHOICES)}")
+    return AudioError(
+        f"unknown stem backend {backend!r}; choose one of: {', '.join(BACKEND_CHOICES)}"
+    )
 
 
 def resolve_backend(backend: str) -> tuple[str, str]:
@@ -232,8 +233,10 @@ def resolve_backend(backend: str) -> tuple[str, str]:
             return "demucs", f"stems by demucs (auto: {why})"
         # One short line on every run; `--stems demucs` names the caches it looked in.
         reason = why.split(" (looked in")[0].split(";")[0]
-        return "dsp", (f"stems by dsp, the rough fallback ({reason}; `--stems demucs` "
-                       f"says what is missing and how to get it)")
+        return "dsp", (
+            f"stems by dsp, the rough fallback ({reason}; `--stems demucs` "
+            f"says what is missing and how to get it)"
+        )
     if backend in STEM_BACKENDS:
         return backend, f"stems by {backend} (asked for)"
     raise _unknown(backend)

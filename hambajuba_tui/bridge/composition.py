@@ -35,8 +35,11 @@ def percussiveness(analysis: Analysis) -> float:
     cls = getattr(analysis, "classification", None) or {}
     if "global" in cls and "percussive" in cls["global"]:
         return float(min(max(cls["global"]["percussive"], 0.0), 1.0))
-    means = {s: float(np.mean(analysis.signals[f"{s}.envelope"]))
-             for s in ("bass", "drums", "vocals", "other") if f"{s}.envelope" in analysis.signals}
+    means = {
+        s: float(np.mean(analysis.signals[f"{s}.envelope"]))
+        for s in ("bass", "drums", "vocals", "other")
+        if f"{s}.envelope" in analysis.signals
+    }
     total = sum(means.values())
     return means.get("drums", 0.0) / total if total > 0 else 1.0
 
@@ -44,8 +47,14 @@ def percussiveness(analysis: Analysis) -> float:
 class BeatWalk:
     """θ(t) for one Analysis, distance knob and mode."""
 
-    def __init__(self, analysis: Analysis, distance: float, mode: str = "pulse",
-                 move: float = 0.5, energy_signal: str = "global.energy_smooth") -> None:
+    def __init__(
+        self,
+        analysis: Analysis,
+        distance: float,
+        mode: str = "pulse",
+        move: float = 0.5,
+        energy_signal: str = "global.energy_smooth",
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"composition mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.analysis = analysis

@@ -79,8 +79,9 @@ class Conductor:
         comp = session.composition
         self.walk = BeatWalk(a, comp.distance, comp.mode)
         sc = session.scenes
-        self.scene = SceneBlend(sc.mode, sc.slider, sc.depth, sc.slew_per_s,
-                                t=getattr(self, "scene", SceneBlend()).t)
+        self.scene = SceneBlend(
+            sc.mode, sc.slider, sc.depth, sc.slew_per_s, t=getattr(self, "scene", SceneBlend()).t
+        )
         self._drum_hit_key = key("drums", "transient")
         self._last_drum_hit = getattr(self, "_last_drum_hit", 0.0)
         self._scene_energy = key("global", "energy_smooth")
@@ -108,22 +109,27 @@ class Conductor:
                 dancer = Dancer(s, a.bpm, classification.get(s), seed=session.seed + i)
                 dance, surprise = DanceState(b.stage, b.silence), Surprise()
                 prev, fresh = None, True
-            self._rigs.append(_Rig(
-                settings=b,
-                dancer=dancer,
-                dance=dance,
-                surprise=surprise,
-                intensity=key(s, b.intensity_source), energy=key(s, "energy_smooth"),
-                transient=key(s, "transient"),
-                position=self.sampler.position_key(s, b.position_source),
-                pitch=key(s, "pitch_norm"), pitch_conf=key(s, "pitch_conf"),
-                energy_db=key(s, "energy_db"), novelty=key(s, "novelty_mid"),
-                layer_entry=key(s, "layer_entry"),
-                lock_keys=self.sampler.coupling_keys(s, "lock_index"),
-                call_keys=self.sampler.coupling_keys(s, "call_response"),
-                last_hit=prev.last_hit if prev else 0.0,
-                last_entry=prev.last_entry if prev else 0.0,
-            ))
+            self._rigs.append(
+                _Rig(
+                    settings=b,
+                    dancer=dancer,
+                    dance=dance,
+                    surprise=surprise,
+                    intensity=key(s, b.intensity_source),
+                    energy=key(s, "energy_smooth"),
+                    transient=key(s, "transient"),
+                    position=self.sampler.position_key(s, b.position_source),
+                    pitch=key(s, "pitch_norm"),
+                    pitch_conf=key(s, "pitch_conf"),
+                    energy_db=key(s, "energy_db"),
+                    novelty=key(s, "novelty_mid"),
+                    layer_entry=key(s, "layer_entry"),
+                    lock_keys=self.sampler.coupling_keys(s, "lock_index"),
+                    call_keys=self.sampler.coupling_keys(s, "call_response"),
+                    last_hit=prev.last_hit if prev else 0.0,
+                    last_entry=prev.last_entry if prev else 0.0,
+                )
+            )
         if fresh:
             self._last_t = None
 

@@ -58,5 +58,6 @@ class DanceState:
             self.value = self.stage.strength(p, intensity)
         elif self.silence == "home":
             self.value += (1.0 - math.exp(-max(dt, 0.0) / DRIFT_HOME_TAU_S)) * (
-                self.stage.home - self.value)
+                self.stage.home - self.value
+            )
         return self.value

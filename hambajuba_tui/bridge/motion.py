@@ -116,8 +116,9 @@ def normalise_weights(weights: dict[str, float] | None) -> dict[str, float]:
 class Dancer:
     """The blend of the four models for one stem; ``step`` returns displacement from home."""
 
-    def __init__(self, stem: str, bpm: float, weights: dict[str, float] | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, stem: str, bpm: float, weights: dict[str, float] | None = None, seed: int = 0
+    ) -> None:
         self.weights = normalise_weights(weights)
         self.spring = Spring.for_stem(stem, bpm)
         self.pitch = PitchFollower()
@@ -137,8 +138,9 @@ class Dancer:
         self.osc.kick(impulse)
         self.drift.kick(impulse)
 
-    def step(self, energy: float, dt: float, pitch_norm: float = 0.5,
-             pitch_conf: float = 0.0) -> float:
+    def step(
+        self, energy: float, dt: float, pitch_norm: float = 0.5, pitch_conf: float = 0.0
+    ) -> float:
         w = self.weights
         out = w["spring"] * self.spring.step(energy, dt)
         out += w["pitch_follow"] * self.pitch.step(pitch_norm, pitch_conf, energy, dt)

@@ -11,7 +11,11 @@ from __future__ import annotations
 import math
 
 RANKS: dict[str, float] = {
-    "lead": 1.0, "support": 0.65, "background": 0.40, "subtle": 0.25, "auto": 0.05,
+    "lead": 1.0,
+    "support": 0.65,
+    "background": 0.40,
+    "subtle": 0.25,
+    "auto": 0.05,
 }
 SURPRISE = 0.7
 SURPRISE_TAU_S = 2.0
@@ -27,8 +31,14 @@ def call_response_factor(call_response: float) -> float:
     return 0.75 + 0.5 * min(max(call_response, 0.0), 1.0)
 
 
-def prominence(rank: str, novelty: float, coupling: float, call_response: float,
-               energy_db: float, surprise: float = 0.0) -> float:
+def prominence(
+    rank: str,
+    novelty: float,
+    coupling: float,
+    call_response: float,
+    energy_db: float,
+    surprise: float = 0.0,
+) -> float:
     if rank not in RANKS:
         raise ValueError(f"rank must be one of {', '.join(RANKS)}, got {rank!r}")
     raw = RANKS[rank] * (1.0 + max(novelty, 0.0) + max(coupling, 0.0))

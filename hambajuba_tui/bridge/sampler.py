@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from hambajuba_tui.audio.analysis import Analysis
 
-POSITION_SIGNALS = {"pitch": "pitch_norm", "chroma": "chroma_centroid",
-                    "brightness": "brightness"}
+POSITION_SIGNALS = {"pitch": "pitch_norm", "chroma": "chroma_centroid", "brightness": "brightness"}
 DERIVED = ("tension", "tonal_distance")
 
 

@@ -71,8 +71,9 @@ class SceneBlend:
         self.t += min(max(target - self.t, -limit), limit)
         return self.t
 
-    def load_scene(self, a: np.ndarray, b: np.ndarray, new_b: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray]:
+    def load_scene(
+        self, a: np.ndarray, b: np.ndarray, new_b: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Freeze what is on screen as the new A, make ``new_b`` the new B, restart at t = 0."""
         frozen = slerp(a, b, self.t)
         self.t = 0.0

@@ -105,8 +105,9 @@ class Session:
 # -- validation ---------------------------------------------------------------------------------
 def _one_of(where: str, value, choices) -> None:
     if value not in choices:
-        raise SessionError(f"{where}: expected one of {', '.join(map(str, choices))}, "
-                           f"got {value!r}")
+        raise SessionError(
+            f"{where}: expected one of {', '.join(map(str, choices))}, got {value!r}"
+        )
 
 
 def _number(where: str, value, lo: float = -math.inf, hi: float = math.inf) -> None:
@@ -122,8 +123,9 @@ def _feature(where: str, value) -> None:
 
 def validate(session: Session) -> None:
     if len(session.blocks) != len(BLOCKS):
-        raise SessionError(f"blocks: expected {len(BLOCKS)} ({', '.join(BLOCKS)}), "
-                           f"got {len(session.blocks)}")
+        raise SessionError(
+            f"blocks: expected {len(BLOCKS)} ({', '.join(BLOCKS)}), got {len(session.blocks)}"
+        )
     for name, b in zip(BLOCKS, session.blocks):
         where = f'[blocks."{name}"]'
         if b.source is not None:
@@ -139,8 +141,9 @@ def validate(session: Session) -> None:
         _one_of(f"{where} rank", b.rank, tuple(RANKS))
         _one_of(f"{where} mask", b.mask, MASK_MODES)
         _one_of(f"{where} silence", b.silence, SILENCE_MODES)
-        if b.mask == "painted" and (len(b.painted) != MASK_SIZE
-                                    or any(len(row) != MASK_SIZE for row in b.painted)):
+        if b.mask == "painted" and (
+            len(b.painted) != MASK_SIZE or any(len(row) != MASK_SIZE for row in b.painted)
+        ):
             raise SessionError(f"{where} painted: expected {MASK_SIZE}×{MASK_SIZE} numbers")
         for r, row in enumerate(b.painted):
             for c, v in enumerate(row):
@@ -156,8 +159,11 @@ def validate(session: Session) -> None:
             raise SessionError(f"[scenes] {key}: expected text")
     _number("[composition] distance", session.composition.distance, 0.0, 4.0)
     _one_of("[composition] mode", session.composition.mode, COMPOSITION_MODES)
-    if not isinstance(session.seed, int) or isinstance(session.seed, bool) or not (
-            0 <= session.seed <= MAX_SEED):
+    if (
+        not isinstance(session.seed, int)
+        or isinstance(session.seed, bool)
+        or not (0 <= session.seed <= MAX_SEED)
+    ):
         raise SessionError(f"seed: expected a whole number 0..{MAX_SEED}, got {session.seed!r}")
 
 
@@ -171,9 +177,13 @@ def to_dict(session: Session) -> dict:
         else:
             d["painted"] = [list(row) for row in b.painted]
         blocks[name] = d
-    return {"version": FORMAT_VERSION, "seed": session.seed, "blocks": blocks,
-            "scenes": dataclasses.asdict(session.scenes),
-            "composition": dataclasses.asdict(session.composition)}
+    return {
+        "version": FORMAT_VERSION,
+        "seed": session.seed,
+        "blocks": blocks,
+        "scenes": dataclasses.asdict(session.scenes),
+        "composition": dataclasses.asdict(session.composition),
+    }
 
 
 def _build(cls, where: str, table, **converted):
@@ -182,7 +192,7 @@ def _build(cls, where: str, table, **converted):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(table) - names)
     if unknown:
-        known = ', '.join(sorted(names))
+        known = ", ".join(sorted(names))
         raise SessionError(f"{where}: unknown key {unknown[0]!r} (known: {known})")
     try:
         return cls(**{**table, **converted})
@@ -210,11 +220,16 @@ def from_dict(data: dict, origin: str = "session", base: Session | None = None) 
             if stage is not None:
                 given = _build(Stage, f'[blocks."{name}".stage]', stage)
                 converted["stage"] = dataclasses.replace(
-                    default.stage, **{k: getattr(given, k) for k in stage})
+                    default.stage, **{k: getattr(given, k) for k in stage}
+                )
             if "painted" in raw:
                 converted["painted"] = tuple(tuple(float(v) for v in row) for row in raw["painted"])
-            merged = {**dataclasses.asdict(default), "stage": default.stage,
-                      "painted": default.painted, **raw}
+            merged = {
+                **dataclasses.asdict(default),
+                "stage": default.stage,
+                "painted": default.painted,
+                **raw,
+            }
             blocks.append(_build(BlockSettings, f'[blocks."{name}"]', merged, **converted))
         scenes = {**dataclasses.asdict(base.scenes), **data.get("scenes", {})}
         comp = {**dataclasses.asdict(base.composition), **data.get("composition", {})}

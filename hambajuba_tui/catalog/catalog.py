@@ -56,10 +56,12 @@ class Catalog:
         for b, t in self.tables.items():
             self._start[b] = int(self._row_of[b][t.rows[0].id])
         self.index = KeywordIndex(
-            [f.label for f in self.rows], [f.category for f in self.rows],
+            [f.label for f in self.rows],
+            [f.category for f in self.rows],
             np.array([BLOCKS.index(f.block) for f in self.rows], np.int8),
             np.array([f.id for f in self.rows], np.int32),
-            np.array([CONFIDENCES.index(f.confidence) for f in self.rows], np.int8))
+            np.array([CONFIDENCES.index(f.confidence) for f in self.rows], np.int8),
+        )
         self._vectors: dict[str, np.ndarray] = {}
         self._labelled = np.array([f.labelled for f in self.rows], bool)
 
@@ -97,8 +99,9 @@ class Catalog:
 
     # -- keyword search ---------------------------------------------------------------------
 
-    def _mask(self, block: str | None, category: str | None,
-              min_confidence: str | None) -> np.ndarray:
+    def _mask(
+        self, block: str | None, category: str | None, min_confidence: str | None
+    ) -> np.ndarray:
         mask = np.ones(len(self.rows), bool)
         if block is not None:
             _check_block(block)
@@ -107,19 +110,28 @@ class Catalog:
             name = category.strip().lower()
             if name not in self.index.category_names:
                 known = self.categories(block)
-                raise CatalogError(f"no category {category!r}"
-                                   + (f" in {block}" if block else "")
-                                   + f"; categories: {', '.join(known) or 'none'}")
+                raise CatalogError(
+                    f"no category {category!r}"
+                    + (f" in {block}" if block else "")
+                    + f"; categories: {', '.join(known) or 'none'}"
+                )
             mask &= self.index.category_codes == self.index.category_names.index(name)
         if min_confidence is not None:
             if min_confidence not in CONFIDENCES:
-                raise CatalogError(f"confidence must be one of {', '.join(CONFIDENCES)}, "
-                                   f"got {min_confidence!r}")
+                raise CatalogError(
+                    f"confidence must be one of {', '.join(CONFIDENCES)}, got {min_confidence!r}"
+                )
             mask &= self.index.confidence_codes <= CONFIDENCES.index(min_confidence)
         return mask
 
-    def search(self, query: str, block: str | None = None, category: str | None = None,
-               min_confidence: str | None = None, limit: int = 50) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        block: str | None = None,
+        category: str | None = None,
+        min_confidence: str | None = None,
+        limit: int = 50,
+    ) -> list[Hit]:
         """Keyword search over label, category and id (``123``, ``up.0.1:123``).
 
         Exact words rank above prefixes, prefixes above fuzzy matches. A few milliseconds over
@@ -146,8 +158,9 @@ class Catalog:
     def missing_vectors(self) -> list[str]:
         return [b for b in self.tables if self.vectors(b) is None]
 
-    def embed_labels(self, embedder: concepts.Embedder,
-                     progress: Callable[[int, int], None] | None = None) -> list[str]:
+    def embed_labels(
+        self, embedder: concepts.Embedder, progress: Callable[[int, int], None] | None = None
+    ) -> list[str]:
         """Embed every table not yet cached (slow: once per table); returns those blocks."""
         todo = self.missing_vectors()
         texts = [f.label or f"feature {f.id}" for b in todo for f in self.tables[b].rows]
@@ -157,15 +170,21 @@ class Catalog:
         start = 0
         for b in todo:
             n = len(self.tables[b].rows)
-            concepts.save_vectors(self.tables[b].sha256, vectors[start:start + n])
-            self._vectors[b] = vectors[start:start + n].astype(np.float16).astype(np.float32)
+            concepts.save_vectors(self.tables[b].sha256, vectors[start : start + n])
+            self._vectors[b] = vectors[start : start + n].astype(np.float16).astype(np.float32)
             start += n
         return todo
 
-    def concept_search(self, query: str, embedder: concepts.Embedder | None,
-                       block: str | None = None, category: str | None = None,
-                       min_confidence: str | None = None, limit: int = 50,
-                       timeout: float = 0.5) -> tuple[list[Hit], str | None]:
+    def concept_search(
+        self,
+        query: str,
+        embedder: concepts.Embedder | None,
+        block: str | None = None,
+        category: str | None = None,
+        min_confidence: str | None = None,
+        limit: int = 50,
+        timeout: float = 0.5,
+    ) -> tuple[list[Hit], str | None]:
         """Labels nearest in meaning to ``query``; returns (hits, note).
 
         When the model is absent, still loading or too slow, or the labels are not embedded
@@ -188,8 +207,15 @@ class Catalog:
                 return self._nearest(q, mask, blocks, limit, "concept"), None
         return self.search(query, block, category, min_confidence, limit), note
 
-    def _nearest(self, q: np.ndarray, mask: np.ndarray, blocks: list[str], limit: int,
-                 match: str, exclude: int = -1) -> list[Hit]:
+    def _nearest(
+        self,
+        q: np.ndarray,
+        mask: np.ndarray,
+        blocks: list[str],
+        limit: int,
+        match: str,
+        exclude: int = -1,
+    ) -> list[Hit]:
         rows, sims = [], []
         if not blocks or limit < 1:
             return []
@@ -232,8 +258,13 @@ class Catalog:
         table = self.tables[block]
         start = self._start[block]
         choices = {i: fold(f.label) for i, f in enumerate(table.rows) if start + i != row}
-        found = process.extract(fold(self.rows[row].label), choices, scorer=fuzz.token_sort_ratio,
-                                limit=k, score_cutoff=40)
+        found = process.extract(
+            fold(self.rows[row].label),
+            choices,
+            scorer=fuzz.token_sort_ratio,
+            limit=k,
+            score_cutoff=40,
+        )
         return [Hit(table.rows[i], score / 100.0, "label-words") for _, score, i in found]
 
 

@@ -19,8 +19,10 @@ from hambajuba_tui.catalog.tables import LabelError, import_tables, labels_dir
 from hambajuba_tui.vocab import BLOCKS
 
 EXIT_INPUT = 3
-NO_TABLES = ("no feature labels yet: run `hambajuba features pull` (downloads the published "
-             "tables) or `hambajuba features import PATH`")
+NO_TABLES = (
+    "no feature labels yet: run `hambajuba features pull` (downloads the published "
+    "tables) or `hambajuba features import PATH`"
+)
 
 
 class FeaturesError(Exception):
@@ -42,10 +44,17 @@ def _catalog() -> Catalog:
 
 def _row(hit: Hit) -> dict:
     f = hit.feature
-    return {"feature": f.key, "block": f.block, "id": f.id, "label": f.label,
-            "category": f.category, "confidence": f.confidence,
-            "mean_activation": f.mean_activation, "score": round(hit.score, 4),
-            "match": hit.match}
+    return {
+        "feature": f.key,
+        "block": f.block,
+        "id": f.id,
+        "label": f.label,
+        "category": f.category,
+        "confidence": f.confidence,
+        "mean_activation": f.mean_activation,
+        "score": round(hit.score, 4),
+        "match": hit.match,
+    }
 
 
 def _print_hits(hits: list[Hit], as_json: bool, indent: str = "") -> None:
@@ -54,17 +63,21 @@ def _print_hits(hits: list[Hit], as_json: bool, indent: str = "") -> None:
     for h in hits:
         f = h.feature
         label = f.label or "(unlabelled)"
-        print(f"{indent}{f.key:<14} {label[:60]:<60} {f.category:<13} {f.confidence:<6} "
-              f"{h.match}")
+        print(f"{indent}{f.key:<14} {label[:60]:<60} {f.category:<13} {f.confidence:<6} {h.match}")
 
 
 def _progress_bar(total_label: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    bar = Progress(TextColumn(f"[bold]{total_label}[/]"), BarColumn(),
-                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                   transient=True, console=Console(stderr=True))
+    bar = Progress(
+        TextColumn(f"[bold]{total_label}[/]"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        transient=True,
+        console=Console(stderr=True),
+    )
     task = bar.add_task("", total=None)
     bar.start()
 
@@ -80,8 +93,9 @@ def _embedder_for(cat: Catalog, embed_missing: bool) -> tuple[concepts.Embedder 
         return None, f"the concept model is not installed; {concepts.INSTALL_HINT}"
     missing = cat.missing_vectors()
     if missing and not embed_missing:
-        return None, ("labels are not embedded yet; run `hambajuba features embed` once "
-                      "for concept search")
+        return None, (
+            "labels are not embedded yet; run `hambajuba features embed` once for concept search"
+        )
     embedder = concepts.Embedder().start()
     try:
         embedder.wait_ready(120)
@@ -107,13 +121,24 @@ def cmd_list(args) -> int:
     tables = {}
     for b in BLOCKS:
         t = cat.tables.get(b)
-        tables[b] = None if t is None else {
-            "rows": len(t.rows), "labelled": sum(f.labelled for f in t.rows),
-            "categories": cat.categories(b), "sha256": t.sha256,
-            "concept_vectors": cat.vectors(b) is not None,
-            "decoder_neighbours": neighbours.decoder_path(b) is not None}
-    info = {"labels_dir": str(labels_dir()), "tables": tables,
-            "concept_model": concepts.model_installed(), "packs": list_packs()}
+        tables[b] = (
+            None
+            if t is None
+            else {
+                "rows": len(t.rows),
+                "labelled": sum(f.labelled for f in t.rows),
+                "categories": cat.categories(b),
+                "sha256": t.sha256,
+                "concept_vectors": cat.vectors(b) is not None,
+                "decoder_neighbours": neighbours.decoder_path(b) is not None,
+            }
+        )
+    info = {
+        "labels_dir": str(labels_dir()),
+        "tables": tables,
+        "concept_model": concepts.model_installed(),
+        "packs": list_packs(),
+    }
     if args.json:
         print(json.dumps(info))
         return 0
@@ -125,10 +150,15 @@ def cmd_list(args) -> int:
             print(f"  {b:<9} (none: features show by id)")
             continue
         cats = ", ".join(f"{c} {n}" for c, n in list(t["categories"].items())[:6])
-        extra = [w for w, on in (("concepts", t["concept_vectors"]),
-                                 ("decoder", t["decoder_neighbours"])) if on]
-        print(f"  {b:<9} {t['rows']:>5} rows, {t['labelled']} labelled · {cats}"
-              + (f" · {', '.join(extra)}" if extra else ""))
+        extra = [
+            w
+            for w, on in (("concepts", t["concept_vectors"]), ("decoder", t["decoder_neighbours"]))
+            if on
+        ]
+        print(
+            f"  {b:<9} {t['rows']:>5} rows, {t['labelled']} labelled · {cats}"
+            + (f" · {', '.join(extra)}" if extra else "")
+        )
     model = "installed" if info["concept_model"] else f"not installed ({concepts.INSTALL_HINT})"
     print(f"concept model: {concepts.MODEL_NAME}, {model}")
     print("packs: " + ", ".join(f"{n} ({w})" for n, w in info["packs"].items()))
@@ -141,8 +171,12 @@ def cmd_search(args) -> int:
         raise FeaturesError(NO_TABLES)
     if args.limit < 1:
         raise FeaturesError("--limit must be at least 1", 2)
-    filters = {"block": args.block, "category": args.category,
-               "min_confidence": args.min_confidence, "limit": args.limit}
+    filters = {
+        "block": args.block,
+        "category": args.category,
+        "min_confidence": args.min_confidence,
+        "limit": args.limit,
+    }
     try:
         keyword = cat.search(args.query, **filters)
         hits, note = keyword, None
@@ -156,8 +190,7 @@ def cmd_search(args) -> int:
                 finally:
                     embedder.close()
                 if note is None:
-                    hits = found if args.mode == "concept" else blend(keyword, found,
-                                                                      args.limit)
+                    hits = found if args.mode == "concept" else blend(keyword, found, args.limit)
     except CatalogError as exc:
         raise FeaturesError(str(exc)) from None
     if note:
@@ -173,8 +206,11 @@ def cmd_search(args) -> int:
 def _parse_ref(text: str) -> tuple[str, int]:
     ref = parse_query(text).feature
     if ref is None:
-        raise FeaturesError(f"{text!r} is not a feature: write BLOCK:ID, e.g. up.0.1:154 "
-                            f"(blocks: {', '.join(BLOCKS)})", 2)
+        raise FeaturesError(
+            f"{text!r} is not a feature: write BLOCK:ID, e.g. up.0.1:154 "
+            f"(blocks: {', '.join(BLOCKS)})",
+            2,
+        )
     return ref
 
 
@@ -195,17 +231,30 @@ def cmd_show(args) -> int:
     near = cat.neighbours(block, fid, k=args.k)
     how = near[0].match if near else "none"
     if args.json:
-        print(json.dumps({**_row(Hit(feature, 0.0, "id")), "labelled": feature.labelled,
-                          "neighbours_by": how, "neighbours": [_row(h) for h in near]}))
+        print(
+            json.dumps(
+                {
+                    **_row(Hit(feature, 0.0, "id")),
+                    "labelled": feature.labelled,
+                    "neighbours_by": how,
+                    "neighbours": [_row(h) for h in near],
+                }
+            )
+        )
         return 0
     if not cat.tables:
         _say(NO_TABLES)
     print(f"{feature.key}  {feature.label or '(unlabelled)'}")
     if feature.labelled or feature.category:
-        print(f"  category {feature.category} · confidence {feature.confidence} · "
-              f"mean activation {feature.mean_activation:g}")
-    by = {"decoder": "decoder cosine similarity", "label-embedding": "label meaning",
-          "label-words": "shared label words"}.get(how, "")
+        print(
+            f"  category {feature.category} · confidence {feature.confidence} · "
+            f"mean activation {feature.mean_activation:g}"
+        )
+    by = {
+        "decoder": "decoder cosine similarity",
+        "label-embedding": "label meaning",
+        "label-words": "shared label words",
+    }.get(how, "")
     print(f"  neighbours ({by}):" if near else "  no neighbours (no decoder, no label)")
     _print_hits(near, False, indent="    ")
     return 0
@@ -251,8 +300,14 @@ def cmd_embed(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "search": cmd_search, "show": cmd_show, "import": cmd_import,
-            "pull": cmd_pull, "embed": cmd_embed}
+COMMANDS = {
+    "list": cmd_list,
+    "search": cmd_search,
+    "show": cmd_show,
+    "import": cmd_import,
+    "pull": cmd_pull,
+    "embed": cmd_embed,
+}
 
 
 def run(args) -> int:

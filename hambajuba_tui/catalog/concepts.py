@@ -38,8 +38,10 @@ class ConceptError(RuntimeError):
 def model_installed(package: str = MODEL_PACKAGE) -> bool:
     """Whether the packed model and sentence-transformers are importable (imports neither)."""
     try:
-        return (importlib.util.find_spec(package) is not None
-                and importlib.util.find_spec("sentence_transformers") is not None)
+        return (
+            importlib.util.find_spec(package) is not None
+            and importlib.util.find_spec("sentence_transformers") is not None
+        )
     except (ImportError, ValueError):
         return False
 
@@ -72,12 +74,15 @@ class Embedder:
         return self
 
     def _spawn(self) -> None:
-        log = (cache_dir() / "catalog")
+        log = cache_dir() / "catalog"
         log.mkdir(parents=True, exist_ok=True)
         with open(log / "embedder.log", "ab") as err:
             self._proc = subprocess.Popen(
                 [self.python, "-m", "hambajuba_tui.engine.embedder", self.package],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+            )
         threading.Thread(target=self._read, name="embedder-reader", daemon=True).start()
 
     def _read(self) -> None:
@@ -135,8 +140,9 @@ class Embedder:
             rid = self._next_id
             self._next_id += 1
             try:
-                self._proc.stdin.write(json.dumps({"id": rid, "texts": list(texts)}).encode()
-                                       + b"\n")
+                self._proc.stdin.write(
+                    json.dumps({"id": rid, "texts": list(texts)}).encode() + b"\n"
+                )
                 self._proc.stdin.flush()
             except OSError:
                 raise ConceptError(self._error or "the embedding child exited") from None
@@ -160,6 +166,7 @@ class Embedder:
                 while rid not in self._replies and self._error is None:
                     self._reply.wait(1.0)
                 self._replies.pop(rid, None)
+
         threading.Thread(target=drop, daemon=True).start()
 
     def close(self) -> None:
@@ -206,13 +213,16 @@ def save_vectors(table_sha256: str, vectors: np.ndarray) -> Path:
     return path
 
 
-def embed_texts(embedder: Embedder, texts: Sequence[str],
-                progress: Callable[[int, int], None] | None = None,
-                timeout_per_batch: float = 300.0) -> np.ndarray:
+def embed_texts(
+    embedder: Embedder,
+    texts: Sequence[str],
+    progress: Callable[[int, int], None] | None = None,
+    timeout_per_batch: float = 300.0,
+) -> np.ndarray:
     """All ``texts`` embedded in batches (progress(done, total) after each)."""
     parts = []
     for start in range(0, len(texts), BATCH):
-        parts.append(embedder.embed(texts[start:start + BATCH], timeout=timeout_per_batch))
+        parts.append(embedder.embed(texts[start : start + BATCH], timeout=timeout_per_batch))
         if progress:
             progress(min(start + BATCH, len(texts)), len(texts))
     return np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)

@@ -84,8 +84,9 @@ def missing_blocks(blocks: tuple[str, ...] = BLOCKS) -> list[str]:
     return [b for b in blocks if decoder_path(b) is None]
 
 
-def prepare_decoders(blocks: tuple[str, ...] = BLOCKS, root: Path | None = None,
-                     timeout: float = EXPORT_TIMEOUT_S) -> dict[str, str]:
+def prepare_decoders(
+    blocks: tuple[str, ...] = BLOCKS, root: Path | None = None, timeout: float = EXPORT_TIMEOUT_S
+) -> dict[str, str]:
     """Export the decoders of ``blocks`` that have no current export; block → status line.
 
     Status is "ok", "cached", or the loader's message (weights missing, bad checkpoint). Spawns
@@ -95,8 +96,7 @@ def prepare_decoders(blocks: tuple[str, ...] = BLOCKS, root: Path | None = None,
     status = {b: "cached" for b in blocks if b not in todo}
     if not todo:
         return status
-    cmd = [sys.executable, "-m", "hambajuba_tui.engine.decoder_export", str(decoders_dir()),
-           *todo]
+    cmd = [sys.executable, "-m", "hambajuba_tui.engine.decoder_export", str(decoders_dir()), *todo]
     if root is not None:
         cmd += ["--root", str(root)]
     try:
@@ -109,8 +109,9 @@ def prepare_decoders(blocks: tuple[str, ...] = BLOCKS, root: Path | None = None,
         except ValueError:
             continue
         if result.get("block") in todo:
-            status[result["block"]] = ("ok" if result.get("status") == "ok"
-                                       else str(result.get("message")))
+            status[result["block"]] = (
+                "ok" if result.get("status") == "ok" else str(result.get("message"))
+            )
     for b in todo:
         if b not in status:
             tail = done.stderr.strip().splitlines()[-1:] or ["no output"]

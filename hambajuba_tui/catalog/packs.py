@@ -42,9 +42,9 @@ class FeaturePack:
         """The default Session: each route's stem pushes its feature from 0 up to its strength."""
         by_block = {r.block: r for r in self.routes}
         blocks = tuple(
-            BlockSettings(source=r.source, feature=r.feature_id,
-                          stage=Stage(0.0, 0.0, r.strength))
-            if (r := by_block.get(name)) else BlockSettings()
+            BlockSettings(source=r.source, feature=r.feature_id, stage=Stage(0.0, 0.0, r.strength))
+            if (r := by_block.get(name))
+            else BlockSettings()
             for name in BLOCKS
         )
         return Session(blocks=blocks)
@@ -67,8 +67,10 @@ def parse_pack(text: str, origin: str) -> FeaturePack:
         raise PackError(f"{origin}: {exc}") from None
     unknown = set(data) - PACK_KEYS
     if unknown:
-        raise PackError(f"{origin}: unknown key {sorted(unknown)[0]!r} "
-                        f"(a pack has {', '.join(sorted(PACK_KEYS))})")
+        raise PackError(
+            f"{origin}: unknown key {sorted(unknown)[0]!r} "
+            f"(a pack has {', '.join(sorted(PACK_KEYS))})"
+        )
     if data.get("version", PACK_VERSION) != PACK_VERSION:
         raise PackError(f"{origin}: version must be {PACK_VERSION}, got {data['version']!r}")
     if not isinstance(data.get("name", ""), str):
@@ -91,8 +93,9 @@ def parse_pack(text: str, origin: str) -> FeaturePack:
         strength = raw.get("strength", 8.0)
         if not isinstance(strength, int | float) or not -200 <= strength <= 200:
             raise PackError(f"{where}: strength must be a number in -200..200, got {strength!r}")
-        routes.append(Route(block, source, _check_feature(where, raw.get("feature")),
-                            float(strength)))
+        routes.append(
+            Route(block, source, _check_feature(where, raw.get("feature")), float(strength))
+        )
     starters = {}
     for block, ids in data.get("starters", {}).items():
         if block not in BLOCKS:
@@ -117,8 +120,11 @@ def _builtin(name: str) -> str | None:
 
 def list_packs() -> dict[str, str]:
     """Pack name → where it comes from ("built-in" or the user file), user packs winning."""
-    found = {e.name[:-5]: "built-in" for e in resources.files("hambajuba_tui.features").iterdir()
-             if e.name.endswith(".toml")}
+    found = {
+        e.name[:-5]: "built-in"
+        for e in resources.files("hambajuba_tui.features").iterdir()
+        if e.name.endswith(".toml")
+    }
     found.update({p.stem: str(p) for p in sorted(user_packs_dir().glob("*.toml"))})
     return dict(sorted(found.items()))
 
@@ -142,6 +148,8 @@ def load_pack(path: Path | str | None = None) -> FeaturePack:
         return parse_pack(user.read_text(encoding="utf-8"), str(user))
     text = _builtin(name)
     if text is None:
-        raise PackError(f"no pack named {name!r} (packs: {', '.join(list_packs())}; "
-                        f"user packs go in {user_packs_dir()})")
+        raise PackError(
+            f"no pack named {name!r} (packs: {', '.join(list_packs())}; "
+            f"user packs go in {user_packs_dir()})"
+        )
     return parse_pack(text, f"features/{name}.toml")

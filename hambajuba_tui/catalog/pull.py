@@ -19,10 +19,16 @@ def download(revision: str | None = None) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(repo_id=LABELS_REPO, repo_type="dataset",
-                                      revision=revision, cache_dir=str(hub_cache()),
-                                      local_files_only=offline(),
-                                      allow_patterns=["*.json", "*.md"]))
+        return Path(
+            snapshot_download(
+                repo_id=LABELS_REPO,
+                repo_type="dataset",
+                revision=revision,
+                cache_dir=str(hub_cache()),
+                local_files_only=offline(),
+                allow_patterns=["*.json", "*.md"],
+            )
+        )
     except Exception as exc:  # network, auth, missing cache: one clear line
         where = "in the local Hugging Face cache" if offline() else "from huggingface.co"
         hint = " (HF_HUB_OFFLINE is set: only the local cache is used)" if offline() else ""
@@ -35,7 +41,9 @@ def pull(revision: str | None = None) -> tuple[Path, list[LabelTable]]:
     folder = download(revision)
     files = find_tables(folder)
     if not files:
-        raise LabelError(f"{folder}: the dataset snapshot holds no label tables "
-                         f"(expected {', '.join(b + '.json' for b in BLOCKS)})")
+        raise LabelError(
+            f"{folder}: the dataset snapshot holds no label tables "
+            f"(expected {', '.join(b + '.json' for b in BLOCKS)})"
+        )
     source = f"hf://datasets/{LABELS_REPO}@{folder.name}"
     return folder, import_tables(files, source=source)

@@ -26,8 +26,9 @@ from hambajuba_tui.vocab import BLOCKS
 _WORD = re.compile(r"[a-z0-9]+")
 _FEATURE_REF = re.compile(r"^\s*(down\.2\.1|mid\.0|up\.0\.0|up\.0\.1)\s*[:#/ ]\s*(\d+)\s*$")
 _BLOCK_REF = re.compile(r"(?<![\w.])(down\.2\.1|mid\.0|up\.0\.0|up\.0\.1)(?![\w.])")
-STOPWORDS = frozenset({"a", "an", "and", "the", "of", "or", "with", "in", "on", "to", "for",
-                       "by", "at", "as", "from"})
+STOPWORDS = frozenset(
+    {"a", "an", "and", "the", "of", "or", "with", "in", "on", "to", "for", "by", "at", "as", "from"}
+)
 EXACT, PREFIX_MIN, PREFIX_SPAN, FUZZY_MAX = 1.0, 0.6, 0.25, 0.6
 CATEGORY_WEIGHT = 0.7
 FUZZY_CUTOFF = 72.0
@@ -81,8 +82,14 @@ class KeywordIndex:
     2 low. Row order is the caller's; results are row indices.
     """
 
-    def __init__(self, labels: Sequence[str], categories: Sequence[str],
-                 block_codes: np.ndarray, ids: np.ndarray, confidence_codes: np.ndarray) -> None:
+    def __init__(
+        self,
+        labels: Sequence[str],
+        categories: Sequence[str],
+        block_codes: np.ndarray,
+        ids: np.ndarray,
+        confidence_codes: np.ndarray,
+    ) -> None:
         self.n = len(labels)
         label_words = [words(s) for s in labels]
         category_words = [words(s) for s in categories]
@@ -102,7 +109,7 @@ class KeywordIndex:
         width = max([len(ws) for ws in cat_words] + [1])
         self._cat_words = np.full((len(names), width), len(vocab), np.int64)  # sentinel-padded
         for i, ws in enumerate(cat_words):
-            self._cat_words[i, :len(ws)] = ws
+            self._cat_words[i, : len(ws)] = ws
         self.category_names = tuple(names)
         code = {c: i for i, c in enumerate(names)}
         self.category_codes = np.array([code[c] for c in categories], np.int32)
@@ -120,8 +127,14 @@ class KeywordIndex:
             s = self._scratch.scores = np.zeros(len(self.vocab) + 1, np.float32)
         s.fill(0.0)
         if len(word) >= 3:
-            fuzzy = process.cdist([word], self.vocab, scorer=fuzz.ratio, dtype=np.uint8,
-                                  score_cutoff=FUZZY_CUTOFF, workers=1)[0]
+            fuzzy = process.cdist(
+                [word],
+                self.vocab,
+                scorer=fuzz.ratio,
+                dtype=np.uint8,
+                score_cutoff=FUZZY_CUTOFF,
+                workers=1,
+            )[0]
             s[:-1] = fuzzy * np.float32(FUZZY_MAX / 100.0)
         if word:
             lo = bisect.bisect_left(self.vocab, word)
@@ -146,8 +159,9 @@ class KeywordIndex:
             np.maximum.at(best, self._post_rows[offsets], np.repeat(vs[hit], counts))
         return best
 
-    def search(self, query: str | Query, allowed: np.ndarray | None = None,
-               limit: int = 50) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    def search(
+        self, query: str | Query, allowed: np.ndarray | None = None, limit: int = 50
+    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Best rows for ``query``: (row indices, scores, how each matched), best first.
 
         How: ``id``, ``exact`` (a query word is a label or category word), ``prefix``,
@@ -160,8 +174,9 @@ class KeywordIndex:
             mask = mask & np.isin(self.block_codes, [BLOCKS.index(b) for b in q.blocks])
         if q.feature is not None:
             block, fid = q.feature
-            rows = np.flatnonzero(mask & (self.block_codes == BLOCKS.index(block))
-                                  & (self.ids == fid))
+            rows = np.flatnonzero(
+                mask & (self.block_codes == BLOCKS.index(block)) & (self.ids == fid)
+            )
             return rows, np.full(len(rows), 10_000.0), ["id"] * len(rows)
         if not q.words:
             rows = np.flatnonzero(mask)[:limit]
@@ -190,7 +205,8 @@ class KeywordIndex:
             part = np.argpartition(-key[candidates], limit - 1)[:limit]
             candidates = candidates[part]
         order = candidates[np.lexsort((candidates, -key[candidates]))]
-        kinds = ["id" if i else "exact" if e else "prefix" if p >= PREFIX_MIN else "fuzzy"
-                 for i, e, p in zip(id_hit[order].tolist(), exact[order].tolist(),
-                                    peak[order].tolist())]
+        kinds = [
+            "id" if i else "exact" if e else "prefix" if p >= PREFIX_MIN else "fuzzy"
+            for i, e, p in zip(id_hit[order].tolist(), exact[order].tolist(), peak[order].tolist())
+        ]
         return order, key[order], kinds

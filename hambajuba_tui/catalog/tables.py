@@ -68,16 +68,19 @@ def block_of(path: Path) -> str:
     """The block a table file describes, from its name (``up.0.1.json`` → ``up.0.1``)."""
     name = path.name[:-5] if path.name.endswith(".json") else path.name
     if name not in BLOCKS:
-        raise LabelError(f"{path}: cannot tell which block this table is for; name it "
-                         f"<block>.json with block one of {', '.join(BLOCKS)}")
+        raise LabelError(
+            f"{path}: cannot tell which block this table is for; name it "
+            f"<block>.json with block one of {', '.join(BLOCKS)}"
+        )
     return name
 
 
 def _row(origin: str, n: int, raw: object, block: str) -> Feature:
     where = f"{origin}: row {n}"
     if not isinstance(raw, dict):
-        raise LabelError(f"{where}: expected an object with {', '.join(FIELDS)}, "
-                         f"got {type(raw).__name__}")
+        raise LabelError(
+            f"{where}: expected an object with {', '.join(FIELDS)}, got {type(raw).__name__}"
+        )
     missing = [f for f in FIELDS if f not in raw]
     if missing:
         raise LabelError(f"{where}: missing {', '.join(repr(f) for f in missing)}")
@@ -90,14 +93,21 @@ def _row(origin: str, n: int, raw: object, block: str) -> Feature:
     if not isinstance(category, str) or not category.strip():
         raise LabelError(f"{where}: category must be a non-empty string, got {category!r}")
     if raw["confidence"] not in CONFIDENCES:
-        raise LabelError(f"{where}: confidence must be one of {', '.join(CONFIDENCES)}, "
-                         f"got {raw['confidence']!r}")
+        raise LabelError(
+            f"{where}: confidence must be one of {', '.join(CONFIDENCES)}, "
+            f"got {raw['confidence']!r}"
+        )
     mean = raw["meanActivation"]
-    if (isinstance(mean, bool) or not isinstance(mean, int | float) or not math.isfinite(mean)
-            or mean < 0):
+    if (
+        isinstance(mean, bool)
+        or not isinstance(mean, int | float)
+        or not math.isfinite(mean)
+        or mean < 0
+    ):
         raise LabelError(f"{where}: meanActivation must be a finite number ≥ 0, got {mean!r}")
-    return Feature(block, fid, label.strip(), category.strip().lower(), raw["confidence"],
-                   float(mean))
+    return Feature(
+        block, fid, label.strip(), category.strip().lower(), raw["confidence"], float(mean)
+    )
 
 
 def parse_table(data: bytes, origin: str, block: str) -> LabelTable:
@@ -107,8 +117,9 @@ def parse_table(data: bytes, origin: str, block: str) -> LabelTable:
     except UnicodeDecodeError as exc:
         raise LabelError(f"{origin}: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise LabelError(f"{origin}: not valid JSON: {exc.msg} at line {exc.lineno}, "
-                         f"column {exc.colno}") from None
+        raise LabelError(
+            f"{origin}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
     if not isinstance(rows, list):
         raise LabelError(f"{origin}: expected a JSON list of rows, got {type(rows).__name__}")
     if not rows:
@@ -154,8 +165,10 @@ def table_files(paths: Iterable[Path]) -> list[Path]:
         if p.is_dir():
             inside = find_tables(p)
             if not inside:
-                raise LabelError(f"{p}: no label tables here (expected files named "
-                                 f"{', '.join(b + '.json' for b in BLOCKS)})")
+                raise LabelError(
+                    f"{p}: no label tables here (expected files named "
+                    f"{', '.join(b + '.json' for b in BLOCKS)})"
+                )
             found += inside
         elif p.exists():
             found.append(p)
@@ -164,8 +177,9 @@ def table_files(paths: Iterable[Path]) -> list[Path]:
     blocks = [block_of(p) for p in found]
     for b in set(blocks):
         if blocks.count(b) > 1:
-            raise LabelError(f"two tables for block {b}: "
-                             + ", ".join(str(p) for p in found if block_of(p) == b))
+            raise LabelError(
+                f"two tables for block {b}: " + ", ".join(str(p) for p in found if block_of(p) == b)
+            )
     return found
 
 
@@ -174,8 +188,9 @@ def labels_dir() -> Path:
     return data_dir() / "labels"
 
 
-def import_tables(paths: Iterable[Path], source: str | None = None,
-                  into: Path | None = None) -> list[LabelTable]:
+def import_tables(
+    paths: Iterable[Path], source: str | None = None, into: Path | None = None
+) -> list[LabelTable]:
     """Validate every table named by ``paths``, then install them all or none.
 
     Tables already imported for other blocks are kept. Returns the new tables.
@@ -195,10 +210,12 @@ def import_tables(paths: Iterable[Path], source: str | None = None,
             stage.mkdir()
         for path, table in zip(files, tables):
             shutil.copyfile(path, stage / f"{table.block}.json")
-            manifest[table.block] = {"sha256": table.sha256, "rows": len(table.rows),
-                                     "source": source or str(Path(path).resolve()),
-                                     "imported": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                               time.gmtime())}
+            manifest[table.block] = {
+                "sha256": table.sha256,
+                "rows": len(table.rows),
+                "source": source or str(Path(path).resolve()),
+                "imported": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         if dest.exists():
             dest.rename(old)
@@ -223,5 +240,6 @@ def read_manifest(folder: Path) -> dict[str, dict]:
 def load_tables(folder: Path | None = None) -> dict[str, LabelTable]:
     """Every imported table, by block (blocks without a table are absent)."""
     folder = Path(folder) if folder is not None else labels_dir()
-    return {b: read_table(folder / f"{b}.json", b) for b in BLOCKS
-            if (folder / f"{b}.json").is_file()}
+    return {
+        b: read_table(folder / f"{b}.json", b) for b in BLOCKS if (folder / f"{b}.json").is_file()
+    }

@@ -54,8 +54,7 @@ def export(block: str, out: Path, root: Path | None) -> dict:
     with open(tmp, "wb") as f:
         np.save(f, directions.numpy().astype(np.float16), allow_pickle=False)
     os.replace(tmp, out / name)
-    return {"block": block, "status": "ok", "file": name, **stamp,
-            "shape": list(directions.shape)}
+    return {"block": block, "status": "ok", "file": name, **stamp, "shape": list(directions.shape)}
 
 
 def main(argv: list[str] | None = None) -> int:

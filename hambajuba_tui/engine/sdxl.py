@@ -48,9 +48,17 @@ def _slerp_prep(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.T
 class SdxlStep(nn.Module):
     """The whole one-step generation as one module; every per-frame input is a buffer."""
 
-    def __init__(self, models: SdxlModels, width: int, height: int,
-                 frame: torch.Tensor, noise_a: torch.Tensor, noise_b: torch.Tensor,
-                 embeds: torch.Tensor, pooled: torch.Tensor) -> None:
+    def __init__(
+        self,
+        models: SdxlModels,
+        width: int,
+        height: int,
+        frame: torch.Tensor,
+        noise_a: torch.Tensor,
+        noise_b: torch.Tensor,
+        embeds: torch.Tensor,
+        pooled: torch.Tensor,
+    ) -> None:
         super().__init__()
         dev, dtype = models.device, models.dtype
         self.unet = models.unet
@@ -66,12 +74,16 @@ class SdxlStep(nn.Module):
         self.register_buffer("noise_a", noise_a.to(**f32), persistent=False)
         self.register_buffer("noise_b", noise_b.to(**f32), persistent=False)
         self.register_buffer("sigma", sigma.to(**f32), persistent=False)
-        self.register_buffer("init_sigma", torch.as_tensor(sched.init_noise_sigma).to(**f32),
-                             persistent=False)
+        self.register_buffer(
+            "init_sigma", torch.as_tensor(sched.init_noise_sigma).to(**f32), persistent=False
+        )
         self.register_buffer("in_scale", ((sigma**2 + 1) ** 0.5).to(**f32), persistent=False)
         self.register_buffer("timestep", sched.timesteps[0].to(dev), persistent=False)
-        self.register_buffer("time_ids", torch.tensor(
-            [[height, width, 0, 0, height, width]], device=dev, dtype=dtype), persistent=False)
+        self.register_buffer(
+            "time_ids",
+            torch.tensor([[height, width, 0, 0, height, width]], device=dev, dtype=dtype),
+            persistent=False,
+        )
         # scenes A/B (index 0/1): embeddings, pooled, and their SLERP angles
         self.register_buffer("embeds", embeds.to(**f32), persistent=False)  # [2, 77, D]
         self.register_buffer("pooled", pooled.to(**f32), persistent=False)  # [2, P]
@@ -81,8 +93,9 @@ class SdxlStep(nn.Module):
         self.register_buffer("sin_omega_p", torch.zeros((), **f32), persistent=False)
 
     @torch.no_grad()
-    def set_scene_embeddings(self, a: tuple[torch.Tensor, torch.Tensor],
-                             b: tuple[torch.Tensor, torch.Tensor]) -> None:
+    def set_scene_embeddings(
+        self, a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor]
+    ) -> None:
         """Copy scenes A and B in place (the compiled graph keeps reading the same buffers)."""
         self.embeds[0].copy_(a[0][0])
         self.embeds[1].copy_(b[0][0])
@@ -122,12 +135,17 @@ class SdxlStep(nn.Module):
         noisy = self.latents()
         emb, pooled = self.scene()
         x_in = (noisy / self.in_scale).to(self.dtype)
-        pred = self.unet(x_in, self.timestep, encoder_hidden_states=emb,
-                         added_cond_kwargs={"text_embeds": pooled, "time_ids": self.time_ids},
-                         return_dict=False)[0]
+        pred = self.unet(
+            x_in,
+            self.timestep,
+            encoder_hidden_states=emb,
+            added_cond_kwargs={"text_embeds": pooled, "time_ids": self.time_ids},
+            return_dict=False,
+        )[0]
         x0 = noisy - self.sigma * pred.float()
-        image = self.decoder.decode((x0 / self.scaling).to(self.decoder_dtype),
-                                    return_dict=False)[0]
+        image = self.decoder.decode((x0 / self.scaling).to(self.decoder_dtype), return_dict=False)[
+            0
+        ]
         image = (image.float() / 2 + 0.5).clamp(0, 1)
         return (image[0] * 255).round().to(torch.uint8).permute(1, 2, 0)
 
@@ -137,12 +155,21 @@ class SdxlTurboEngine:
 
     name = "sdxl-turbo"
 
-    def __init__(self, models: SdxlModels, saes: dict[str, SaeWeights], width: int = 512,
-                 height: int = 512, seed: int = 0, compile: bool | None = None,
-                 cuda_graphs: bool | None = None) -> None:
+    def __init__(
+        self,
+        models: SdxlModels,
+        saes: dict[str, SaeWeights],
+        width: int = 512,
+        height: int = 512,
+        seed: int = 0,
+        compile: bool | None = None,
+        cuda_graphs: bool | None = None,
+    ) -> None:
         if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE or width < 64 or height < 64:
-            raise ValueError(f"sdxl-turbo frame size must be multiples of {SIZE_MULTIPLE} "
-                             f"and at least 64, got {width}×{height}")
+            raise ValueError(
+                f"sdxl-turbo frame size must be multiples of {SIZE_MULTIPLE} "
+                f"and at least 64, got {width}×{height}"
+            )
         self.width, self.height, self.seed = int(width), int(height), int(seed)
         self.models = models
         dev, dtype = models.device, models.dtype
@@ -158,9 +185,9 @@ class SdxlTurboEngine:
         self._keep = np.zeros(len(BLOCKS), np.float32)
         self._bad = np.zeros(FrameLayout.size, bool)
         L, n = FrameLayout, FrameLayout.n_blocks
-        self._stage_weight = self._stage_np[L.weight:L.weight + n]
-        self._stage_mix = self._stage_np[L.mix_weight:L.mix_weight + n]
-        self._stage_masks = self._stage_np[L.masks:].reshape(n, MASK_SIZE, MASK_SIZE)
+        self._stage_weight = self._stage_np[L.weight : L.weight + n]
+        self._stage_mix = self._stage_np[L.mix_weight : L.mix_weight + n]
+        self._stage_masks = self._stage_np[L.masks :].reshape(n, MASK_SIZE, MASK_SIZE)
 
         # composition: the two ends of the noise circle, from the session seed (CPU generator,
         # so a seed gives the same picture on every device)
@@ -175,18 +202,22 @@ class SdxlTurboEngine:
             sae = saes[block]
             width_c = steering.block_width(models.unet, block)
             if sae.d_model != width_c:
-                raise CheckpointError(f"{sae.path}: SAE d_model {sae.d_model} does not match "
-                                      f"block {block}'s {width_c} channels")
+                raise CheckpointError(
+                    f"{sae.path}: SAE d_model {sae.d_model} does not match "
+                    f"block {block}'s {width_c} channels"
+                )
             atlases[block] = (sae.decoder * sae.mean[None, :]).to(device=dev, dtype=dtype)
         self.blocks = steering.install(models.unet, atlases, self.frame)
 
-        self.prompts = PromptEncoder(models.tokenizer, models.text_encoder, models.tokenizer_2,
-                                     models.text_encoder_2)
+        self.prompts = PromptEncoder(
+            models.tokenizer, models.text_encoder, models.tokenizer_2, models.text_encoder_2
+        )
         e, p = self.prompts.encode("")
         embeds = torch.zeros((2, *e.shape[1:]), device=dev)
         pooled = torch.zeros((2, p.shape[1]), device=dev)
-        self.step = SdxlStep(models, self.width, self.height, self.frame, self.noise_a,
-                             self.noise_b, embeds, pooled)
+        self.step = SdxlStep(
+            models, self.width, self.height, self.frame, self.noise_a, self.noise_b, embeds, pooled
+        )
         self._scenes: tuple[str, str] | None = None
         self.set_scenes(None, None)
 
@@ -207,12 +238,18 @@ class SdxlTurboEngine:
 
     # ------------------------------------------------------------------------------------------
     @classmethod
-    def load(cls, width: int = 512, height: int = 512, seed: int = 0, device=None,
-             decoder: str = "taesd", compile: bool | None = None) -> SdxlTurboEngine:
+    def load(
+        cls,
+        width: int = 512,
+        height: int = 512,
+        seed: int = 0,
+        device=None,
+        decoder: str = "taesd",
+        compile: bool | None = None,
+    ) -> SdxlTurboEngine:
         """Everything from the Hugging Face cache: SDXL-Turbo, the decoder and the four SAEs."""
         models = load_sdxl(device=device, decoder=decoder)
-        saes = {b: load_sae(find_sae(b), device=models.device, dtype=models.dtype)
-                for b in BLOCKS}
+        saes = {b: load_sae(find_sae(b), device=models.device, dtype=models.dtype) for b in BLOCKS}
         return cls(models, saes, width=width, height=height, seed=seed, compile=compile)
 
     def warmup(self) -> None:
@@ -266,8 +303,10 @@ class SdxlTurboEngine:
     def generate(self, params: FrameParams, out: np.ndarray) -> None:
         """Render one frame into out: uint8 [height, width, 3], C-contiguous, written in place."""
         if out.shape != (self.height, self.width, 3) or out.dtype != np.uint8:
-            raise ValueError(f"out must be a uint8 array of shape {(self.height, self.width, 3)},"
-                             f" got {out.dtype} {out.shape}")
+            raise ValueError(
+                f"out must be a uint8 array of shape {(self.height, self.width, 3)},"
+                f" got {out.dtype} {out.shape}"
+            )
         image = self.render(params)
         if self._done is None:
             torch.from_numpy(out).copy_(image)

@@ -35,16 +35,20 @@ class FrameLayout:
 class SteeredBlock(nn.Module):
     """Calls the wrapped block and adds the steering to its output, in the output's dtype."""
 
-    def __init__(self, inner: nn.Module, index: int, atlas: torch.Tensor, frame: torch.Tensor
-                 ) -> None:
+    def __init__(
+        self, inner: nn.Module, index: int, atlas: torch.Tensor, frame: torch.Tensor
+    ) -> None:
         super().__init__()
         self.inner = inner
         self.index = index
         channels = atlas.shape[0]
         # atlas: [d_model, n_dirs] = decoder · diag(mean); rows are the block's channels
         self.register_buffer("atlas", atlas, persistent=False)
-        self.register_buffer("directions", torch.zeros(2, channels, dtype=atlas.dtype,
-                                                       device=atlas.device), persistent=False)
+        self.register_buffer(
+            "directions",
+            torch.zeros(2, channels, dtype=atlas.dtype, device=atlas.device),
+            persistent=False,
+        )
         self.register_buffer("frame", frame, persistent=False)  # shared with the step
         self.feature_ids = [-1, -1]
 
@@ -71,10 +75,9 @@ class SteeredBlock(nn.Module):
         w = torch.stack((f[L.weight + i], f[L.mix_weight + i])).to(dtype)
         vec = (w[:, None] * self.directions.to(dtype)).sum(0)
         start = L.masks + i * MASK_SIZE * MASK_SIZE
-        mask = f[start:start + MASK_SIZE * MASK_SIZE].view(1, 1, MASK_SIZE, MASK_SIZE)
+        mask = f[start : start + MASK_SIZE * MASK_SIZE].view(1, 1, MASK_SIZE, MASK_SIZE)
         if (height, width) != (MASK_SIZE, MASK_SIZE):  # static: decided once, at trace time
-            mask = F.interpolate(mask, size=(height, width), mode="bilinear",
-                                 align_corners=False)
+            mask = F.interpolate(mask, size=(height, width), mode="bilinear", align_corners=False)
         return vec.view(1, -1, 1, 1) * mask.to(dtype)
 
     def forward(self, *args, **kwargs):
@@ -97,8 +100,9 @@ def block_module(unet: nn.Module, block: str) -> tuple[nn.Module, str, int]:
     return getattr(parent, parts[-2]), parts[-2], int(parts[-1])
 
 
-def install(unet: nn.Module, atlases: dict[str, torch.Tensor], frame: torch.Tensor
-            ) -> dict[str, SteeredBlock]:
+def install(
+    unet: nn.Module, atlases: dict[str, torch.Tensor], frame: torch.Tensor
+) -> dict[str, SteeredBlock]:
     """Replace each block in ``atlases`` with a :class:`SteeredBlock`; returns them by name."""
     wrappers = {}
     for block, atlas in atlases.items():

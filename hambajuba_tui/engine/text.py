@@ -24,15 +24,21 @@ class PromptEncoder:
     def _encode(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
         embeds, pooled = [], None
         for tokenizer, encoder in self.pairs:
-            ids = tokenizer(prompt, padding="max_length", max_length=tokenizer.model_max_length,
-                            truncation=True, return_tensors="pt").input_ids
+            ids = tokenizer(
+                prompt,
+                padding="max_length",
+                max_length=tokenizer.model_max_length,
+                truncation=True,
+                return_tensors="pt",
+            ).input_ids
             out = encoder(ids.to(encoder.device), output_hidden_states=True)
             if out[0].ndim == 2:  # the projected, pooled output (text_encoder_2)
                 pooled = out[0]
             embeds.append(out.hidden_states[-2])
         if pooled is None:
-            raise ValueError("text_encoder_2 gives no pooled output (expected a CLIP text model "
-                             "with projection)")
+            raise ValueError(
+                "text_encoder_2 gives no pooled output (expected a CLIP text model with projection)"
+            )
         return torch.cat(embeds, dim=-1), pooled
 
     def encode(self, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:

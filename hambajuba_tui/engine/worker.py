@@ -93,8 +93,10 @@ def _set_scenes(engine, session: Session) -> None:
     from hambajuba_tui.bridge.session import SceneSettings
 
     default, scenes = SceneSettings(), session.scenes
-    engine.set_scenes(None if scenes.prompt_a == default.prompt_a else scenes.prompt_a,
-                      None if scenes.prompt_b == default.prompt_b else scenes.prompt_b)
+    engine.set_scenes(
+        None if scenes.prompt_a == default.prompt_a else scenes.prompt_a,
+        None if scenes.prompt_b == default.prompt_b else scenes.prompt_b,
+    )
 
 
 def _start_engine(conn, cfg: WorkerConfig):
@@ -104,8 +106,12 @@ def _start_engine(conn, cfg: WorkerConfig):
     except Exception as exc:
         if cfg.engine == "preview":
             raise
-        conn.send(Failed(f"engine {cfg.engine!r} failed to start ({type(exc).__name__}: {exc});"
-                         " running the preview engine"))
+        conn.send(
+            Failed(
+                f"engine {cfg.engine!r} failed to start ({type(exc).__name__}: {exc});"
+                " running the preview engine"
+            )
+        )
         return make_engine("preview", cfg.width, cfg.height, cfg.session.seed)
 
 
@@ -173,8 +179,13 @@ def _loop(conn, cfg, engine, ring, clock, conductor) -> None:
         if now - window_start >= 1.0:
             if parent is not None and not parent.is_alive():
                 return
-            conn.send(Stats(1000 * window_gen / max(window_frames, 1),
-                            window_frames / (now - window_start), 1000 * (gen_s + interval)))
+            conn.send(
+                Stats(
+                    1000 * window_gen / max(window_frames, 1),
+                    window_frames / (now - window_start),
+                    1000 * (gen_s + interval),
+                )
+            )
             window_start, window_frames, window_gen = now, 0, 0.0
         next_tick += interval
         if next_tick < now - interval:  # fell behind: don't try to catch up
@@ -202,8 +213,9 @@ class EngineWorker:
     def start(self) -> None:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=worker_main, args=(child, self.cfg),
-                                name="hambajuba-engine", daemon=True)
+        self.proc = ctx.Process(
+            target=worker_main, args=(child, self.cfg), name="hambajuba-engine", daemon=True
+        )
         self.proc.start()
         child.close()
         self.starts += 1

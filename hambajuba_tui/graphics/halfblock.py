@@ -72,11 +72,12 @@ class HalfblockEncoder:
             raise ValueError("half-block panes end before row and column 1000")
         px = self.pixels(frame, place)
         tmpl = self._rows(place)
-        cells = tmpl[:, _MOVE:_MOVE + len(_CELL) * place.cols].reshape(
-            place.rows, place.cols, len(_CELL))
+        cells = tmpl[:, _MOVE : _MOVE + len(_CELL) * place.cols].reshape(
+            place.rows, place.cols, len(_CELL)
+        )
         for half, offsets in ((px[0::2], _FG), (px[1::2], _BG)):
             for ch, at in enumerate(offsets):
-                cells[:, :, at:at + 3] = _DIGITS[half[:, :, ch]]
+                cells[:, :, at : at + 3] = _DIGITS[half[:, :, ch]]
         return "\x1b7" + tmpl.tobytes().decode() + "\x1b8"
 
     def clear(self) -> str:

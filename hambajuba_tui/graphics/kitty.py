@@ -146,8 +146,7 @@ class KittyEncoder:
             shm_unlink(name)
         self._pending_shm.clear()
         self.image_id = 0
-        return "".join(passthrough(f"\x1b_Ga=d,d=I,i={i},q=2\x1b\\", self.tmux)
-                       for i in IMAGE_IDS)
+        return "".join(passthrough(f"\x1b_Ga=d,d=I,i={i},q=2\x1b\\", self.tmux) for i in IMAGE_IDS)
 
 
 def _chunked(keys: str, payload: bytes) -> list[str]:
@@ -158,5 +157,5 @@ def _chunked(keys: str, payload: bytes) -> list[str]:
     for k in range(n):
         more = int(k < n - 1)
         head = f"{keys},m={more}" if k == 0 else f"m={more}"
-        cmds.append(f"\x1b_G{head};{text[k * CHUNK:(k + 1) * CHUNK]}\x1b\\")
+        cmds.append(f"\x1b_G{head};{text[k * CHUNK : (k + 1) * CHUNK]}\x1b\\")
     return cmds

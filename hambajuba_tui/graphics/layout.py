@@ -23,8 +23,17 @@ class Placement:
         return self.cols <= 0 or self.rows <= 0 or self.width <= 0 or self.height <= 0
 
 
-def fit(frame_w: int, frame_h: int, x: int, y: int, cols: int, rows: int,
-        cell_w: int, cell_h: int, px_per_cell: tuple[int, int] | None = None) -> Placement:
+def fit(
+    frame_w: int,
+    frame_h: int,
+    x: int,
+    y: int,
+    cols: int,
+    rows: int,
+    cell_w: int,
+    cell_h: int,
+    px_per_cell: tuple[int, int] | None = None,
+) -> Placement:
     """Largest placement of a ``frame_w × frame_h`` image inside the pane at (x, y) of
     ``cols × rows`` cells of ``cell_w × cell_h`` pixels, centred, aspect kept.
 
@@ -42,5 +51,6 @@ def fit(frame_w: int, frame_h: int, x: int, y: int, cols: int, rows: int,
         height = max(1, min(int(shown_h), use_rows * cell_h))
     else:
         width, height = use_cols * px_per_cell[0], use_rows * px_per_cell[1]
-    return Placement(x + (cols - use_cols) // 2, y + (rows - use_rows) // 2,
-                     use_cols, use_rows, width, height)
+    return Placement(
+        x + (cols - use_cols) // 2, y + (rows - use_rows) // 2, use_cols, use_rows, width, height
+    )

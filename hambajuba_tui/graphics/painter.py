@@ -30,8 +30,9 @@ def make_encoder(mode) -> Encoder:
     if mode.protocol == "kitty":
         from hambajuba_tui.graphics.kitty import KittyEncoder
 
-        return KittyEncoder(shm=mode.kitty_shm, placeholders=mode.kitty_placeholders,
-                            tmux=mode.tmux)
+        return KittyEncoder(
+            shm=mode.kitty_shm, placeholders=mode.kitty_placeholders, tmux=mode.tmux
+        )
     if mode.protocol == "sixel":
         from hambajuba_tui.graphics.sixel import SixelEncoder
 

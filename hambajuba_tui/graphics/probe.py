@@ -80,9 +80,11 @@ def env_capabilities(env: dict[str, str] | None = None) -> Capabilities:
     term = env.get("TERM", "")
     return Capabilities(
         kitty=bool(env.get("KITTY_WINDOW_ID")) or term == "xterm-kitty",
-        term=term, term_program=env.get("TERM_PROGRAM", ""),
+        term=term,
+        term_program=env.get("TERM_PROGRAM", ""),
         tmux=bool(env.get("TMUX")),
-        ssh=bool(env.get("SSH_CONNECTION") or env.get("SSH_TTY") or env.get("SSH_CLIENT")))
+        ssh=bool(env.get("SSH_CONNECTION") or env.get("SSH_TTY") or env.get("SSH_CLIENT")),
+    )
 
 
 def parse_replies(data: bytes, base: Capabilities, shm_id: int | None = None) -> Capabilities:
@@ -110,10 +112,19 @@ def parse_replies(data: bytes, base: Capabilities, shm_id: int | None = None) ->
     if m := _DA1_REPLY.search(data):
         replied = True
         sixel = "4" in m.group(1).decode().split(";")
-    return Capabilities(kitty=kitty, kitty_shm=kitty and shm, kitty_version=version,
-                        sixel=sixel, cell_px=cell, term=base.term,
-                        term_program=base.term_program, tmux=base.tmux, ssh=base.ssh,
-                        replied=replied, version_text=text)
+    return Capabilities(
+        kitty=kitty,
+        kitty_shm=kitty and shm,
+        kitty_version=version,
+        sixel=sixel,
+        cell_px=cell,
+        term=base.term,
+        term_program=base.term_program,
+        tmux=base.tmux,
+        ssh=base.ssh,
+        replied=replied,
+        version_text=text,
+    )
 
 
 def passthrough(seq: str, tmux: bool) -> str:
@@ -135,8 +146,9 @@ def _make_probe_shm() -> tuple[str, str] | None:
     return name, base64.standard_b64encode(name.encode()).decode()
 
 
-def probe_terminal(fd: int | None = None, timeout: float = 1.0,
-                   env: dict[str, str] | None = None) -> Capabilities:
+def probe_terminal(
+    fd: int | None = None, timeout: float = 1.0, env: dict[str, str] | None = None
+) -> Capabilities:
     """Ask the terminal on ``fd`` (default: stdin, which must be a tty) what it can draw."""
     import termios
     import tty
@@ -150,7 +162,8 @@ def probe_terminal(fd: int | None = None, timeout: float = 1.0,
     queries = passthrough(KITTY_QUERY, base.tmux)
     if shm:
         queries += passthrough(
-            f"\x1b_Gi={shm_id},s=1,v=1,a=q,t=s,f=24,S=3;{shm[1]}\x1b\\", base.tmux)
+            f"\x1b_Gi={shm_id},s=1,v=1,a=q,t=s,f=24,S=3;{shm[1]}\x1b\\", base.tmux
+        )
     queries += passthrough(XTVERSION, base.tmux) + CELL_SIZE + DA1
     old = termios.tcgetattr(fd)
     data = b""
@@ -188,8 +201,7 @@ def _with_ioctl_cell(caps: Capabilities, fd: int) -> Capabilities:
     import termios
 
     with contextlib.suppress(OSError):
-        rows, cols, xpx, ypx = struct.unpack(
-            "HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+        rows, cols, xpx, ypx = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
         if rows and cols and xpx and ypx:
             from dataclasses import replace
 
@@ -203,13 +215,19 @@ def choose_mode(caps: Capabilities, requested: str = "auto") -> GraphicsMode:
     notes: list[str] = []
     if requested not in ("auto", *MODES):
         raise ValueError(f"unknown graphics mode {requested!r}; choose auto, {', '.join(MODES)}")
-    kitty = GraphicsMode("kitty", cell, kitty_shm=caps.kitty_shm and not caps.ssh,
-                         kitty_placeholders=caps.kitty_placeholders or caps.tmux,
-                         tmux=caps.tmux)
+    kitty = GraphicsMode(
+        "kitty",
+        cell,
+        kitty_shm=caps.kitty_shm and not caps.ssh,
+        kitty_placeholders=caps.kitty_placeholders or caps.tmux,
+        tmux=caps.tmux,
+    )
     if requested == "kitty":
         if caps.tmux and not caps.kitty_placeholders:
-            notes.append("kitty inside tmux needs kitty ≥ 0.28 (unicode placeholders) "
-                         "and tmux's allow-passthrough")
+            notes.append(
+                "kitty inside tmux needs kitty ≥ 0.28 (unicode placeholders) "
+                "and tmux's allow-passthrough"
+            )
         return _with(kitty, "asked for kitty", notes)
     if requested == "sixel":
         return GraphicsMode("sixel", cell, reason="asked for sixel", tmux=caps.tmux)
@@ -218,8 +236,9 @@ def choose_mode(caps: Capabilities, requested: str = "auto") -> GraphicsMode:
     if caps.kitty and (not caps.tmux or caps.kitty_placeholders):
         return _with(kitty, "the terminal answered the kitty graphics query", notes)
     if caps.sixel:
-        return GraphicsMode("sixel", cell, reason="the terminal reports sixel (DA1)",
-                            tmux=caps.tmux)
+        return GraphicsMode(
+            "sixel", cell, reason="the terminal reports sixel (DA1)", tmux=caps.tmux
+        )
     why = "no kitty graphics or sixel reply" if caps.replied else "the terminal did not answer"
     return GraphicsMode("halfblock", cell, reason=why)
 

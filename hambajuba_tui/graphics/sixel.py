@@ -80,7 +80,8 @@ def quantize_adaptive(pixels: np.ndarray, colors: int = 256) -> tuple[np.ndarray
     from PIL import Image
 
     img = Image.fromarray(pixels, "RGB").quantize(
-        colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+        colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE
+    )
     n = len(img.getpalette() or []) // 3
     pal = np.asarray(img.getpalette()[: 3 * n], np.uint8).reshape(-1, 3)
     return np.asarray(img), pal

@@ -14,15 +14,17 @@ from hambajuba_tui.bridge.session import Session
 WARMUP_S = 4.0
 
 
-def render_frame(analysis: Analysis, session: Session, at: float, engine: str = "preview",
-                 size: int = 256) -> np.ndarray:
+def render_frame(
+    analysis: Analysis, session: Session, at: float, engine: str = "preview", size: int = 256
+) -> np.ndarray:
     """uint8 [size, size, 3]: the frame ``engine`` renders for time ``at`` of the song."""
     from hambajuba_tui.bridge.conductor import Conductor
     from hambajuba_tui.engine.worker import make_engine
 
     if not 0.0 <= at <= analysis.duration:
-        raise ValueError(f"--at must be between 0 and the song's length "
-                         f"({analysis.duration:.1f} s), got {at:g}")
+        raise ValueError(
+            f"--at must be between 0 and the song's length ({analysis.duration:.1f} s), got {at:g}"
+        )
     conductor = Conductor(analysis, session)
     renderer = make_engine(engine, size, size, session.seed)
     # The conductor's motion is simulated: let it settle for a few seconds before ``at``,

@@ -42,11 +42,18 @@ COMPACT_BELOW = (64, 20)
 def skin_theme(skin: Skin) -> Theme:
     """A Textual theme in the skin's colours (one name: re-registered per skin)."""
     c = skin.colors
-    r, g, b = (int(c["background"][i:i + 2], 16) for i in (1, 3, 5))
-    return Theme(name="hambajuba-skin", primary=c["accent"], secondary=c["dim"],
-                 accent=c["accent"], foreground=c["text"], background=c["background"],
-                 surface=c["background"], panel=c["dim"],
-                 dark=0.299 * r + 0.587 * g + 0.114 * b < 128)
+    r, g, b = (int(c["background"][i : i + 2], 16) for i in (1, 3, 5))
+    return Theme(
+        name="hambajuba-skin",
+        primary=c["accent"],
+        secondary=c["dim"],
+        accent=c["accent"],
+        foreground=c["text"],
+        background=c["background"],
+        surface=c["background"],
+        panel=c["dim"],
+        dark=0.299 * r + 0.587 * g + 0.114 * b < 128,
+    )
 
 
 class HambajubaApp(Instrument, App):
@@ -62,8 +69,14 @@ class HambajubaApp(Instrument, App):
     ]
     COMMANDS = App.COMMANDS | {InstrumentCommands}
 
-    def __init__(self, show: Show, skin: Skin | None = None, title: str = "",
-                 notices: list[str] | None = None, graphics: GraphicsMode | None = None) -> None:
+    def __init__(
+        self,
+        show: Show,
+        skin: Skin | None = None,
+        title: str = "",
+        notices: list[str] | None = None,
+        graphics: GraphicsMode | None = None,
+    ) -> None:
         # Every colour here is truecolor already: skip Textual's per-segment ANSI conversion.
         super().__init__(ansi_color=True)
         self.show = show
@@ -141,8 +154,9 @@ class HambajubaApp(Instrument, App):
         compact = small_window or room < COMPACT_BELOW[0]
         message = self.query_one("#too-small", Static)
         message.display = too_small
-        message.update(f"make the window bigger\n(need {MIN_SIZE[0]}×{MIN_SIZE[1]}, "
-                       f"have {width}×{height})")
+        message.update(
+            f"make the window bigger\n(need {MIN_SIZE[0]}×{MIN_SIZE[1]}, have {width}×{height})"
+        )
         for widget in (self.query_one("#stage"), self._status):
             widget.display = not too_small
         self.query_one(Footer).display = not (too_small or small_window)
@@ -221,9 +235,15 @@ class HambajubaApp(Instrument, App):
             self._heart.show_frame(show.frame)
         status = show.status
         info = StatusInfo(
-            playing=show.playing, now=show.now, duration=show.analysis.duration,
-            bpm=show.analysis.bpm, engine=status.engine, fps=show.shown_fps,
-            dropped=status.dropped, graphics=self.graphics.label(), sound=show.player.kind,
+            playing=show.playing,
+            now=show.now,
+            duration=show.analysis.duration,
+            bpm=show.analysis.bpm,
+            engine=status.engine,
+            fps=show.shown_fps,
+            dropped=status.dropped,
+            graphics=self.graphics.label(),
+            sound=show.player.kind,
             worker=status.worker,
         )
         self.show_moment(info)
@@ -244,8 +264,7 @@ class HambajubaApp(Instrument, App):
             edge.pulse = moment.pulse
         step = min(int(moment.beat_phase * BEAD_STEPS), BEAD_STEPS - 1)
         half = len(self._orbs) // 2
-        for tendril, part in zip(self._tendrils, (moment.activity[:half],
-                                                  moment.activity[half:])):
+        for tendril, part in zip(self._tendrils, (moment.activity[:half], moment.activity[half:])):
             tendril.activity = tuple(round(a, 1) for a in part)  # repaint on real change
             tendril.phase = step
         # The frame names the engine and its state only; the fps live in the status line.
@@ -263,8 +282,11 @@ class HambajubaApp(Instrument, App):
         """Put on the next skin (the user's skins, then the built-ins)."""
         files = skin_files()
         names = [name for name, _, _ in files]
-        i = self._skin_at if self._skin_at is not None else (
-            names.index(self.skin.name) if self.skin.name in names else -1)
+        i = (
+            self._skin_at
+            if self._skin_at is not None
+            else (names.index(self.skin.name) if self.skin.name in names else -1)
+        )
         self._skin_at = (i + 1) % len(files)
         name, origin, path = files[self._skin_at]
         skin, problems = load_skin(path)
@@ -272,4 +294,3 @@ class HambajubaApp(Instrument, App):
             self.notify(problem, severity="error", timeout=8)
         self.apply_skin(skin)
         self.notify(f"skin: {name} ({origin})", timeout=2)
-

@@ -48,8 +48,7 @@ class FaceRenderable:
         eye = skin.eyes.get(e.eyes, "O")
         mouth = skin.mouths.get(e.mouth, "~")
         frame = (skin.face_mini,) if self.compact else skin.face_frame
-        lines = [ln.replace("{l}", eye).replace("{r}", eye).replace("{m}", mouth)
-                 for ln in frame]
+        lines = [ln.replace("{l}", eye).replace("{r}", eye).replace("{m}", mouth) for ln in frame]
         width = max(cell_len(ln) for ln in lines)
         return [_center(ln, width) for ln in lines]
 

@@ -86,7 +86,7 @@ class HeartEdge(Widget):
         glyphs, color = frame_style(self.skin, self.pulse)
         lines = edge_text(self.edge, self.size.width, self.size.height, glyphs, self.label)
         text = lines[y] if 0 <= y < len(lines) else ""
-        style = Style(color=color, bgcolor=self.skin.colors["background"],
-                      bold=self.pulse >= 0.5)
+        style = Style(color=color, bgcolor=self.skin.colors["background"], bold=self.pulse >= 0.5)
         return Strip([Segment(text, style)], cell_len(text)).adjust_cell_length(
-            self.size.width, Style(bgcolor=self.skin.colors["background"]))
+            self.size.width, Style(bgcolor=self.skin.colors["background"])
+        )

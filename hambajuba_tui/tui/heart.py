@@ -109,8 +109,9 @@ class Heart(Widget):
         if self._place_for != key:
             cw, ch = self.mode.cell_px
             per_cell = (1, 2) if self.mode.protocol == "halfblock" else None
-            self._place = fit(fw, fh, region.x, region.y, region.width, region.height,
-                              cw, ch, per_cell)
+            self._place = fit(
+                fw, fh, region.x, region.y, region.width, region.height, cw, ch, per_cell
+            )
             self._place_for = key
         return self._place
 
@@ -180,8 +181,11 @@ class Heart(Widget):
         painter = self._painter
         if painter is not None and painter.errors and not self._told_error:
             self._told_error = True
-            self.app.notify(f"the heart could not draw a frame ({painter.errors[0]}); "
-                            "try --graphics halfblock", severity="error", timeout=10)
+            self.app.notify(
+                f"the heart could not draw a frame ({painter.errors[0]}); try --graphics halfblock",
+                severity="error",
+                timeout=10,
+            )
         if time.monotonic() - self._last_emit > REDRAW_IDLE_S:
             self._resubmit()
 
@@ -195,11 +199,19 @@ class Heart(Widget):
         self._record.mkdir(parents=True, exist_ok=True)
         Image.fromarray(self._frame).save(self._record / "frame.tmp.png", compress_level=1)
         os.replace(self._record / "frame.tmp.png", self._record / "frame.png")
-        info = {"col": place.col, "row": place.row, "cols": place.cols, "rows": place.rows,
-                "width": place.width, "height": place.height,
-                "protocol": self.mode.protocol, "frames_drawn": self.frames_drawn,
-                "rewrites": self.rewrites,
-                "cell_px": list(self.mode.cell_px), "time": time.time()}
+        info = {
+            "col": place.col,
+            "row": place.row,
+            "cols": place.cols,
+            "rows": place.rows,
+            "width": place.width,
+            "height": place.height,
+            "protocol": self.mode.protocol,
+            "frames_drawn": self.frames_drawn,
+            "rewrites": self.rewrites,
+            "cell_px": list(self.mode.cell_px),
+            "time": time.time(),
+        }
         (self._record / "heart.tmp.json").write_text(json.dumps(info))
         os.replace(self._record / "heart.tmp.json", self._record / "heart.json")
 
@@ -217,8 +229,11 @@ class Heart(Widget):
         cells, sixel and half-block pixels there are gone (text replaces graphics in the
         terminal), so the last image is written again at once."""
         place = self._place
-        if self.mode.protocol not in ("sixel", "halfblock") or place is None or not (
-                self._last_sent and _touches(update, place)):
+        if (
+            self.mode.protocol not in ("sixel", "halfblock")
+            or place is None
+            or not (self._last_sent and _touches(update, place))
+        ):
             return
         self.rewrites += 1
         if self._last_sent[1] == self.visible_placement():

@@ -44,13 +44,17 @@ def drop_times(analysis: Analysis) -> np.ndarray:
     """Sorted times (s) of drops: every stem's layer entries and novelty peaks."""
     from scipy.signal import find_peaks
 
-    times = [np.asarray(v, np.float64).ravel() for k, v in analysis.events.items()
-             if k.endswith(".layer_entry")]
+    times = [
+        np.asarray(v, np.float64).ravel()
+        for k, v in analysis.events.items()
+        if k.endswith(".layer_entry")
+    ]
     for name in ("global.novelty_mid", "global.novelty_long"):
         if name in analysis.signals:
             x = np.asarray(analysis.signals[name], np.float64)
-            peaks, _ = find_peaks(x, height=NOVELTY_PEAK,
-                                  distance=max(1, int(NOVELTY_GAP_S * analysis.rate)))
+            peaks, _ = find_peaks(
+                x, height=NOVELTY_PEAK, distance=max(1, int(NOVELTY_GAP_S * analysis.rate))
+            )
             times.append(peaks / analysis.rate)
     out = np.sort(np.concatenate(times)) if times else np.zeros(0)
     return out[np.isfinite(out)]
@@ -98,5 +102,9 @@ class CreatureClock:
             flutter.append(playing and hit > 0.5)
         return Moment(
             expression=expression_at(since_beat, drop, vocals, playing),
-            pulse=pulse, beat_phase=phase if playing else 0.0,
-            activity=tuple(activity), flutter=tuple(flutter), key=key_at(a, t))
+            pulse=pulse,
+            beat_phase=phase if playing else 0.0,
+            activity=tuple(activity),
+            flutter=tuple(flutter),
+            key=key_at(a, t),
+        )

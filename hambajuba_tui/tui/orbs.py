@@ -26,15 +26,19 @@ QUIET = 0.45
 def orb_color(skin: Skin, stem: str, activity: float) -> str:
     """The stem's colour, fading into the background when the stem is quiet (also used for
     its tendril)."""
-    return blend(skin.colors["background"], skin.stem_color(stem),
-                 QUIET + (1.0 - QUIET) * min(max(activity, 0.0), 1.0))
+    return blend(
+        skin.colors["background"],
+        skin.stem_color(stem),
+        QUIET + (1.0 - QUIET) * min(max(activity, 0.0), 1.0),
+    )
 
 
 class OrbRenderable:
     """Three lines of glyphs and the stem's name; ``compact`` keeps the middle line only."""
 
-    def __init__(self, skin: Skin, stem: str, activity: float, flutter: bool,
-                 compact: bool = False) -> None:
+    def __init__(
+        self, skin: Skin, stem: str, activity: float, flutter: bool, compact: bool = False
+    ) -> None:
         self.skin, self.stem, self.activity, self.flutter = skin, stem, activity, flutter
         self.compact = compact
 
@@ -46,14 +50,20 @@ class OrbRenderable:
         return stages[stage]
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        style = Style(color=orb_color(self.skin, self.stem, self.activity),
-                      bold=self.activity > 0.75)
+        style = Style(
+            color=orb_color(self.skin, self.stem, self.activity), bold=self.activity > 0.75
+        )
         lines = self.glyph_lines()
         for line in lines[1:2] if self.compact else lines:
             yield Text(line, style=style, justify="center", no_wrap=True, overflow="crop")
         if not self.compact:
-            yield Text(self.stem or "—", style=Style(color=self.skin.colors.get("dim")),
-                       justify="center", no_wrap=True, overflow="ellipsis")
+            yield Text(
+                self.stem or "—",
+                style=Style(color=self.skin.colors.get("dim")),
+                justify="center",
+                no_wrap=True,
+                overflow="ellipsis",
+            )
 
 
 class Orb(Widget):

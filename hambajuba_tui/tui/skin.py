@@ -29,15 +29,27 @@ MAX_FRAME_WIDTH = 40
 SCHEMA: dict[str, dict[str, str] | str] = {
     "name": "text",
     "description": "text",
-    "colors": {"background": "colour", "text": "colour", "accent": "colour", "dim": "colour",
-               "stems": "table"},
+    "colors": {
+        "background": "colour",
+        "text": "colour",
+        "accent": "colour",
+        "dim": "colour",
+        "stems": "table",
+    },
     "colors.stems": {s: "colour" for s in (*PHYSICAL_STEMS, "global")},
-    "face": {"frame": "lines", "mini": "line",
-             **{f"eyes_{s}": "glyph" for s in FACE_STATES},
-             **{f"mouth_{s}": "glyph" for s in MOUTH_STATES}},
+    "face": {
+        "frame": "lines",
+        "mini": "line",
+        **{f"eyes_{s}": "glyph" for s in FACE_STATES},
+        **{f"mouth_{s}": "glyph" for s in MOUTH_STATES},
+    },
     "orbs": {"stages": "stages", "flutter": "stage"},
-    "heart": {"border": "border", "pulse_border": "border", "pulse_color": "colour",
-              "pulse_s": "seconds"},
+    "heart": {
+        "border": "border",
+        "pulse_border": "border",
+        "pulse_color": "colour",
+        "pulse_s": "seconds",
+    },
     "tendrils": {"glyphs": "text", "bead": "glyph"},
 }
 """Tables, their keys and each key's kind: every key a skin may set."""
@@ -73,8 +85,8 @@ class Skin:
 
 def blend(a: str, b: str, amount: float) -> str:
     """Colour ``a`` moved toward ``b`` by ``amount`` (0..1), as #rrggbb."""
-    ca = (int(a[i:i + 2], 16) for i in (1, 3, 5))
-    cb = (int(b[i:i + 2], 16) for i in (1, 3, 5))
+    ca = (int(a[i : i + 2], 16) for i in (1, 3, 5))
+    cb = (int(b[i : i + 2], 16) for i in (1, 3, 5))
     k = min(max(amount, 0.0), 1.0)
     return "#" + "".join(f"{round(x + (y - x) * k):02x}" for x, y in zip(ca, cb))
 
@@ -180,8 +192,13 @@ class _Checker:
         self.problems.append(f"{self.origin}:{line}: {where}: {message}")
 
     def table(self, name: str, data: object) -> None:
-        spec = SCHEMA[name] if name else {k: v if isinstance(v, str) else "table"
-                                           for k, v in SCHEMA.items() if "." not in k}
+        spec = (
+            SCHEMA[name]
+            if name
+            else {
+                k: v if isinstance(v, str) else "table" for k, v in SCHEMA.items() if "." not in k
+            }
+        )
         assert isinstance(spec, dict)
         parent, _, key = name.rpartition(".")
         if not isinstance(data, dict):
@@ -201,8 +218,14 @@ class _Checker:
 
 
 def _kind(v: object) -> str:
-    return {dict: "a table", list: "a list", str: "text", bool: "true/false", int: "a number",
-            float: "a number"}.get(type(v), type(v).__name__)
+    return {
+        dict: "a table",
+        list: "a list",
+        str: "text",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+    }.get(type(v), type(v).__name__)
 
 
 def _check_text(v: object, lo: int, hi: int, what: str) -> str:
@@ -275,8 +298,11 @@ def _cross_checks(c: _Checker, data: dict) -> None:
         c.say("face", "mini", "needs the eye places {l} and {r}")
     widths = {cell_len(s[0]) for s in orbs["stages"]} | {cell_len(orbs["flutter"][0])}
     if len(widths) != 1:
-        c.say("orbs", "flutter" if "flutter" in c.text else "stages",
-              "every stage and the flutter must be equally wide")
+        c.say(
+            "orbs",
+            "flutter" if "flutter" in c.text else "stages",
+            "every stage and the flutter must be equally wide",
+        )
     glyphs = tendrils["glyphs"]
     if len(glyphs) != 6 or any(cell_len(g) != 1 for g in glyphs):
         c.say("tendrils", "glyphs", "expected 6 one-cell glyphs: ─ │ ╭ ╮ ╰ ╯")
@@ -285,8 +311,9 @@ def _cross_checks(c: _Checker, data: dict) -> None:
 
 
 def _build(data: dict, origin: str) -> Skin:
-    colors, face, orbs, heart, tendrils = (data[k] for k in
-                                           ("colors", "face", "orbs", "heart", "tendrils"))
+    colors, face, orbs, heart, tendrils = (
+        data[k] for k in ("colors", "face", "orbs", "heart", "tendrils")
+    )
     return Skin(
         name=str(data.get("name") or Path(origin).stem),
         description=str(data.get("description", "")),
@@ -344,8 +371,10 @@ def load_skin(name_or_path: str | Path | None) -> tuple[Skin, list[str]]:
     path = find_skin(name_or_path)
     if path is None:
         names = ", ".join(n for n, _, _ in skin_files())
-        return default_skin(), [f"{name_or_path}: no such skin file or skin name (skins: "
-                                f"{names}); using the default skin"]
+        return default_skin(), [
+            f"{name_or_path}: no such skin file or skin name (skins: "
+            f"{names}); using the default skin"
+        ]
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

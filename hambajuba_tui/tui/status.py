@@ -31,15 +31,17 @@ class StatusInfo:
     def text(self) -> str:
         state = "▶" if self.playing else "❚❚"
         engine = self.engine if self.worker == "running" else f"{self.engine} ({self.worker})"
-        return "  ·  ".join([
-            f"{state} {clock_text(self.now)} / {clock_text(self.duration)}",
-            f"{self.bpm:.1f} BPM" + (f"  ·  {self.key}" if self.key else ""),
-            f"engine {engine}",
-            f"{self.fps:.0f} fps",
-            f"dropped {self.dropped}",
-            self.graphics,
-            self.sound,
-        ])
+        return "  ·  ".join(
+            [
+                f"{state} {clock_text(self.now)} / {clock_text(self.duration)}",
+                f"{self.bpm:.1f} BPM" + (f"  ·  {self.key}" if self.key else ""),
+                f"engine {engine}",
+                f"{self.fps:.0f} fps",
+                f"dropped {self.dropped}",
+                self.graphics,
+                self.sound,
+            ]
+        )
 
 
 class StatusLine(Widget):

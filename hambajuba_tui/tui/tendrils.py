@@ -29,8 +29,9 @@ BEAD_STEPS = 8
 Cell = tuple[int, int, int]  # (x, y, glyph index)
 
 
-def tendril_paths(width: int, height: int, ends: Sequence[tuple[int, int]],
-                  mirror: bool = False) -> list[list[Cell]]:
+def tendril_paths(
+    width: int, height: int, ends: Sequence[tuple[int, int]], mirror: bool = False
+) -> list[list[Cell]]:
     """Cells of each tendril in a ``width × height`` strip, from the orb to the heart.
 
     ``ends`` holds (orb row, heart row) per tendril. Without ``mirror`` the orbs are on the
@@ -78,8 +79,9 @@ class Tendrils(Widget):
     phase: reactive[int] = reactive(0)
     """The bead's step in the beat (0..BEAD_STEPS-1)."""
 
-    def __init__(self, skin: Skin, orbs: Sequence[Widget], heart_box: Widget,
-                 mirror: bool = False, **kwargs) -> None:
+    def __init__(
+        self, skin: Skin, orbs: Sequence[Widget], heart_box: Widget, mirror: bool = False, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.skin, self.orbs, self.heart_box, self.mirror = skin, list(orbs), heart_box, mirror
         self._geometry: tuple | None = None
@@ -137,7 +139,8 @@ class Tendrils(Widget):
             k, g = cell
             stem = self.orbs[k].stem if k < len(self.orbs) else ""
             level = activity[k] if k < len(activity) else 0.0
-            style = Style(color=orb_color(self.skin, stem, level), bgcolor=bg.bgcolor,
-                          bold=level > 0.75)
+            style = Style(
+                color=orb_color(self.skin, stem, level), bgcolor=bg.bgcolor, bold=level > 0.75
+            )
             segments.append(Segment(bead if beads.get((x, y)) == k else glyphs[g], style))
         return Strip(segments, width).simplify()

@@ -78,8 +78,13 @@ class BlockPanel(Panel):
         yield Choice("rank", tuple(RANKS), b.rank, id="rank")
         yield Choice("mask", MASK_MODES, b.mask, id="mask")
         yield Choice("on silence", SILENCE_MODES, b.silence, id="silence")
-        yield Field("mix feature", "" if b.mix_feature is None else str(b.mix_feature),
-                    parse_mix_feature, placeholder="none", id="mix-feature")
+        yield Field(
+            "mix feature",
+            "" if b.mix_feature is None else str(b.mix_feature),
+            parse_mix_feature,
+            placeholder="none",
+            id="mix-feature",
+        )
         yield Slider("mix weight", b.mix, id="mix")
 
     def on_mount(self) -> None:
@@ -101,15 +106,25 @@ class BlockPanel(Panel):
         self.query_one("#feature", Field).set(str(b.feature))
         self.query_one("#feature-label", Static).update(
             f"  {describe_feature(self.app, self.block, b.feature)}"
-            + (f"\n  mix: {describe_feature(self.app, self.block, b.mix_feature)}"
-               if b.mix_feature is not None else ""))
+            + (
+                f"\n  mix: {describe_feature(self.app, self.block, b.mix_feature)}"
+                if b.mix_feature is not None
+                else ""
+            )
+        )
         for side in ("left", "home", "right"):
             self.query_one(f"#{side}", Field).set(f"{getattr(b.stage, side):g}")
-        for wid, value in (("position", b.position_source), ("intensity", b.intensity_source),
-                           ("rank", b.rank), ("mask", b.mask), ("silence", b.silence)):
+        for wid, value in (
+            ("position", b.position_source),
+            ("intensity", b.intensity_source),
+            ("rank", b.rank),
+            ("mask", b.mask),
+            ("silence", b.silence),
+        ):
             self.query_one(f"#{wid}", Choice).set(value)
         self.query_one("#mix-feature", Field).set(
-            "" if b.mix_feature is None else str(b.mix_feature))
+            "" if b.mix_feature is None else str(b.mix_feature)
+        )
         self.query_one("#mix", Slider).set(b.mix)
 
     # -- edits -----------------------------------------------------------------------------
@@ -127,8 +142,13 @@ class BlockPanel(Panel):
             self.say("paint the mask first: press m for the mask painter")
             self.sync()
         else:
-            field = {"position": "position_source", "intensity": "intensity_source",
-                     "rank": "rank", "mask": "mask", "silence": "silence"}[wid]
+            field = {
+                "position": "position_source",
+                "intensity": "intensity_source",
+                "rank": "rank",
+                "mask": "mask",
+                "silence": "silence",
+            }[wid]
             self.edit_block(**{field: value})
 
     def on_field_applied(self, event: Field.Applied) -> None:

@@ -27,12 +27,17 @@ NEIGHBOURS = 8
 CONCEPT_DEBOUNCE_S = 0.35
 CONCEPT_TIMEOUT_S = 0.5
 ALL = "all"
-NO_LABELS = ("No feature labels imported: features are shown by id. Import labels with "
-             "`hambajuba features import PATH` or `hambajuba features pull`.")
+NO_LABELS = (
+    "No feature labels imported: features are shown by id. Import labels with "
+    "`hambajuba features import PATH` or `hambajuba features pull`."
+)
 _ID = re.compile(r"^\s*(?:(?P<block>[a-z]+\.\d(?:\.\d)?):)?(?P<id>\d+)\s*$")
 
-MATCH_WORDS = {"decoder": "decoder cosine", "label-embedding": "label meaning",
-               "label-words": "shared label words"}
+MATCH_WORDS = {
+    "decoder": "decoder cosine",
+    "label-embedding": "label meaning",
+    "label-words": "shared label words",
+}
 
 
 def parse_jump(text: str) -> tuple[str | None, int] | None:
@@ -176,8 +181,9 @@ class FeatureBrowser(Panel):
             title.update("neighbours")
             return
         title.update(f"neighbours of {hit.feature.id} …")
-        self.run_worker(lambda: self._find_neighbours(hit), thread=True, exclusive=True,
-                        group="neighbours")
+        self.run_worker(
+            lambda: self._find_neighbours(hit), thread=True, exclusive=True, group="neighbours"
+        )
 
     def _find_neighbours(self, hit: Hit) -> None:
         f = hit.feature
@@ -191,9 +197,9 @@ class FeatureBrowser(Panel):
         how = MATCH_WORDS.get(found[0].match, "") if found else ""
         self.query_one("#neighbours-title", Label).update(
             f"neighbours of {hit.feature.id}"
-            + (f" (by {how})" if how else " (none: no label to compare)"))
-        self.query_one("#neighbours", OptionList).add_options(
-            [Option(hit_text(h)) for h in found])
+            + (f" (by {how})" if how else " (none: no label to compare)")
+        )
+        self.query_one("#neighbours", OptionList).add_options([Option(hit_text(h)) for h in found])
 
     def _highlighted_hit(self) -> Hit | None:
         i = self.query_one("#hits", OptionList).highlighted
@@ -231,15 +237,20 @@ class FeatureBrowser(Panel):
             hits += [h for h in found if not hits or h.key != hits[0].key]
         elif jump is None and not text.strip():  # no labels here: list ids from the feature on
             start = self.session.block(self.block).feature
-            hits = [Hit(cat.get(self.block, i), 0.0, "id")
-                    for i in range(start, min(start + LIMIT, N_FEATURES))]
+            hits = [
+                Hit(cat.get(self.block, i), 0.0, "id")
+                for i in range(start, min(start + LIMIT, N_FEATURES))
+            ]
         self._keyword = hits
         self._show_hits(hits)
         if block is None:
-            self._set_note(NO_LABELS if not cat.tables else
-                           f"No labels imported for {self.block}: features are shown by id. "
-                           "Import labels with `hambajuba features import PATH` or "
-                           "`hambajuba features pull`.")
+            self._set_note(
+                NO_LABELS
+                if not cat.tables
+                else f"No labels imported for {self.block}: features are shown by id. "
+                "Import labels with `hambajuba features import PATH` or "
+                "`hambajuba features pull`."
+            )
         else:
             self._set_note("")
         if self._concept_timer is not None:
@@ -251,21 +262,32 @@ class FeatureBrowser(Panel):
     def _start_concept(self) -> None:
         self._concept_timer = None
         text, block, category = self.query_text, self.block, self._category()
-        self.run_worker(lambda: self._concept(text, block, category), thread=True,
-                        exclusive=True, group="concept")
+        self.run_worker(
+            lambda: self._concept(text, block, category),
+            thread=True,
+            exclusive=True,
+            group="concept",
+        )
 
     def _concept(self, text: str, block: str, category: str | None) -> None:
         """In a thread: ask the concept model (if any); hand the result to the UI thread."""
         cat = self.catalog
         found: list[Hit] = []
         if cat.vectors(block) is None:
-            note = (f"the labels of {block} are not embedded yet; "
-                    "`hambajuba features embed` prepares concept search")
+            note = (
+                f"the labels of {block} are not embedded yet; "
+                "`hambajuba features embed` prepares concept search"
+            )
         else:
             try:
                 found, note = cat.concept_search(
-                    text, self.instrument.concept_embedder(), block=block, category=category,
-                    limit=LIMIT, timeout=CONCEPT_TIMEOUT_S)
+                    text,
+                    self.instrument.concept_embedder(),
+                    block=block,
+                    category=category,
+                    limit=LIMIT,
+                    timeout=CONCEPT_TIMEOUT_S,
+                )
             except CatalogError as exc:
                 note = str(exc)
         self.concept_runs += 1
@@ -327,8 +349,8 @@ class FeatureBrowser(Panel):
 
         def make(s):
             stage = s.block(block).stage
-            return s.with_block(block, feature=f.id,
-                                stage=stage.flipped() if negative else stage)
+            return s.with_block(block, feature=f.id, stage=stage.flipped() if negative else stage)
+
         sign = " pushing away (negative)" if negative else ""
         self.apply(make, f"{block} feature ← {f.id}{sign}")
 
@@ -345,6 +367,7 @@ class FeatureBrowser(Panel):
         def make(s):
             b = s.block(f.block)
             return s.with_block(f.block, mix_feature=f.id, mix=b.mix if b.mix > 0 else 0.5)
+
         self.apply(make, f"{f.block} mix ← {f.id}")
 
     def action_to_list(self) -> None:

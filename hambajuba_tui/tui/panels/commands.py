@@ -11,30 +11,39 @@ def entries(app) -> list[tuple[str, object, str]]:
     """(name, callback, help) of every palette entry."""
     run = app.run_action
     return [
-        ("Open block config", partial(run, "open_panel('blocks')"),
-         "route, feature, stage, sources, rank, mask, on/off"),
-        ("Open feature browser", partial(run, "open_panel('browser')"),
-         "search labels, neighbours, negative, mix"),
+        (
+            "Open block config",
+            partial(run, "open_panel('blocks')"),
+            "route, feature, stage, sources, rank, mask, on/off",
+        ),
+        (
+            "Open feature browser",
+            partial(run, "open_panel('browser')"),
+            "search labels, neighbours, negative, mix",
+        ),
         ("Open mask painter", partial(run, "open_panel('masks')"), "paint a 16×16 mask"),
         ("Open scenes", partial(run, "open_panel('scenes')"), "prompts A and B, crossfader"),
-        ("Open composition", partial(run, "open_panel('composition')"),
-         "seed-noise walk and seed"),
+        ("Open composition", partial(run, "open_panel('composition')"), "seed-noise walk and seed"),
         ("Help: every key", partial(run, "open_panel('help')"), "all key bindings"),
         ("Save performance", partial(run, "save_performance"), "this song's setup (ctrl+s)"),
-        ("Load performance", partial(run, "load_performance"),
-         "this song's saved setup (ctrl+o)"),
+        ("Load performance", partial(run, "load_performance"), "this song's saved setup (ctrl+o)"),
         ("Play / pause", partial(run, "toggle_pause"), "space"),
         ("Seek back 5 s", partial(run, "seek(-5)"), "left"),
         ("Seek forward 5 s", partial(run, "seek(5)"), "right"),
         ("Next block", partial(run, "next_block(1)"), "which block the panels edit"),
         ("Toggle block on/off", partial(run, "cycle('block_on')"), "the current block"),
-        ("Negate block feature", partial(run, "cycle('negate')"),
-         "push the current block's concept the other way"),
+        (
+            "Negate block feature",
+            partial(run, "cycle('negate')"),
+            "push the current block's concept the other way",
+        ),
         ("Cycle mask mode", partial(run, "cycle('mask')"), "the current block's mask"),
-        ("Cycle scene blend mode", partial(run, "cycle('scene_mode')"),
-         "slider, reactive, linked"),
-        ("Cycle composition mode", partial(run, "cycle('composition_mode')"),
-         "auto, pulse, continuous"),
+        ("Cycle scene blend mode", partial(run, "cycle('scene_mode')"), "slider, reactive, linked"),
+        (
+            "Cycle composition mode",
+            partial(run, "cycle('composition_mode')"),
+            "auto, pulse, continuous",
+        ),
     ]
 
 

@@ -42,6 +42,7 @@ class CompositionPanel(Panel):
     def _composition(self, **changes) -> bool:
         def make(s: Session) -> Session:
             return replace(s, composition=replace(s.composition, **changes))
+
         return self.apply(make)
 
     def on_slider_changed(self, event: Slider.Changed) -> None:

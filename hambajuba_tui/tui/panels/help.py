@@ -41,8 +41,11 @@ def sections(app) -> list[tuple[str, list[Binding]]]:
         main.append(Binding(palette, "command_palette", "Command palette"))
     out = [("Main screen", main)]
     out += [(f"{cls.TITLE} panel", _bindings(cls)) for cls in panel_classes().values()]
-    out += [("A choice (‹ value ›)", _bindings(Choice)), ("A slider", _bindings(Slider)),
-            ("The mask grid", _bindings(MaskGrid))]
+    out += [
+        ("A choice (‹ value ›)", _bindings(Choice)),
+        ("A slider", _bindings(Slider)),
+        ("The mask grid", _bindings(MaskGrid)),
+    ]
     return out
 
 
@@ -54,8 +57,10 @@ def help_text(app) -> Text:
             text.append(f"  {keys_text(b):<16}", style="bold")
             text.append(f"{b.description or b.action}\n")
         text.append("\n")
-    text.append("Tab / shift+tab move between fields; Enter applies a typed value; "
-                "the mouse clicks choices, sliders, list items and mask cells.")
+    text.append(
+        "Tab / shift+tab move between fields; Enter applies a typed value; "
+        "the mouse clicks choices, sliders, list items and mask cells."
+    )
     return text
 
 

@@ -44,6 +44,7 @@ INSTRUMENT_BINDINGS = [
     Binding("ctrl+o", "load_performance", "Load"),
 ]
 
+
 def panel_classes() -> dict[str, type[Panel]]:
     """Every panel by the name ``open_panel`` takes."""
     from hambajuba_tui.tui.panels.blocks import BlockPanel
@@ -53,8 +54,17 @@ def panel_classes() -> dict[str, type[Panel]]:
     from hambajuba_tui.tui.panels.masks import MaskPainter
     from hambajuba_tui.tui.panels.scenes import ScenesPanel
 
-    return {cls.NAME: cls for cls in (BlockPanel, FeatureBrowser, MaskPainter, ScenesPanel,
-                                      CompositionPanel, HelpPanel)}
+    return {
+        cls.NAME: cls
+        for cls in (
+            BlockPanel,
+            FeatureBrowser,
+            MaskPainter,
+            ScenesPanel,
+            CompositionPanel,
+            HelpPanel,
+        )
+    }
 
 
 class Instrument:
@@ -156,9 +166,11 @@ class Instrument:
 
     def action_crossfade(self, delta: float) -> None:
         """Move the crossfader; it takes over the blend (slider mode)."""
+
         def make(s: Session) -> Session:
             t = round(min(max(s.scenes.slider + float(delta), 0.0), 1.0), 6)
             return replace(s, scenes=replace(s.scenes, mode="slider", slider=t))
+
         self._edit(make)
 
     def action_cycle(self, what: str) -> None:
@@ -172,20 +184,25 @@ class Instrument:
             self._edit(lambda s: s.with_block(block, mask=new), f"{block} mask: {new}")
         elif what == "scene_mode":
             new = SCENE_MODES[(SCENE_MODES.index(s.scenes.mode) + 1) % len(SCENE_MODES)]
-            self._edit(lambda s: replace(s, scenes=replace(s.scenes, mode=new)),
-                       f"scene blend: {new}")
+            self._edit(
+                lambda s: replace(s, scenes=replace(s.scenes, mode=new)), f"scene blend: {new}"
+            )
         elif what == "composition_mode":
             modes = COMPOSITION_MODES
             new = modes[(modes.index(s.composition.mode) + 1) % len(modes)]
-            self._edit(lambda s: replace(s, composition=replace(s.composition, mode=new)),
-                       f"composition: {new}")
+            self._edit(
+                lambda s: replace(s, composition=replace(s.composition, mode=new)),
+                f"composition: {new}",
+            )
         elif what == "block_on":
             self.toggle_block(block)
             state = "on" if self.show.session.block(block).source else "off"
             self.notify(f"{block} {state}", timeout=2)
         elif what == "negate":
-            self._edit(lambda s: s.with_block(block, stage=s.block(block).stage.flipped()),
-                       f"{block} pushes the other way")
+            self._edit(
+                lambda s: s.with_block(block, stage=s.block(block).stage.flipped()),
+                f"{block} pushes the other way",
+            )
         else:
             raise ValueError(f"nothing to cycle called {what!r}")
 
@@ -199,22 +216,29 @@ class Instrument:
         try:
             save(self.show.session, path)
         except OSError as exc:
-            self.notify(f"Could not save the performance to {path}: {exc}", severity="error",
-                        timeout=8)
+            self.notify(
+                f"Could not save the performance to {path}: {exc}", severity="error", timeout=8
+            )
             return
         self.notify(f"Saved the performance to {path}", timeout=4)
 
     def action_load_performance(self) -> None:
         path = self.performance_file
         if not path.exists():
-            self.notify(f"No saved performance for this song yet ({path}); "
-                        "save one with ctrl+s", severity="warning", timeout=6)
+            self.notify(
+                f"No saved performance for this song yet ({path}); save one with ctrl+s",
+                severity="warning",
+                timeout=6,
+            )
             return
         try:
             session = load(path, base=self.show.session)
         except SessionError as exc:
-            self.notify(f"Could not load the performance: {exc}. Kept the current setup.",
-                        severity="error", timeout=10)
+            self.notify(
+                f"Could not load the performance: {exc}. Kept the current setup.",
+                severity="error",
+                timeout=10,
+            )
             return
         self.apply_session(session)
         self.notify(f"Loaded the performance from {path}", timeout=4)

@@ -80,8 +80,9 @@ class MaskGrid(Widget, can_focus=True):
             for c in range(MASK_SIZE):
                 cell = shade(self.cells[r, c]) * 2
                 style = base + Style(reverse=True) if (r, c) == self.cursor else base
-                text.append(cell if cell.strip() else "··" if (r, c) == self.cursor else cell,
-                            style)
+                text.append(
+                    cell if cell.strip() else "··" if (r, c) == self.cursor else cell, style
+                )
             if r < MASK_SIZE - 1:
                 text.append("\n")
         return text
@@ -176,12 +177,15 @@ class MaskPainter(Panel):
 
     def _state(self) -> None:
         b = self.session.block(self.block)
-        mode = {"pitch": "pitch-aligned (a band follows the stem's pitch; paint to leave it)",
-                "painted": "painted"}.get(b.mask, f"preset {b.mask} (paint to edit it)")
+        mode = {
+            "pitch": "pitch-aligned (a band follows the stem's pitch; paint to leave it)",
+            "painted": "painted",
+        }.get(b.mask, f"preset {b.mask} (paint to edit it)")
         r, c = self.grid.cursor
         self.query_one("#mask-state", Static).update(
             f"mode: {mode}\nbrush {self.grid.brush:.2f} · cell row {r} col {c} = "
-            f"{self.grid.cells[r, c]:.2f}")
+            f"{self.grid.cells[r, c]:.2f}"
+        )
 
     def on_mask_grid_painted(self, event: MaskGrid.Painted) -> None:
         event.stop()

@@ -53,6 +53,7 @@ class ScenesPanel(Panel):
     def _scenes(self, **changes) -> bool:
         def make(s: Session) -> Session:
             return replace(s, scenes=replace(s.scenes, **changes))
+
         return self.apply(make)
 
     def on_field_applied(self, event: Field.Applied) -> None:

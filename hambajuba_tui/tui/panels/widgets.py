@@ -40,8 +40,9 @@ class Choice(Widget, can_focus=True):
         def control(self) -> Choice:
             return self.choice
 
-    def __init__(self, label: str, options: Sequence[str], value: str, *,
-                 width: int = 18, **kwargs) -> None:
+    def __init__(
+        self, label: str, options: Sequence[str], value: str, *, width: int = 18, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.label = label
         self.options = tuple(options)
@@ -100,8 +101,17 @@ class Slider(Widget, can_focus=True):
         def control(self) -> Slider:
             return self.slider
 
-    def __init__(self, label: str, value: float, lo: float = 0.0, hi: float = 1.0,
-                 step: float = 0.05, *, width: int = 18, **kwargs) -> None:
+    def __init__(
+        self,
+        label: str,
+        value: float,
+        lo: float = 0.0,
+        hi: float = 1.0,
+        step: float = 0.05,
+        *,
+        width: int = 18,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.label, self.lo, self.hi, self.step = label, lo, hi, step
         self._value = self._clamp(value)
@@ -172,8 +182,15 @@ class Field(Horizontal):
         def control(self) -> Field:
             return self.field
 
-    def __init__(self, label: str, text: str, parse: Callable[[str], object], *,
-                 placeholder: str = "", **kwargs) -> None:
+    def __init__(
+        self,
+        label: str,
+        text: str,
+        parse: Callable[[str], object],
+        *,
+        placeholder: str = "",
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.label = label
         self.parse = parse
