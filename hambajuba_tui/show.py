@@ -16,8 +16,16 @@ import numpy as np
 from hambajuba_tui import shm
 from hambajuba_tui.audio.analysis import Analysis
 from hambajuba_tui.bridge.session import Session
+from hambajuba_tui.engine.protocol import Link
 from hambajuba_tui.engine.ring import FrameInfo, FrameRing
-from hambajuba_tui.engine.worker import EngineWorker, Failed, Ready, Stats, WorkerConfig
+from hambajuba_tui.engine.worker import (
+    EngineWorker,
+    Failed,
+    Notice,
+    Ready,
+    Stats,
+    WorkerConfig,
+)
 from hambajuba_tui.player import MediaClock, open_player
 
 MAX_RESTARTS = 5
@@ -45,6 +53,8 @@ class ShowStatus:
     gen_fps: float = 0.0
     shown: int = 0
     dropped: int = 0
+    link: Link | None = None
+    """A remote engine's link (host, round trip, frames in flight); None for a local one."""
     events: list[str] = field(default_factory=list)
 
 
@@ -172,6 +182,11 @@ class Show:
                 self._maybe_begin(ready=True)
             elif isinstance(msg, Stats):
                 self.status.gen_ms, self.status.gen_fps = msg.gen_ms, msg.fps
+                self.status.link = msg.link
+                if msg.engine:
+                    self.status.engine = msg.engine
+            elif isinstance(msg, Notice):
+                news.append(msg.message)
             elif isinstance(msg, Failed):
                 self.status.worker = "failed"
                 news.append(msg.message)

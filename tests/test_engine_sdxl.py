@@ -333,3 +333,34 @@ def test_frame_packing_allocates_no_numpy_memory(engine128):
     assert peak < 1024  # a [4,16,16] mask copy alone would be 4 KB
     frame = engine128._stage_np
     assert frame[0] == pytest.approx(19.0 * (1 - 0.4))  # strength × (1 − mix weight)
+
+
+# -- the Engine protocol: reseed in place ------------------------------------------------------
+def test_reseed_in_place_keeps_the_compiled_graph(hf_home, monkeypatch):
+    """Three reseeds of the CPU-compiled tiny model with recompiles made errors: each copies new
+    noise into the step's buffers (same tensors), gives the picture of a fresh engine with that
+    seed, and never recompiles. The decoder chosen at load (here the full VAE) is kept."""
+    from hambajuba_tui.engine.protocol import Engine
+    from hambajuba_tui.engine.sdxl import SdxlTurboEngine
+
+    monkeypatch.setattr(torch._dynamo.config, "error_on_recompile", True)
+    torch._dynamo.reset()
+    engine = SdxlTurboEngine.load(width=64, height=64, seed=1, decoder="vae", compile=True)
+    assert isinstance(engine, Engine) and engine.compiled
+    decoder = engine.step.decoder
+    buffers = (engine.step.noise_a.data_ptr(), engine.step.noise_b.data_ptr())
+    params = _steer_params()
+    params.theta = 0.3
+    first = _render(engine, params)
+    seen = [first]
+    for seed in (2, 3, 1):
+        engine.reseed(seed)
+        out = _render(engine, params)  # a recompile here would raise
+        assert (engine.step.noise_a.data_ptr(), engine.step.noise_b.data_ptr()) == buffers
+        assert engine.step.decoder is decoder and engine.seed == seed
+        fresh = SdxlTurboEngine.load(64, 64, seed=seed, decoder="vae", compile=False)
+        assert _diff(out, _render(fresh, params)).max() <= 2
+        seen.append(out)
+    assert _diff(seen[0], seen[1]).mean() > 0.5  # a new seed is a new picture
+    assert _diff(seen[0], seen[3]).max() <= 1  # and back to seed 1 is the first picture again
+    torch._dynamo.reset()

@@ -55,7 +55,7 @@ def test_name_shape_dtype_and_in_place(engine):
     assert PreviewEngine.name == "preview"
     out = np.zeros((SIZE, SIZE, 3), np.uint8)
     address = out.__array_interface__["data"][0]
-    assert engine.generate(params(), out) is None
+    assert engine.generate(params(), out) == 0.0  # the media time of the frame (params.t)
     assert out.shape == (SIZE, SIZE, 3) and out.dtype == np.uint8
     assert out.__array_interface__["data"][0] == address
     assert out.std() > 10  # a picture, not a flat fill
@@ -269,3 +269,16 @@ def test_mixing_two_features_lands_between_them():
     assert np.array_equal(frames["w1"], frames["g"])  # w = 1 is the second feature alone
     assert d("mix", "f") < d("g", "f") and d("mix", "g") < d("g", "f")
     assert d("mix", "f") > 0.5 and d("mix", "g") > 0.5
+
+
+def test_reseed_in_place_equals_a_fresh_engine():
+    from hambajuba_tui.engine.protocol import Engine
+
+    e = PreviewEngine(SIZE, SIZE, seed=0)
+    assert isinstance(e, Engine)
+    noise = e._noise_a
+    p = params()
+    for seed in (4, 9):
+        e.reseed(seed)
+        assert e._noise_a is noise and e.seed == seed
+        assert np.array_equal(render(e, p), render(PreviewEngine(SIZE, SIZE, seed=seed), p))

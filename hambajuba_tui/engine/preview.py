@@ -28,6 +28,7 @@ from collections import OrderedDict
 import numpy as np
 
 from hambajuba_tui.bridge.params import FrameParams
+from hambajuba_tui.engine.protocol import Engine
 from hambajuba_tui.vocab import BLOCKS, MASK_SIZE
 
 LATENT_CHANNELS = 4
@@ -267,7 +268,7 @@ def _scene_palette(prompt: str) -> tuple[np.ndarray, np.ndarray]:
     return m.astype(np.float32), b.astype(np.float32)
 
 
-class PreviewEngine:
+class PreviewEngine(Engine):
     """CPU engine: renders FrameParams with numpy, no model weights (labelled "preview")."""
 
     name = "preview"
@@ -320,6 +321,13 @@ class PreviewEngine:
         self._frame = np.empty((self.height, self.width * 3), f32)  # after the vertical pass
 
     # ----------------------------------------------------------------------------------------
+    def reseed(self, seed: int) -> None:
+        """New seed noise, copied into the noise buffers in place."""
+        self.seed = int(seed)
+        lh, lw = self.latent_shape[1:]
+        self._noise_a[...] = _fourier_noise(_rng("preview-noise", self.seed, "a"), lh, lw, 4)
+        self._noise_b[...] = _fourier_noise(_rng("preview-noise", self.seed, "b"), lh, lw, 4)
+
     def set_scenes(self, prompt_a: str | None = None, prompt_b: str | None = None) -> None:
         """Give scenes A and B palettes derived from their prompts (None keeps the default)."""
         self._pal_a = _scene_palette(prompt_a) if prompt_a else tuple(x.copy() for x in _PALETTE_A)
@@ -340,8 +348,9 @@ class PreviewEngine:
         return p
 
     # ----------------------------------------------------------------------------------------
-    def generate(self, params: FrameParams, out: np.ndarray) -> None:
-        """Render one frame into out: uint8 [height, width, 3], C-contiguous, written in place."""
+    def generate(self, params: FrameParams, out: np.ndarray) -> float:
+        """Render one frame into out: uint8 [height, width, 3], C-contiguous, written in place;
+        returns its media time (``params.t``)."""
         if (
             out.shape != (self.height, self.width, 3)
             or out.dtype != np.uint8
@@ -434,6 +443,7 @@ class PreviewEngine:
         np.matmul(self._img_up_y, self._rgb_wide_hwc.reshape(lh, -1), out=self._frame)
         # B-spline rows are convex combinations: values stay in [0.5, 255.5], the cast is safe
         np.copyto(out.reshape(self.height, -1), self._frame, casting="unsafe")
+        return params.t
 
 
 __all__ = ["PreviewEngine"]

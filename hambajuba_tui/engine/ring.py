@@ -106,9 +106,18 @@ class FrameRing:
         slot = self._next_slot
         self._next_slot = (slot + 1) % self.n_slots
         head = self._slots[slot]
+        self._prev_size = (int(head["width"]), int(head["height"]))
         head["seq"] += 1  # odd: being written
         head["width"], head["height"] = width, height
         return slot, self._pixels[slot][:height, :width]
+
+    def abort_write(self, slot: int) -> None:
+        """Give back a slot claimed by ``begin_write`` and left untouched (nothing to write):
+        it is complete again with its previous frame, and is the next slot claimed."""
+        head = self._slots[slot]
+        head["width"], head["height"] = self._prev_size
+        head["seq"] += 1  # back to even: the old frame, whole
+        self._next_slot = slot
 
     def end_write(self, slot: int, media_time: float, epoch: int) -> None:
         head = self._slots[slot]

@@ -25,6 +25,7 @@ from hambajuba_tui.bridge.params import FrameParams
 from hambajuba_tui.engine import steering
 from hambajuba_tui.engine.errors import CheckpointError
 from hambajuba_tui.engine.models import SdxlModels, load_sdxl
+from hambajuba_tui.engine.protocol import Engine
 from hambajuba_tui.engine.sae import SaeWeights, find_sae, load_sae
 from hambajuba_tui.engine.steering import FrameLayout
 from hambajuba_tui.engine.text import PromptEncoder
@@ -150,8 +151,8 @@ class SdxlStep(nn.Module):
         return (image[0] * 255).round().to(torch.uint8).permute(1, 2, 0)
 
 
-class SdxlTurboEngine:
-    """SDXL-Turbo, one step per frame, with inline SAE steering (same interface as preview)."""
+class SdxlTurboEngine(Engine):
+    """SDXL-Turbo, one step per frame, with inline SAE steering (the Engine protocol)."""
 
     name = "sdxl-turbo"
 
@@ -192,9 +193,7 @@ class SdxlTurboEngine:
         # composition: the two ends of the noise circle, from the session seed (CPU generator,
         # so a seed gives the same picture on every device)
         latent_shape = (1, models.unet.config.in_channels, self.height // 8, self.width // 8)
-        gen = torch.Generator("cpu").manual_seed(self.seed)
-        self.noise_a = torch.randn(latent_shape, generator=gen)
-        self.noise_b = torch.randn(latent_shape, generator=gen)
+        self.noise_a, self.noise_b = self._seed_noise(latent_shape, self.seed)
 
         # steering: one atlas (decoder · diag(mean)) per block, on the device
         atlases = {}
@@ -261,6 +260,23 @@ class SdxlTurboEngine:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
+    @staticmethod
+    def _seed_noise(shape, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two ends of the noise circle for ``seed`` (CPU generator: same on every device)."""
+        gen = torch.Generator("cpu").manual_seed(int(seed))
+        return torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
+
+    @torch.no_grad()
+    def reseed(self, seed: int) -> None:
+        """New seed noise copied into the step's noise buffers in place: the compiled graph (and
+        its CUDA graph) keeps reading the same addresses, so nothing is rebuilt or recompiled."""
+        self.seed = int(seed)
+        a, b = self._seed_noise(tuple(self.noise_a.shape), self.seed)
+        self.noise_a.copy_(a)  # on the CPU this may be the step's own buffer: a no-op copy next
+        self.noise_b.copy_(b)
+        self.step.noise_a.copy_(self.noise_a)
+        self.step.noise_b.copy_(self.noise_b)
+
     def set_scenes(self, prompt_a: str | None = None, prompt_b: str | None = None) -> None:
         """Encode (or take from the cache) scenes A and B; None keeps the default prompts."""
         from hambajuba_tui.bridge.session import SceneSettings
@@ -300,8 +316,9 @@ class SdxlTurboEngine:
         self.frame.copy_(self._stage, non_blocking=True)
         return self._run()
 
-    def generate(self, params: FrameParams, out: np.ndarray) -> None:
-        """Render one frame into out: uint8 [height, width, 3], C-contiguous, written in place."""
+    def generate(self, params: FrameParams, out: np.ndarray) -> float:
+        """Render one frame into out: uint8 [height, width, 3], C-contiguous, written in place;
+        returns its media time (``params.t``)."""
         if out.shape != (self.height, self.width, 3) or out.dtype != np.uint8:
             raise ValueError(
                 f"out must be a uint8 array of shape {(self.height, self.width, 3)},"
@@ -310,11 +327,12 @@ class SdxlTurboEngine:
         image = self.render(params)
         if self._done is None:
             torch.from_numpy(out).copy_(image)
-            return
+            return params.t
         self._host.copy_(image, non_blocking=True)
         self._done.record()
         self._done.synchronize()  # the frame is done: the one wait per frame
         np.copyto(out, self._host_np)
+        return params.t
 
 
 __all__ = ["SdxlStep", "SdxlTurboEngine"]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from hambajuba_tui.audio.analysis import Analysis
 from hambajuba_tui.bridge.session import Session
+from hambajuba_tui.engine.protocol import Engine, Link
 
 ENGINES = ("sdxl-turbo", "preview")
 """Engines the worker can run; ``auto`` is resolved before the worker starts (engine/models.py)."""
@@ -51,6 +52,17 @@ class Stats:
     fps: float
     """Frames generated per second over the last second."""
     lookahead_ms: float
+    engine: str = ""
+    """The engine's name now (a remote engine may fall back to the local preview)."""
+    link: Link | None = None
+    """A remote engine's link (host, round trip, frames in flight)."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the engine wants the user to know (not a failure of the worker)."""
+
+    message: str
 
 
 @dataclass(frozen=True)
@@ -73,7 +85,7 @@ class WorkerConfig:
     """sdxl-turbo only: ``taesd`` (TAESDXL) or ``vae`` (the full VAE)."""
 
 
-def make_engine(name: str, width: int, height: int, seed: int, decoder: str = "taesd"):
+def make_engine(name: str, width: int, height: int, seed: int, decoder: str = "taesd") -> Engine:
     if name == "preview":
         from hambajuba_tui.engine.preview import PreviewEngine
 
@@ -139,11 +151,13 @@ def worker_main(conn, cfg: WorkerConfig) -> None:
         with contextlib.suppress(Exception):
             conn.send(Failed(traceback.format_exc(limit=4).strip().splitlines()[-1]))
     finally:
+        with contextlib.suppress(Exception):
+            engine.close()
         ring.close()
         clock.close()
 
 
-def _loop(conn, cfg, engine, ring, clock, conductor) -> None:
+def _loop(conn, cfg, engine: Engine, ring, clock, conductor) -> None:
     interval = 1.0 / cfg.fps
     gen_s = interval / 2  # first guess; measured from the first frame on
     last_epoch, dirty = -1, True
@@ -157,33 +171,45 @@ def _loop(conn, cfg, engine, ring, clock, conductor) -> None:
                 return
             if isinstance(msg, SetSession):
                 if msg.session.seed != conductor.session.seed:
-                    engine = _reseeded(engine, cfg, msg.session.seed)
+                    engine.reseed(msg.session.seed)  # in place: nothing rebuilt, --decoder kept
                 conductor.set_session(msg.session)
                 _set_scenes(engine, msg.session)
                 dirty = True
         reading = clock.read()
         if reading.playing or dirty or reading.epoch != last_epoch:
-            lookahead = gen_s + interval + cfg.display_latency if reading.playing else 0.0
+            lookahead = (
+                gen_s + engine.latency() + interval + cfg.display_latency
+                if reading.playing
+                else 0.0
+            )
             t = min(reading.now + lookahead, reading.duration)
             started = time.perf_counter()
             params = conductor.step(t)
             slot, view = ring.begin_write(cfg.width, cfg.height)
-            engine.generate(params, view)
-            ring.end_write(slot, t, reading.epoch)
+            shown_t = engine.generate(params, view)
+            if shown_t is None:  # nothing arrived yet (remote): the slot keeps its frame
+                ring.abort_write(slot)
+            else:
+                ring.end_write(slot, shown_t, reading.epoch)
+                window_frames += 1
+                last_epoch, dirty = reading.epoch, False
             took = time.perf_counter() - started
             gen_s += 0.2 * (took - gen_s)
-            window_frames += 1
             window_gen += took
-            last_epoch, dirty = reading.epoch, False
+        for line in engine.news():
+            conn.send(Notice(line))
         now = time.monotonic()
         if now - window_start >= 1.0:
             if parent is not None and not parent.is_alive():
                 return
+            link = engine.link()
             conn.send(
                 Stats(
                     1000 * window_gen / max(window_frames, 1),
                     window_frames / (now - window_start),
-                    1000 * (gen_s + interval),
+                    1000 * (gen_s + engine.latency() + interval),
+                    engine=engine.name,
+                    link=link,
                 )
             )
             window_start, window_frames, window_gen = now, 0, 0.0
@@ -191,14 +217,6 @@ def _loop(conn, cfg, engine, ring, clock, conductor) -> None:
         if next_tick < now - interval:  # fell behind: don't try to catch up
             next_tick = now
         time.sleep(max(0.0, next_tick - time.monotonic()))
-
-
-def _reseeded(engine, cfg: WorkerConfig, seed: int):
-    """The engine with new seed noise: its own ``reseed`` when it has one, else a new one."""
-    if hasattr(engine, "reseed"):
-        engine.reseed(seed)
-        return engine
-    return make_engine(cfg.engine, cfg.width, cfg.height, seed)
 
 
 class EngineWorker:
