@@ -1,5 +1,5 @@
 """Command line: ``hambajuba demo | play FILE | analyze FILE | snapshot FILE --at T |
-features ... | models status|pull | skins list|check``.
+features ... | models status|pull | skins list|check | serve``.
 
 Errors a user can cause (missing or unreadable files, bad options) end with one line on
 stderr and a non-zero exit code, never a traceback.
@@ -38,10 +38,17 @@ def _show_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--engine",
         default="auto",
-        choices=["auto", "sdxl-turbo", "preview"],
+        type=_engine_arg,
+        metavar="{auto,sdxl-turbo,preview,ws://HOST:PORT,wss://HOST:PORT}",
         help="what turns frame params into pixels: sdxl-turbo (the real model, needs "
-        "its weights and a GPU), preview (CPU, no weights) or auto (sdxl-turbo "
-        "when it can run, else preview; default)",
+        "its weights and a GPU), preview (CPU, no weights), auto (sdxl-turbo "
+        "when it can run, else preview; default) or a `hambajuba serve` address "
+        "(ws://HOST:PORT, wss://HOST:PORT; see --token-file)",
+    )
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        help="remote engine: a file holding the server's token (needed unless it is on loopback)",
     )
     p.add_argument(
         "--decoder",
@@ -90,6 +97,94 @@ def _show_options(p: argparse.ArgumentParser) -> None:
         choices=["auto", "kitty", "sixel", "halfblock"],
         help="how the heart is drawn (default: auto, probes the terminal)",
     )
+
+
+def _engine_arg(value: str) -> str:
+    """``--engine``: a local engine's name or a ``hambajuba serve`` address."""
+    if value in ("auto", "sdxl-turbo", "preview"):
+        return value
+    if value.startswith(("ws://", "wss://")):
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(value)
+            ok = bool(parts.hostname) and parts.port is not None
+        except ValueError:
+            ok = False
+        if ok:
+            return value
+        raise argparse.ArgumentTypeError(f"{value!r}: a server address is ws://HOST:PORT")
+    raise argparse.ArgumentTypeError(
+        f"invalid choice: {value!r} (choose from auto, sdxl-turbo, preview, ws://HOST:PORT)"
+    )
+
+
+# -- hambajuba serve ---------------------------------------------------------------------------
+def _add_serve_parser(sub) -> None:
+    from hambajuba_tui.server import DEFAULT_BIND, JPEG_QUALITY
+
+    p = sub.add_parser(
+        "serve", help="run an engine for remote clients (the GPU machine; no terminal UI)"
+    )
+    p.add_argument("--bind", default=DEFAULT_BIND, help=f"HOST:PORT (default {DEFAULT_BIND})")
+    p.add_argument(
+        "--engine",
+        default="auto",
+        choices=["auto", "sdxl-turbo", "preview"],
+        help="engine to serve (default auto: sdxl-turbo when it can run, else preview)",
+    )
+    p.add_argument(
+        "--decoder", default="taesd", choices=["taesd", "vae"], help="sdxl-turbo decoder"
+    )
+    p.add_argument("--size", type=int, default=None, help="sdxl-turbo frame size (default 512)")
+    p.add_argument("--max-clients", type=int, default=4, help="clients at once (default 4)")
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        help="a file holding the token clients must present (required unless --bind is loopback)",
+    )
+    p.add_argument("--cert", type=Path, help="TLS certificate (PEM) for wss://")
+    p.add_argument("--key", type=Path, help="TLS private key (PEM) for wss://")
+    p.add_argument(
+        "--quality", type=int, default=JPEG_QUALITY, help=f"JPEG quality (default {JPEG_QUALITY})"
+    )
+    p.add_argument(
+        "--report-every", type=float, default=10.0, help="seconds between fps lines (default 10)"
+    )
+
+
+def cmd_serve(args) -> int:
+    from hambajuba_tui.engine.errors import ModelMissing
+    from hambajuba_tui.engine.models import resolve_engine
+    from hambajuba_tui.server import ServeError, ServeOptions, check_options, read_token, run
+
+    try:
+        token = read_token(args.token_file) if args.token_file else None
+        opts = ServeOptions(
+            bind=args.bind,
+            engine="preview",
+            size=args.size or 256,
+            max_clients=args.max_clients,
+            token=token,
+            cert=args.cert,
+            key=args.key,
+            quality=max(1, min(95, args.quality)),
+            report_s=max(0.5, args.report_every),
+            decoder=args.decoder,
+        )
+        check_options(opts)  # bind, token and TLS before any slow work
+        if args.engine != "preview":
+            try:
+                opts.engine, note = resolve_engine(args.engine, args.decoder)
+            except ModelMissing as exc:
+                raise CliError(str(exc)) from None
+            if note:
+                print(f"hambajuba serve: {note}", file=sys.stderr)
+        if args.size is None:
+            opts.size = 512 if opts.engine == "sdxl-turbo" else 256
+        return run(opts)
+    except ServeError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
 
 
 def _add_features_parser(sub) -> None:
@@ -154,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_features_parser(sub)
     _add_models_parser(sub)
     _add_skins_parser(sub)
+    _add_serve_parser(sub)
     return parser
 
 
@@ -317,6 +413,10 @@ def _choose_engine(args, early: bool) -> str | None:
     from hambajuba_tui.engine.errors import ModelMissing
     from hambajuba_tui.engine.models import missing, resolve_engine
 
+    if args.engine.startswith(("ws://", "wss://")):  # the server chooses its engine
+        if args.size is None:
+            args.size = 512
+        return None
     if early:
         if args.engine == "sdxl-turbo" and missing(args.decoder):
             _choose_engine(args, early=False)
@@ -378,7 +478,16 @@ def _run_show(args, audio, analysis) -> int:
     notices = [n for n in (engine_note, problem) if n]
     if problem:
         print(f"hambajuba: {problem}", file=sys.stderr)
+    token = None
+    if getattr(args, "token_file", None) is not None:
+        from hambajuba_tui.server import ServeError, read_token
+
+        try:
+            token = read_token(args.token_file)
+        except ServeError as exc:
+            raise CliError(str(exc), EXIT_USAGE) from None
     options = ShowOptions(
+        token=token,
         engine=args.engine,
         width=args.size,
         height=args.size,
@@ -525,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
         "features": cmd_features,
         "models": cmd_models,
         "skins": cmd_skins,
+        "serve": cmd_serve,
     }[args.command]
     try:
         return handler(args)

@@ -41,6 +41,8 @@ class ShowOptions:
     fps: float = 30.0
     sound: bool = True
     decoder: str = "taesd"
+    token: str | None = None
+    """The server's token when ``engine`` is a ``ws://`` / ``wss://`` address."""
 
 
 @dataclass
@@ -86,6 +88,7 @@ class Show:
                 fps=options.fps,
                 display_latency=1.0 / options.fps,
                 decoder=options.decoder,
+                token=options.token,
             )
         )
         self.frame = np.zeros((options.height, options.width, 3), np.uint8)

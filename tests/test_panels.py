@@ -699,19 +699,16 @@ def test_session_rejects_bad_painted_values_and_seeds(tmp_path):
 
 def test_the_worker_reseeds_its_engine_when_the_seed_changes():
     from hambajuba_tui.bridge.params import FrameParams
-    from hambajuba_tui.engine.worker import WorkerConfig, _reseeded, make_engine
+    from hambajuba_tui.engine.worker import make_engine
 
-    cfg = WorkerConfig(
-        ring_name="", clock_name="", analysis=None, session=Session(), width=32, height=32
-    )
     engine = make_engine("preview", 32, 32, 0)
     params = FrameParams(theta=0.7)
     a, b, c = (np.zeros((32, 32, 3), np.uint8) for _ in range(3))
     engine.generate(params, a)
-    reseeded = _reseeded(engine, cfg, 42)
-    reseeded.generate(params, b)
+    engine.reseed(42)  # in place: the same engine, new noise
+    engine.generate(params, b)
     make_engine("preview", 32, 32, 42).generate(params, c)
-    assert reseeded.seed == 42 and not np.array_equal(a, b) and np.array_equal(b, c)
+    assert engine.seed == 42 and not np.array_equal(a, b) and np.array_equal(b, c)
 
 
 def test_block_panel_names_features_by_their_labels(analysis):

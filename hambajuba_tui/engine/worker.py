@@ -83,9 +83,22 @@ class WorkerConfig:
     display_latency: float = 1.0 / 30.0
     decoder: str = "taesd"
     """sdxl-turbo only: ``taesd`` (TAESDXL) or ``vae`` (the full VAE)."""
+    token: str | None = None
+    """Remote engine (``engine`` = ``ws://…``): the server's token."""
 
 
-def make_engine(name: str, width: int, height: int, seed: int, decoder: str = "taesd") -> Engine:
+def make_engine(
+    name: str,
+    width: int,
+    height: int,
+    seed: int,
+    decoder: str = "taesd",
+    token: str | None = None,
+    now=None,
+    fps: float = 30.0,
+) -> Engine:
+    """The engine called ``name``: ``preview``, ``sdxl-turbo`` or a server's ``ws://`` /
+    ``wss://`` address (``token`` and ``now``, the media clock, are for the remote engine)."""
     if name == "preview":
         from hambajuba_tui.engine.preview import PreviewEngine
 
@@ -96,7 +109,11 @@ def make_engine(name: str, width: int, height: int, seed: int, decoder: str = "t
         engine = SdxlTurboEngine.load(width=width, height=height, seed=seed, decoder=decoder)
         engine.warmup()  # compile / record the CUDA graph before Ready starts the music
         return engine
-    raise ValueError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")
+    if name.startswith(("ws://", "wss://")):
+        from hambajuba_tui.engine.remote import RemoteEngine
+
+        return RemoteEngine(name, width, height, seed, token=token, now=now, interval=1.0 / fps)
+    raise ValueError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)} or ws://HOST:PORT")
 
 
 def _set_scenes(engine, session: Session) -> None:
@@ -111,10 +128,20 @@ def _set_scenes(engine, session: Session) -> None:
     )
 
 
-def _start_engine(conn, cfg: WorkerConfig):
-    """The configured engine; a failed sdxl-turbo says why and falls back to the preview."""
+def _start_engine(conn, cfg: WorkerConfig, clock):
+    """The configured engine; a failed sdxl-turbo (or a refusing server) says why and falls back
+    to the preview."""
     try:
-        return make_engine(cfg.engine, cfg.width, cfg.height, cfg.session.seed, cfg.decoder)
+        return make_engine(
+            cfg.engine,
+            cfg.width,
+            cfg.height,
+            cfg.session.seed,
+            cfg.decoder,
+            token=cfg.token,
+            now=lambda: clock.read().now,
+            fps=cfg.fps,
+        )
     except Exception as exc:
         if cfg.engine == "preview":
             raise
@@ -133,14 +160,17 @@ def worker_main(conn, cfg: WorkerConfig) -> None:
     from hambajuba_tui.engine.ring import FrameRing
     from hambajuba_tui.player import MediaClock
 
+    engine = None
     try:
-        engine = _start_engine(conn, cfg)
-        _set_scenes(engine, cfg.session)
         ring = FrameRing.attach(cfg.ring_name)
         clock = MediaClock.attach(cfg.clock_name)
+        engine = _start_engine(conn, cfg, clock)
+        _set_scenes(engine, cfg.session)
         conductor = Conductor(cfg.analysis, cfg.session)
     except Exception as exc:
         conn.send(Failed(f"engine {cfg.engine!r} failed to start: {exc}"))
+        if engine is not None:
+            engine.close()
         return
     conn.send(Ready(engine.name, cfg.width, cfg.height))
     try:

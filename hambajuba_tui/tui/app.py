@@ -29,7 +29,7 @@ from hambajuba_tui.tui.panels.base import PanelDock, dock_columns
 from hambajuba_tui.tui.panels.commands import InstrumentCommands
 from hambajuba_tui.tui.panels.instrument import INSTRUMENT_BINDINGS, Instrument
 from hambajuba_tui.tui.skin import Skin, default_skin, load_skin, skin_files
-from hambajuba_tui.tui.status import StatusInfo, StatusLine
+from hambajuba_tui.tui.status import StatusInfo, StatusLine, link_text
 from hambajuba_tui.tui.tendrils import BEAD_STEPS, Tendrils
 
 SEEK_S = 5.0
@@ -245,6 +245,7 @@ class HambajubaApp(Instrument, App):
             graphics=self.graphics.label(),
             sound=show.player.kind,
             worker=status.worker,
+            link=link_text(status.link),
         )
         self.show_moment(info)
 

@@ -27,6 +27,8 @@ class StatusInfo:
     sound: str
     worker: str = "running"
     key: str = ""
+    link: str = ""
+    """A remote engine's round trip and frames in flight (``link_text``), or empty."""
 
     def text(self) -> str:
         state = "▶" if self.playing else "❚❚"
@@ -35,13 +37,20 @@ class StatusInfo:
             [
                 f"{state} {clock_text(self.now)} / {clock_text(self.duration)}",
                 f"{self.bpm:.1f} BPM" + (f"  ·  {self.key}" if self.key else ""),
-                f"engine {engine}",
+                f"engine {engine}" + (f"  ·  {self.link}" if self.link else ""),
                 f"{self.fps:.0f} fps",
                 f"dropped {self.dropped}",
                 self.graphics,
                 self.sound,
             ]
         )
+
+
+def link_text(link) -> str:
+    """``rtt 42 ms · 2 in flight`` for a connected remote engine (a protocol ``Link``)."""
+    if link is None or not link.connected:
+        return ""
+    return f"rtt {link.rtt_ms:.0f} ms  ·  {link.in_flight} in flight"
 
 
 class StatusLine(Widget):
