@@ -354,6 +354,7 @@ class RemoteServer:
                     c.window[1] += 1
                     c.window[2] += len(data)
                     c.wake.set()
+                del batch, frames, c, data  # hold no departed client while waiting
             now = time.monotonic()
             if now >= next_report:
                 next_report = now + self.opts.report_s

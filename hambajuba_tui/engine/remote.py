@@ -228,7 +228,7 @@ class RemoteEngine(Engine):
         if self.url.startswith("wss://"):
             ctx = ssl.create_default_context(cafile=os.environ.get("HAMBAJUBA_CA_FILE") or None)
         try:
-            ws = connect(
+            ws = connect(  # entered at once: the connection lives as long as it is up
                 self.url,
                 additional_headers=headers,
                 compression=None,
@@ -236,7 +236,7 @@ class RemoteEngine(Engine):
                 open_timeout=self.connect_timeout,
                 close_timeout=1.0,
                 ssl=ctx,
-            )
+            ).__enter__()
         except InvalidStatus as exc:
             body = exc.response.body.decode("utf-8", "replace").strip()
             body = body.removeprefix("hambajuba serve: ")
