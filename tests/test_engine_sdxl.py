@@ -364,3 +364,30 @@ def test_reseed_in_place_keeps_the_compiled_graph(hf_home, monkeypatch):
     assert _diff(seen[0], seen[1]).mean() > 0.5  # a new seed is a new picture
     assert _diff(seen[0], seen[3]).max() <= 1  # and back to seed 1 is the first picture again
     torch._dynamo.reset()
+
+
+def test_batched_generation_equals_unbatched_per_sample(hf_home):
+    """Several performers in one UNet call (``generate_batch``, what `hambajuba serve` runs for
+    pending requests of several clients): each sample keeps its own seed, scenes, scene blend,
+    noise angle, features, strengths and masks — equal to rendering them one by one."""
+    engine = _load(hf_home, 64)
+    p1 = _steer_params()
+    p2 = FrameParams(theta=1.1, scene_t=0.6)
+    p2.feature_ids[:] = [1, 2, 3, 4]
+    p2.strengths[:] = [-8.0, 6.0, 0.0, 12.0]
+    p2.masks[:, 8:] = 0.0
+    p3 = FrameParams(theta=-0.4, scene_t=1.0)
+    jobs = [
+        (p1, 7, (PROMPT_A, PROMPT_B)),
+        (p2, 11, ("a blue room", None)),
+        (p3, 7, (None, PROMPT_B)),
+    ]
+    outs = [np.zeros((64, 64, 3), np.uint8) for _ in jobs]
+    engine.generate_batch(jobs, outs)
+    for (params, seed, scenes), out in zip(jobs, outs, strict=True):
+        engine.reseed(seed)
+        engine.set_scenes(*scenes)
+        ref = _render(engine, params)
+        assert ref.std() > 1
+        assert _diff(out, ref).max() <= 2 and _diff(out, ref).mean() < 0.1
+    assert _diff(outs[0], outs[1]).mean() > 1 and _diff(outs[0], outs[2]).mean() > 1

@@ -394,3 +394,40 @@ def test_show_with_a_remote_engine_names_host_rtt_and_in_flight(analysis):
             assert show.status.engine == f"preview @ {host}"
             assert frames >= 5 and show.status.link.host == host
             assert link_text(show.status.link).startswith("rtt ")
+
+
+def test_sdxl_server_batches_two_performers_with_their_own_seeds(tmp_path, monkeypatch):
+    """`serve --engine sdxl-turbo` on the tiny same-architecture model: two clients, their
+    requests batched into one UNet call, each frame its own (checked against a local engine)."""
+    pytest.importorskip("diffusers")
+    import tiny_sdxl
+
+    from hambajuba_tui.engine.sdxl import SdxlTurboEngine
+    from hambajuba_tui.server import SdxlRenderer
+
+    tiny_sdxl.install(tmp_path / "hub")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    renderer = SdxlRenderer(64)
+    with _server(engine="sdxl-turbo", size=64, renderer=renderer) as srv:
+        engines = [RemoteEngine(srv.url, 64, 64, seed=s, raw=True) for s in (1, 2)]
+        outs = [np.zeros((64, 64, 3), np.uint8) for _ in engines]
+        try:
+            assert engines[0].name.startswith("sdxl-turbo @")
+            got = [None, None]
+            end = time.monotonic() + 120
+            while any(g is None for g in got) and time.monotonic() < end:
+                for i, e in enumerate(engines):
+                    if got[i] is None and e.generate(_params(i), outs[i]) is not None:
+                        got[i] = outs[i].copy()
+            batches = srv.call(lambda: list(srv.server.batches))
+            assert max(batches) == 2, batches
+        finally:
+            for e in engines:
+                e.close()
+    local = SdxlTurboEngine.load(64, 64, seed=1, compile=False)
+    for i, seed in enumerate((1, 2)):
+        local.reseed(seed)
+        ref = np.zeros((64, 64, 3), np.uint8)
+        local.generate(_params(i), ref)
+        assert np.abs(got[i].astype(int) - ref).max() <= 2

@@ -131,6 +131,45 @@ class SdxlStep(nn.Module):
         noise = torch.cos(theta) * self.noise_a + torch.sin(theta) * self.noise_b
         return noise * self.init_sigma
 
+    def forward_batch(
+        self,
+        frames: torch.Tensor,
+        noise_a: torch.Tensor,
+        noise_b: torch.Tensor,
+        embeds: torch.Tensor,
+        pooled: torch.Tensor,
+    ) -> torch.Tensor:
+        """uint8 [B, H, W, 3]: the step for B samples at once, each with its own frame vector
+        [B, size], noise [B, 4, h, w] (both ends), scenes A/B ``embeds`` [B, 2, 77, D] and
+        ``pooled`` [B, 2, P]. Eager (the steered blocks read their ``batch``)."""
+        L = FrameLayout
+        theta = frames[:, L.theta][:, None, None, None]
+        noisy = (torch.cos(theta) * noise_a + torch.sin(theta) * noise_b) * self.init_sigma
+        t = frames[:, L.scene_t].clamp(0.0, 1.0)
+        omega, sin_omega = _slerp_prep(embeds[:, 0], embeds[:, 1])  # [B, 77]
+        wa, wb = self._weights(t[:, None], omega, sin_omega)
+        emb = wa[..., None] * embeds[:, 0] + wb[..., None] * embeds[:, 1]
+        omega_p, sin_omega_p = _slerp_prep(pooled[:, 0], pooled[:, 1])  # [B]
+        pa, pb = self._weights(t, omega_p, sin_omega_p)
+        pool = pa[:, None] * pooled[:, 0] + pb[:, None] * pooled[:, 1]
+        x_in = (noisy / self.in_scale).to(self.dtype)
+        pred = self.unet(
+            x_in,
+            self.timestep,
+            encoder_hidden_states=emb.to(self.dtype),
+            added_cond_kwargs={
+                "text_embeds": pool.to(self.dtype),
+                "time_ids": self.time_ids.expand(len(frames), -1),
+            },
+            return_dict=False,
+        )[0]
+        x0 = noisy - self.sigma * pred.float()
+        image = self.decoder.decode((x0 / self.scaling).to(self.decoder_dtype), return_dict=False)[
+            0
+        ]
+        image = (image.float() / 2 + 0.5).clamp(0, 1)
+        return (image * 255).round().to(torch.uint8).permute(0, 2, 3, 1)
+
     def forward(self) -> torch.Tensor:
         """uint8 [H, W, 3] for the frame in ``self.frame``."""
         noisy = self.latents()
@@ -315,6 +354,57 @@ class SdxlTurboEngine(Engine):
         self._pack(params)
         self.frame.copy_(self._stage, non_blocking=True)
         return self._run()
+
+    @torch.no_grad()
+    def generate_batch(self, jobs, outs: list[np.ndarray]) -> None:
+        """Several performers in one UNet call: ``jobs`` are (FrameParams, seed, (prompt A,
+        prompt B)), each with its own noise, scene blend, features, strengths and masks; frame i
+        goes into ``outs[i]``. Eager (the compiled single-sample step is left as it is)."""
+        from hambajuba_tui.bridge.session import SceneSettings
+
+        default, dev, L = SceneSettings(), self.device, FrameLayout
+        n = len(jobs)
+        frames = torch.empty((n, L.size), dtype=torch.float32, device=dev)
+        na, nb, emb, pool = [], [], [], []
+        dirs = {b: [] for b in BLOCKS}
+        shape = tuple(self.noise_a.shape[1:])
+        for i, (params, seed, scenes) in enumerate(jobs):
+            self._pack(params)
+            frames[i].copy_(self._stage)
+            a, b = self._noise_for(shape, seed)
+            na.append(a)
+            nb.append(b)
+            ea, pa = self.prompts.encode(scenes[0] or default.prompt_a)
+            eb, pb = self.prompts.encode(scenes[1] or default.prompt_b)
+            emb.append(torch.stack((ea[0], eb[0])).float())
+            pool.append(torch.stack((pa[0], pb[0])).float())
+            for k, block in enumerate(BLOCKS):
+                w = self.blocks[block]
+                ids = (int(params.feature_ids[k]), int(params.mix_ids[k]))
+                dirs[block].append(torch.stack([w.direction_of(f) for f in ids]))
+        try:
+            for block in BLOCKS:
+                self.blocks[block].batch = (frames, torch.stack(dirs[block]))
+            images = self.step.forward_batch(
+                frames, torch.stack(na), torch.stack(nb), torch.stack(emb), torch.stack(pool)
+            )
+        finally:
+            for block in BLOCKS:
+                self.blocks[block].batch = None
+        images = images.cpu().numpy()
+        for i, out in enumerate(outs):
+            np.copyto(out, images[i])
+
+    def _noise_for(self, shape, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both noise ends for ``seed`` on the device (a few seeds cached)."""
+        cache = self.__dict__.setdefault("_noise_cache", {})
+        hit = cache.get(seed)
+        if hit is None:
+            a, b = self._seed_noise((1, *shape), seed)
+            hit = cache[seed] = (a[0].to(self.device), b[0].to(self.device))
+            while len(cache) > 16:
+                cache.pop(next(iter(cache)))
+        return hit
 
     def generate(self, params: FrameParams, out: np.ndarray) -> float:
         """Render one frame into out: uint8 [height, width, 3], C-contiguous, written in place;

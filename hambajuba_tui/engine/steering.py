@@ -51,6 +51,8 @@ class SteeredBlock(nn.Module):
         )
         self.register_buffer("frame", frame, persistent=False)  # shared with the step
         self.feature_ids = [-1, -1]
+        self.batch: tuple[torch.Tensor, torch.Tensor] | None = None
+        """Set only around an eager batched forward (``SdxlTurboEngine.generate_batch``)."""
 
     @property
     def n_dirs(self) -> int:
@@ -80,10 +82,34 @@ class SteeredBlock(nn.Module):
             mask = F.interpolate(mask, size=(height, width), mode="bilinear", align_corners=False)
         return vec.view(1, -1, 1, 1) * mask.to(dtype)
 
+    def delta_batch(self, height: int, width: int, dtype: torch.dtype) -> torch.Tensor:
+        """The per-sample steering added to a [B, C, height, width] output (``self.batch``:
+        frames [B, FrameLayout.size] and directions [B, 2, C], one row per sample)."""
+        frames, directions = self.batch
+        i, L = self.index, FrameLayout
+        w = torch.stack((frames[:, L.weight + i], frames[:, L.mix_weight + i]), 1).to(dtype)
+        vec = (w[:, :, None] * directions.to(dtype)).sum(1)  # [B, C]
+        start = L.masks + i * MASK_SIZE * MASK_SIZE
+        mask = frames[:, start : start + MASK_SIZE * MASK_SIZE].reshape(-1, 1, MASK_SIZE, MASK_SIZE)
+        if (height, width) != (MASK_SIZE, MASK_SIZE):
+            mask = F.interpolate(mask, size=(height, width), mode="bilinear", align_corners=False)
+        return vec[:, :, None, None] * mask.to(dtype)
+
+    def direction_of(self, feature_id: int) -> torch.Tensor:
+        """The block's direction for ``feature_id`` (zero outside the SAE), without touching the
+        slots the compiled step reads."""
+        if 0 <= feature_id < self.n_dirs:
+            return self.atlas[:, feature_id]
+        return torch.zeros_like(self.directions[0])
+
     def forward(self, *args, **kwargs):
         out = self.inner(*args, **kwargs)
         sample = out[0] if isinstance(out, tuple) else out.sample
-        steered = sample + self.delta(sample.shape[-2], sample.shape[-1], sample.dtype)
+        if self.batch is not None:
+            delta = self.delta_batch(sample.shape[-2], sample.shape[-1], sample.dtype)
+        else:
+            delta = self.delta(sample.shape[-2], sample.shape[-1], sample.dtype)
+        steered = sample + delta
         if isinstance(out, tuple):
             return (steered, *out[1:])
         return type(out)(sample=steered)
