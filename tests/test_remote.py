@@ -431,3 +431,76 @@ def test_sdxl_server_batches_two_performers_with_their_own_seeds(tmp_path, monke
         ref = np.zeros((64, 64, 3), np.uint8)
         local.generate(_params(i), ref)
         assert np.abs(got[i].astype(int) - ref).max() <= 2
+
+
+def test_wss_with_a_self_signed_certificate_and_a_token(tmp_path, monkeypatch):
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    with _server(token="tok-123", cert=cert, key=key) as srv:
+        assert srv.url.startswith("wss://")
+        with pytest.raises(RemoteRefused, match="certificate is not trusted.*HAMBAJUBA_CA_FILE"):
+            RemoteEngine(srv.url, SIZE, SIZE, token="tok-123")
+        monkeypatch.setenv("HAMBAJUBA_CA_FILE", str(cert))
+        e = RemoteEngine(srv.url, SIZE, SIZE, token="tok-123")
+        try:
+            assert e._ws is not None  # connected over TLS
+            _fetch(e, _params(), np.zeros((SIZE, SIZE, 3), np.uint8))
+        finally:
+            e.close()
+
+
+def test_cli_serve_refuses_a_network_bind_without_a_token_and_needs_no_textual(tmp_path):
+    res = subprocess.run(
+        [sys.executable, "-m", "hambajuba_tui.cli", "serve", "--bind", "0.0.0.0:8765"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 2 and "token is required" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    code = (
+        "import sys\n"
+        "from hambajuba_tui import cli, server\n"
+        "from hambajuba_tui.engine import remote\n"
+        "cli.build_parser().parse_args(['demo', '--engine', 'ws://10.0.0.2:8765'])\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual', 'torch'}))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "[]"
+    bad = subprocess.run(
+        [sys.executable, "-m", "hambajuba_tui.cli", "demo", "--engine", "ws://nohost"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "ws://HOST:PORT" in bad.stderr
+
+
+def test_a_refusing_server_is_said_in_the_show_and_the_preview_dances(analysis):
+    from hambajuba_tui.catalog.packs import load_pack
+    from hambajuba_tui.show import Show, ShowOptions
+    from hambajuba_tui.vocab import SAMPLE_RATE
+
+    silence = np.zeros((int(analysis.duration * SAMPLE_RATE), 2), np.float32)
+    with _server(token="the-token") as srv:
+        opts = ShowOptions(engine=srv.url, width=SIZE, height=SIZE, fps=15.0, sound=False)
+        with Show(analysis, silence, SAMPLE_RATE, load_pack().session(), opts) as show:
+            show.start(wait_ready_s=60)
+            news: list[str] = []
+            end = time.monotonic() + 60
+            while time.monotonic() < end and show.status.engine != "preview":
+                news += show.poll_worker()
+                time.sleep(0.02)
+            assert show.status.engine == "preview"
+            assert any("wrong or missing token" in n and "preview" in n for n in news), news

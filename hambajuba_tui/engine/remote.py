@@ -237,6 +237,11 @@ class RemoteEngine(Engine):
                 close_timeout=1.0,
                 ssl=ctx,
             ).__enter__()
+        except ssl.SSLCertVerificationError as exc:
+            raise RemoteRefused(
+                f"{self.host}: the server's certificate is not trusted ({exc.verify_message}); "
+                "for a self-signed one set HAMBAJUBA_CA_FILE=cert.pem"
+            ) from None
         except InvalidStatus as exc:
             body = exc.response.body.decode("utf-8", "replace").strip()
             body = body.removeprefix("hambajuba serve: ")
