@@ -504,3 +504,15 @@ def test_a_refusing_server_is_said_in_the_show_and_the_preview_dances(analysis):
                 time.sleep(0.02)
             assert show.status.engine == "preview"
             assert any("wrong or missing token" in n and "preview" in n for n in news), news
+
+
+def test_status_line_names_the_engine_at_its_host_with_rtt_and_in_flight():
+    from hambajuba_tui.engine.protocol import Link
+    from hambajuba_tui.tui.status import StatusInfo, link_text
+
+    link = link_text(Link("gpu-box:8765", 38.4, 2))
+    info = StatusInfo(True, 1.0, 60.0, 120.0, "sdxl-turbo @ gpu-box:8765", 30, 0, "kitty", "pw")
+    text = info.__class__(**{**info.__dict__, "link": link}).text()
+    assert "engine sdxl-turbo @ gpu-box:8765  ·  rtt 38 ms  ·  2 in flight" in text
+    assert link_text(Link("gpu-box:8765", 38.4, 2, connected=False)) == ""
+    assert link_text(None) == ""

@@ -37,7 +37,8 @@ from hambajuba_tui.engine import wire
 from hambajuba_tui.engine.protocol import Engine, Link
 
 LOST_AFTER_S = 0.75
-"""No frame back for this long while requests are out: the server is gone (fall back)."""
+"""No frame back for this long (or three smoothed round trips, if longer) while requests are out:
+the server is gone (fall back). A killed server is noticed at once: its connection closes."""
 BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)
 """Waits between reconnection attempts (the last repeats)."""
 CONNECT_TIMEOUT_S = 3.0
@@ -163,8 +164,9 @@ class RemoteEngine(Engine):
         with self._lock:
             oldest = min((s for _, s in self._inflight.values()), default=sent_at)
             in_flight = len(self._inflight)
-        if sent_at - oldest > LOST_AFTER_S:
-            self._lost(ws, f"no frame from {self.host} for {LOST_AFTER_S:.2f} s")
+        lost_after = max(LOST_AFTER_S, 3 * self._rtt_s)  # a slow server is not a lost one
+        if sent_at - oldest > lost_after:
+            self._lost(ws, f"no frame from {self.host} for {lost_after:.2f} s")
             return self._local_engine().generate(params, out)
         if in_flight < self.max_in_flight:
             try:
