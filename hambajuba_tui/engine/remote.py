@@ -82,7 +82,10 @@ class RemoteEngine(Engine):
         self.width, self.height, self.seed = int(width), int(height), int(seed)
         self.token = token
         self.interval = float(interval)
-        self.raw = _loopback(parts.hostname) if raw is None else bool(raw)
+        if raw is None:  # raw pixels on loopback, unless told (an SSH tunnel is loopback too)
+            frames = os.environ.get("HAMBAJUBA_REMOTE_FRAMES", "auto")
+            raw = frames == "raw" or (frames != "jpeg" and _loopback(parts.hostname))
+        self.raw = bool(raw)
         self.max_in_flight = int(max_in_flight)
         self.connect_timeout = connect_timeout
         self._now = now
