@@ -111,12 +111,12 @@ def _shows(analysis, engine: str, k: int, size: int, fps: float, seconds: float)
     }
 
 
-def _link(url: str, k: int, size: int, fps: float, seconds: float) -> dict:
+def _link(url: str, k: int, size: int, fps: float, seconds: float, raw: bool) -> dict:
     """k RemoteEngine clients in threads, each paced at fps: round trip and bytes per frame."""
     from hambajuba_tui.bridge.params import FrameParams
     from hambajuba_tui.engine.remote import RemoteEngine, round_trip_stats
 
-    engines = [RemoteEngine(url, size, size, seed=i) for i in range(k)]
+    engines = [RemoteEngine(url, size, size, seed=i, raw=raw) for i in range(k)]
     start = time.monotonic()
 
     def drive(e):
@@ -226,7 +226,9 @@ def main() -> None:
                     row = {"engine": name, "size": size, "clients": k}
                     row["local"] = _shows(analysis, engine, k, size, args.fps, args.seconds)
                     row["remote"] = _shows(analysis, url, k, size, args.fps, args.seconds)
-                    row["remote"].update(_link(url, k, size, args.fps, min(args.seconds, 3)))
+                    link_s = min(args.seconds, 3)
+                    row["remote"].update(_link(url, k, size, args.fps, link_s, raw=True))
+                    row["remote_jpeg"] = _link(url, k, size, args.fps, link_s, raw=False)
                     results.append(row)
                     print(json.dumps(row), file=sys.stderr, flush=True)
             finally:
@@ -260,6 +262,14 @@ def main() -> None:
             f"{lo['av_offset_ms']['mean']:>8.0f}ms {re_['av_offset_ms']['mean']:>9.0f}ms "
             f"{re_['rtt_ms']['p50']:>6.0f}/{re_['rtt_ms']['p95']:<5.0f} "
             f"{re_['bytes_per_frame']:>8}"
+        )
+    print("\nJPEG frames instead of raw (what a real network gets): rtt p50/p95, bytes/frame")
+    for r in results:
+        j = r["remote_jpeg"]
+        print(
+            f"  {r['engine']:<10} {r['clients']:>2}  {j['rtt_ms']['p50']:>6.1f}/"
+            f"{j['rtt_ms']['p95']:<6.1f} {j['bytes_per_frame']:>7}  "
+            f"{j['received_fps_per_client']:.0f} fps/client"
         )
     print("\nJPEG at 256²: quality, bytes, encode ms, decode ms, PSNR dB")
     for j in jpeg:

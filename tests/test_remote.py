@@ -408,7 +408,13 @@ def test_sdxl_server_batches_two_performers_with_their_own_seeds(tmp_path, monke
     tiny_sdxl.install(tmp_path / "hub")
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    renderer = SdxlRenderer(64)
+
+    class Pausing(SdxlRenderer):  # 50 ms a batch: the two clients' requests meet
+        def render(self, clients):
+            time.sleep(0.05)
+            super().render(clients)
+
+    renderer = Pausing(64)
     with _server(engine="sdxl-turbo", size=64, renderer=renderer) as srv:
         engines = [RemoteEngine(srv.url, 64, 64, seed=s, raw=True) for s in (1, 2)]
         outs = [np.zeros((64, 64, 3), np.uint8) for _ in engines]
@@ -416,11 +422,13 @@ def test_sdxl_server_batches_two_performers_with_their_own_seeds(tmp_path, monke
             assert engines[0].name.startswith("sdxl-turbo @")
             got = [None, None]
             end = time.monotonic() + 120
-            while any(g is None for g in got) and time.monotonic() < end:
+            batches = [1]
+            while (any(g is None for g in got) or max(batches) < 2) and time.monotonic() < end:
                 for i, e in enumerate(engines):
-                    if got[i] is None and e.generate(_params(i), outs[i]) is not None:
+                    if e.generate(_params(i), outs[i]) is not None:
                         got[i] = outs[i].copy()
-            batches = srv.call(lambda: list(srv.server.batches))
+                batches = srv.call(lambda: list(srv.server.batches))
+                time.sleep(0.01)
             assert max(batches) == 2, batches
         finally:
             for e in engines:
