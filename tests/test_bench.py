@@ -21,6 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
         ("bridge.py", ["--steps", "200"], ["us_mean", "blocks_routed"]),
         ("graphics.py", ["--sizes", "48", "--frames", "2", "--no-e2e"], ["encode"]),
         ("panels.py", ["--synthetic", "--edits", "2"], ["keystroke_ms", "edit_to_frame_ms"]),
+        (
+            "remote.py",
+            ["--engines", "preview", "--clients", "1", "--seconds", "1", "--size", "48"],
+            ["results", "jpeg_256"],
+        ),
     ],
 )
 def test_bench_prints_a_json_line(script, args, fields):
