@@ -524,3 +524,32 @@ def test_status_line_names_the_engine_at_its_host_with_rtt_and_in_flight():
     assert "engine sdxl-turbo @ gpu-box:8765  ·  rtt 38 ms  ·  2 in flight" in text
     assert link_text(Link("gpu-box:8765", 38.4, 2, connected=False)) == ""
     assert link_text(None) == ""
+
+
+def test_a_hung_server_is_left_for_the_preview_and_found_again_when_it_wakes():
+    import signal
+
+    port = _free_port()
+    proc = _serve_process(port)
+    e = RemoteEngine(f"ws://127.0.0.1:{port}", SIZE, SIZE, seed=2)
+    out = np.zeros((SIZE, SIZE, 3), np.uint8)
+    try:
+        _fetch(e, _params(), out)
+        proc.send_signal(signal.SIGSTOP)  # alive, connected, silent
+        stopped = time.monotonic()
+        while e._ws is not None and time.monotonic() - stopped < 3.0:
+            e.generate(_params(1), out)
+            time.sleep(1 / 30)
+        assert e._ws is None and time.monotonic() - stopped < 1.0 + 3 * e._rtt_s
+        assert e.generate(_params(2), out) == pytest.approx(_params(2).t)  # the local preview
+        proc.send_signal(signal.SIGCONT)
+        end = time.monotonic() + 20
+        while e._ws is None and time.monotonic() < end:
+            time.sleep(0.05)
+        assert e._ws is not None
+        _fetch(e, _params(3), out)
+    finally:
+        e.close()
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        proc.wait(5)

@@ -2,8 +2,13 @@
 
 Loop: ``t = clock.now() + lookahead``; ``FrameParams = Conductor.step(t)``;
 ``engine.generate(params, slot)`` straight into a frame-ring slot. Lookahead = measured
-generation time + one frame interval + display latency, so a frame lands on screen when its
-moment is heard. Control messages are small frozen dataclasses over a multiprocessing pipe.
+generation time + the engine's own latency (a remote engine's round trip) + one frame interval +
+display latency, so a frame lands on screen when its moment is heard. Control messages are small
+frozen dataclasses over a multiprocessing pipe.
+
+The worker knows engines only through the Engine protocol (``engine/protocol.py``): a new seed is
+``engine.reseed`` in place, never a rebuild; ``generate`` may write nothing (a remote engine whose
+frame has not arrived), and the slot is then given back.
 
 This module is imported by the TUI process (to spawn the worker), so it must not import
 torch; engines are imported inside the worker only.
