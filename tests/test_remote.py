@@ -269,7 +269,9 @@ def test_slow_link_drops_frames_and_never_stalls_the_loop():
                 written += e.generate(p, out) is not None
                 calls.append(time.perf_counter() - began)
                 time.sleep(max(0.0, start + (i + 1) / fps - time.monotonic()))
-            assert max(calls) < 1 / fps  # generate never waits for the link
+            # generate never waits for the link (a 150 ms render): at most half an interval,
+            # plus what a loaded host's scheduler adds now and then
+            assert np.percentile(calls, 90) < 1 / fps and max(calls) < 0.1
             assert 3 <= written < 30  # frames arrive, fewer than asked: the rest were dropped
             assert e.counts["skipped"] + e.counts["late"] > 0
             assert e.latency() > 0.1  # the lookahead grows with the measured round trip
