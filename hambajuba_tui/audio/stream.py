@@ -1,0 +1,859 @@
+"""Streaming (causal) analysis: audio blocks in, Analysis-like signals out as they happen.
+
+:class:`StreamingAnalyser` turns mono audio pushed in blocks of any size into the signals of the
+offline :class:`~hambajuba_tui.audio.analysis.Analysis` on the same 100 Hz grid, using only past
+audio. Frame ``i`` is labelled time ``i / 100`` s from the first sample pushed; it is computed
+from the audio up to sample ``(i + 1) * hop`` (a 2048-sample Hann window *ending* there, so the
+spectral signals lag the offline, centred ones by about 20 ms). numpy / scipy only.
+
+The sources are NOT separated stems. They are named like the stems so that the bridge can read
+them through the same seam, and they are built like this from one causal STFT of the mix:
+
+- a causal harmonic / percussive cue per band (48 log-spaced bands, 30 Hz - 16 kHz): the
+  harmonic part of a band is the minimum of its magnitude over the last :data:`HARM_FRAMES`
+  frames (what persists), the percussive part is the rest of the power (``P = |X|^2 - H^2``);
+- band weights from the LR-4 crossover design of :mod:`hambajuba_tui.audio.crossover` (its
+  forward, causal magnitude response squared, evaluated at the band centres):
+
+``bass``        harmonic part below 200 Hz.
+``drums``       percussive part (all bands); ``drums_low`` / ``drums_mid`` / ``drums_high`` its
+                20-200 / 200-5000 / 5000-16000 Hz bands.
+``vocals``      harmonic part at 200-4000 Hz, times the YIN pitch confidence of that band (a
+                monophonic line is "vocal"; a chord is not).
+``other``       the remaining harmonic part (200-4000 Hz times one minus that confidence, plus
+                everything above 4000 Hz); ``other_mid`` / ``other_high`` its 200-4000 /
+                4000-16000 Hz parts.
+``global``      the whole mix.
+
+Per source (:data:`SOURCE_SIGNALS`): ``envelope`` (band-power RMS), ``energy_smooth`` / ``flash``
+/ ``sustain`` (the asymmetric followers of :data:`~hambajuba_tui.audio.signals.FOLLOWER_PRESETS`
+on that RMS), ``flux`` (positive log-band flux), ``transient`` (causal peak-picked flux hits,
+decaying with tau 40 ms), ``brightness`` (log-frequency band centroid, held through absence),
+``flatness`` (over the bands), ``chroma_0..11`` (harmonic sources from the harmonic power, drums
+from the percussive, in three crossover regions; each frame divided by its largest class),
+``chroma_centroid``, ``energy_db`` (``(dB + 40) / 40`` re the mix's running loud level),
+``novelty_short`` / ``novelty_mid`` (contrast of the mean 16-band log spectrum of the last
+0.25 s / 2 s against the 0.25 s / 2 s before; the offline windows at 120 BPM, fixed here),
+``layer_entry`` (1.0 when the source's ``energy_smooth`` rises over 0.5 after at least 3 s below
+0.2, or at the start, decaying with tau 0.5 s; also reported in
+:attr:`StreamUpdate.layer_entries`). ``vocals`` and ``bass`` also get ``pitch_conf`` and
+``pitch_norm`` (YIN per hop on the 200-4000 Hz band at sr/4 and the <200 Hz band at sr/16).
+
+Song-level: ``tension.value`` / ``.roughness`` / ``.entropy`` (roughness of the 20 strongest
+harmonic peaks and the band entropy, every 4 frames, held), ``tonal_distance.value`` (JS
+divergence / ln 2 of the harmonic chroma from its running mean, followed 60 / 400 ms), and
+the running key (Krumhansl-Schmuckler on a decaying mean of the harmonic chroma plus the bass
+chroma, re-scored every second, changed only after two agreeing verdicts).
+
+Normalisation is causal: each raw signal maps its running 5th..95th percentile range to [0, 1].
+The range is updated every :data:`NORM_BLOCK` frames from that block's percentiles (widening at
+once, narrowing with a 30 s time constant), only while the mix is above the silence floor, and
+is never narrower than a per-signal floor, so quiet starts and minutes of digital silence do
+not blow noise up to full scale. Frames are normalised with the range from the blocks before.
+
+Tempo and beats: :mod:`hambajuba_tui.audio.stream_tempo` (predicted beats, emitted when due).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy import fft as sfft
+from scipy import signal as sps
+
+from hambajuba_tui.audio.crossover import band_sos, lr4
+from hambajuba_tui.audio.harmony import (
+    KK_MAJOR,
+    KK_MINOR,
+    PITCH_CLASSES,
+    dissonance,
+    js_distance,
+)
+from hambajuba_tui.audio.signals import (
+    ENERGY_FLOOR,
+    FOLLOWER_PRESETS,
+    PITCH_NORM_HZ,
+    PITCH_STEMS,
+    YIN_SLACK,
+    YIN_THRESHOLD,
+    follower_coeff,
+)
+from hambajuba_tui.audio.stream_tempo import TempoTracker
+
+STREAM_STEMS = (
+    "bass",
+    "drums",
+    "vocals",
+    "other",
+    "drums_low",
+    "drums_mid",
+    "drums_high",
+    "other_mid",
+    "other_high",
+    "global",
+)
+SOURCE_SIGNALS: tuple[str, ...] = (
+    "envelope",
+    "energy_smooth",
+    "flash",
+    "sustain",
+    "flux",
+    "transient",
+    "brightness",
+    "flatness",
+    *(f"chroma_{k}" for k in range(12)),
+    "chroma_centroid",
+    "energy_db",
+    "novelty_short",
+    "novelty_mid",
+    "layer_entry",
+)
+PITCH_SIGNALS = ("pitch_conf", "pitch_norm")
+SONG_SIGNALS = (
+    "tension.value",
+    "tension.roughness",
+    "tension.entropy",
+    "tonal_distance.value",
+)
+RATE = 100
+N_FFT = 2048
+N_BANDS = 48
+HARM_FRAMES = 10
+NORM_BLOCK = 25
+NORM_TAU_S = 30.0
+SILENCE_RMS = 10 ** (-60 / 20)
+"""The mix is "silent" below this RMS (-60 dBFS): no normaliser updates, no beats."""
+DC_HZ = 15.0
+ENTRY_ON, ENTRY_OFF = 0.5, 0.2
+ENTRY_QUIET_S = 3.0
+ENTRY_TAU_S = 0.5
+TRANSIENT_TAU_S = 0.04
+NOVELTY_HALF = {"novelty_short": 25, "novelty_mid": 200}
+HARMONY_STEP = 4
+KEY_STEP = 100
+KEY_TAU_S = 20.0
+CHROMA_TAU_S = 30.0
+TONAL_MS = (60.0, 400.0)
+VOCAL_DECIM, BASS_DECIM = 4, 16
+VOCAL_WIN, BASS_WIN = 512, 256
+CROSS = {"low": (None, 200.0), "mid": (200.0, 4000.0), "high": (4000.0, None)}
+
+
+def stream_signal_names() -> tuple[str, ...]:
+    """Every signal name the analyser writes, in the order of :attr:`StreamUpdate.values`."""
+    names = []
+    for stem in STREAM_STEMS:
+        names += [f"{stem}.{s}" for s in SOURCE_SIGNALS]
+        if stem in PITCH_STEMS:
+            names += [f"{stem}.{s}" for s in PITCH_SIGNALS]
+    return (*names, *SONG_SIGNALS)
+
+
+@dataclass
+class StreamUpdate:
+    start: int
+    """Grid frame index of ``values[:, 0]``."""
+    values: np.ndarray
+    """float32 [len(names), k], each in [0, 1]."""
+    beats: np.ndarray
+    """float64 [m]: predicted beat times (s) that became due in this update."""
+    bpm: float
+    """Current tempo estimate (0.0 until there is one)."""
+    next_beat: float
+    """Predicted time (s) of the next beat (nan until there is one)."""
+    key: str
+    """Running key, e.g. ``"A minor"`` ("" until known)."""
+    layer_entries: list[tuple[str, float]] = field(default_factory=list)
+    """(stem, time s) of the layer entries detected in this update."""
+
+
+@lru_cache(maxsize=4)
+def _design(sr: int) -> dict:
+    """Every rate-dependent constant: window, band matrix, crossover weights, chroma maps."""
+    hop = sr // RATE
+    freqs = np.fft.rfftfreq(N_FFT, 1.0 / sr)
+    window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
+    scale = 2.0 / (N_FFT * float(np.sum(np.square(window))))  # band power -> mean square
+    edges = np.geomspace(30.0, min(16000.0, 0.45 * sr), N_BANDS + 1)
+    centres = np.sqrt(edges[:-1] * edges[1:])
+    bands = np.zeros((N_BANDS, len(freqs)), dtype=np.float32)
+    for b in range(N_BANDS):
+        sel = (freqs >= edges[b]) & (freqs < edges[b + 1])
+        if not sel.any():  # narrower than a bin: take the nearest one
+            sel = np.abs(freqs - centres[b]) == np.abs(freqs - centres[b]).min()
+        bands[b, sel] = 1.0
+
+    def resp(sos: np.ndarray) -> np.ndarray:
+        _, h = sps.sosfreqz(sos, worN=centres, fs=sr)
+        return np.abs(h) ** 2
+
+    lo200, hi200 = resp(lr4(200.0, "lowpass", sr)), resp(lr4(200.0, "highpass", sr))
+    lo4k, hi4k = resp(lr4(4000.0, "lowpass", sr)), resp(lr4(4000.0, "highpass", sr))
+    w = {
+        "low": lo200,
+        "mid": hi200 * lo4k,
+        "high": hi200 * hi4k,
+        "drums_low": resp(band_sos(20.0, 200.0, sr)),
+        "drums_mid": resp(band_sos(200.0, 5000.0, sr)),
+        "drums_high": resp(band_sos(5000.0, 16000.0, sr)),
+    }
+    # chroma: each bin 40 Hz .. 5 kHz to its pitch class, in three crossover regions
+    chroma = np.zeros((36, len(freqs)), dtype=np.float32)
+    ok = (freqs >= 40.0) & (freqs <= 5000.0)
+    pc = np.round(12 * np.log2(np.maximum(freqs, 1.0) / 440.0) + 9).astype(np.int64) % 12
+    region = np.where(freqs < 200.0, 0, np.where(freqs < 4000.0, 1, 2))
+    chroma[region[ok] * 12 + pc[ok], np.flatnonzero(ok)] = 1.0
+    rough_lo, rough_hi = np.searchsorted(freqs, (30.0, 5000.0))
+    return {
+        "hop": hop,
+        "freqs": freqs,
+        "window": window,
+        "scale": scale,
+        "bands": bands,
+        "centres": centres,
+        "log_c": np.log2(centres),
+        "w": w,
+        "chroma": chroma,
+        "rough": (int(rough_lo), int(rough_hi)),
+        "dc": sps.butter(1, DC_HZ, btype="highpass", fs=sr, output="sos"),
+        "vocal_sos": np.vstack(
+            [band_sos(200.0, 4000.0, sr), sps.butter(4, 0.9 * sr / 8, fs=sr, output="sos")]
+        ),
+        "bass_sos": np.vstack(
+            [lr4(200.0, "lowpass", sr), sps.butter(2, 0.9 * sr / 32, fs=sr, output="sos")]
+        ),
+    }
+
+
+class _Norm:
+    """Causal 5th..95th percentile range of many raw signals, updated per block."""
+
+    def __init__(self, floors: np.ndarray) -> None:
+        self.floor = np.asarray(floors, dtype=np.float64)
+        self.lo = np.full(len(floors), np.nan)
+        self.hi = np.full(len(floors), np.nan)
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        lo = np.nan_to_num(self.lo, nan=0.0)[:, None]
+        width = np.maximum(np.nan_to_num(self.hi - self.lo, nan=0.0), self.floor)[:, None]
+        known = np.isfinite(self.lo)[:, None]
+        out = np.where(known, (x - lo) / width, 0.0)
+        return np.clip(out, 0.0, 1.0)
+
+    def update(self, x: np.ndarray, dt_s: float) -> None:
+        p5, p95 = np.percentile(x, (5.0, 95.0), axis=1)
+        first = ~np.isfinite(self.lo)
+        d = 1.0 - math.exp(-dt_s / NORM_TAU_S)
+        span = np.nan_to_num(self.hi - self.lo, nan=0.0)
+        lo = np.where(first, p5, np.minimum(p5, self.lo + d * span))
+        hi = np.where(first, p95, np.maximum(p95, self.hi - d * span))
+        self.lo, self.hi = lo, np.maximum(hi, lo)
+
+
+def _yin(frames: np.ndarray, sr: float, fmin: float, fmax: float) -> tuple[np.ndarray, ...]:
+    """YIN on float [n, W] frames -> (f0 Hz [n], confidence [n]) (as signals.pitch_track)."""
+    n, length = frames.shape
+    min_p = max(2, int(math.floor(sr / fmax)))
+    max_p = min(int(math.ceil(sr / fmin)), length // 2)
+    spec = sfft.rfft(frames, 2 * length, axis=1)
+    acf = sfft.irfft(np.square(spec.real) + np.square(spec.imag), axis=1)[:, : max_p + 1]
+    energy = np.cumsum(np.square(frames[:, :max_p], dtype=np.float64), axis=1)
+    diff = 2.0 * (acf[:, :1] - acf[:, 1:]) - energy
+    lags = np.arange(1, max_p + 1, dtype=np.float64)
+    cmnd = diff * lags / np.maximum(np.cumsum(diff, axis=1), 1e-12)
+    region = cmnd[:, min_p - 1 : max_p]
+    trough = np.zeros(region.shape, dtype=bool)
+    trough[:, 1:-1] = (region[:, 1:-1] <= region[:, :-2]) & (region[:, 1:-1] < region[:, 2:])
+    limit = np.maximum(YIN_THRESHOLD, region.min(axis=1, keepdims=True) + YIN_SLACK)
+    below = trough & (region < limit)
+    pick = np.where(below.any(axis=1), np.argmax(below, axis=1), np.argmin(region, axis=1))
+    rows = np.arange(n)
+    k = np.clip(pick, 1, region.shape[1] - 2)
+    a, b, c = region[rows, k - 1], region[rows, k], region[rows, k + 1]
+    den = a - 2 * b + c
+    safe = np.where(np.abs(den) > 1e-12, den, 1.0)
+    shift = np.where((pick == k) & (np.abs(den) > 1e-12), 0.5 * (a - c) / safe, 0.0)
+    period = min_p + pick + np.clip(shift, -1.0, 1.0)
+    return sr / period, np.clip(1.0 - region[rows, pick], 0.0, 1.0)
+
+
+class _Decimated:
+    """A filtered, decimated copy of the stream with the history a YIN window needs."""
+
+    def __init__(self, sos: np.ndarray, factor: int, win: int) -> None:
+        self.sos, self.factor, self.win = sos, factor, win
+        self.zi = np.zeros((len(sos), 2))
+        self.buf = np.zeros(win, dtype=np.float32)
+        self.count = 0  # decimated samples so far (sample m is input sample m * factor)
+        self.seen = 0  # input samples so far
+
+    def frames(self, x: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Filter input ``x``; return the windows ending at input sample ``ends`` [k]."""
+        y, self.zi = sps.sosfilt(self.sos, x, zi=self.zi)
+        first = (-self.seen) % self.factor
+        dec = y[first :: self.factor].astype(np.float32)
+        self.seen += len(x)
+        buf = np.concatenate([self.buf, dec])
+        base = self.count - len(self.buf)  # decimated index of buf[0]
+        self.count += len(dec)
+        stop = -(-ends // self.factor) - base  # decimated samples with index < end
+        out = sliding_window_view(buf, self.win)[stop - self.win]
+        self.buf = buf[-self.win :].copy()
+        return out
+
+
+class StreamingAnalyser:
+    """Causal analysis of a mono stream; see the module docstring."""
+
+    def __init__(self, sr: int = 44100) -> None:
+        if sr % RATE or sr < 8000:
+            raise ValueError(f"sample rate {sr} Hz: need a multiple of {RATE} Hz (>= 8000)")
+        self.sr = int(sr)
+        self.names = stream_signal_names()
+        self._index = {n: i for i, n in enumerate(self.names)}
+        d = self._d = _design(self.sr)
+        self.hop = d["hop"]
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._dc_zi = np.zeros((1, 2))
+        self._hist = np.zeros(N_FFT, dtype=np.float32)
+        self._frames = 0
+        self._vocal = _Decimated(d["vocal_sos"], VOCAL_DECIM, VOCAL_WIN)
+        self._bass = _Decimated(d["bass_sos"], BASS_DECIM, BASS_WIN)
+        self._mag_hist = np.zeros((N_BANDS, HARM_FRAMES - 1), dtype=np.float32)
+        ns = len(STREAM_STEMS)
+        self._prev_logb = np.zeros((ns, N_BANDS))
+        # followers: [stem, (envelope, flash, sustain)] attack / release coefficients
+        att = np.zeros((ns, 3))
+        rel = np.zeros((ns, 3))
+        for i, s in enumerate(STREAM_STEMS):
+            p = FOLLOWER_PRESETS[s]
+            for j, key in enumerate(("envelope", "flash", "sustain")):
+                att[i, j] = follower_coeff(p[key][0], RATE)
+                rel[i, j] = follower_coeff(p[key][1], RATE)
+        self._att, self._rel = att.ravel(), rel.ravel()
+        self._fstate = np.zeros(3 * ns)
+        self._tonal = (follower_coeff(TONAL_MS[0], RATE), follower_coeff(TONAL_MS[1], RATE), 0.0)
+        # normalisers: energies (4 per stem), flux, brightness, flatness, novelty x2
+        floors = [ENERGY_FLOOR] * (4 * ns) + [1.0] * ns + [0.25] * ns + [0.05] * ns
+        floors += [0.01] * (2 * ns) + [1e-3, 0.02]
+        self._norm = _Norm(np.array(floors))
+        self._norm_buf: list[np.ndarray] = []
+        self._block_fill = 0
+        self._loud = 0.0  # the mix's running loud RMS (energy_db reference)
+        # transient detection state
+        self._flux_hist = np.zeros((ns, 10))
+        self._last_hit = np.full(ns, -(10**9))
+        self._hit_strength = np.zeros(ns)
+        # brightness / chroma centroid / pitch holds
+        self._bright_hold = np.zeros(ns)
+        self._centroid_hold = np.zeros(ns)
+        self._pitch_hold = {"vocals": 0.5, "bass": 0.5}
+        # novelty history: [ns, 16, 2 * max half] of the 16-band log spectra
+        self._nov_len = 2 * max(NOVELTY_HALF.values())
+        self._nov_hist = np.zeros((ns, 16, self._nov_len))
+        # layer entries
+        self._active = np.zeros(ns, dtype=bool)
+        self._last_off = np.full(ns, -(10**9))
+        self._last_entry = np.full(ns, -(10**9))
+        # harmony
+        self._rough = (0.0, 0.0)
+        self._chroma_mean = np.zeros(12)
+        self._key_mean = np.zeros(12)
+        self._bass_mean = np.zeros(12)
+        self._key = ""
+        self._key_candidate = ""
+        self._tempo = TempoTracker()
+
+    @property
+    def frames(self) -> int:
+        return self._frames
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def bpm(self) -> float:
+        return self._tempo.bpm
+
+    def push(self, samples: np.ndarray) -> StreamUpdate | None:
+        """Mono float [n] at ``sr`` (any n); processes every complete hop."""
+        x = np.asarray(samples, dtype=np.float32).reshape(-1)
+        x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
+        buf = np.concatenate([self._pending, x]) if len(self._pending) else x
+        k = len(buf) // self.hop
+        if k == 0:
+            self._pending = buf.copy()
+            return None
+        new, self._pending = buf[: k * self.hop], buf[k * self.hop :].copy()
+        return self._process(new, k)
+
+    # -- the per-chunk work ------------------------------------------------------------------
+
+    def _process(self, raw: np.ndarray, k: int) -> StreamUpdate:
+        d = self._d
+        hop = self.hop
+        f0 = self._frames
+        y, self._dc_zi = sps.sosfilt(d["dc"], raw, zi=self._dc_zi)
+        y = y.astype(np.float32)
+        ends = (f0 + 1 + np.arange(k)) * hop  # input sample index (exclusive) each frame ends at
+        vocal_frames = self._vocal.frames(y, ends)
+        bass_frames = self._bass.frames(y, ends)
+        buf = np.concatenate([self._hist, y])
+        frames = sliding_window_view(buf, N_FFT)[hop :: hop][:k] * d["window"]
+        self._hist = buf[-N_FFT:].copy()
+        spec = sfft.rfft(frames, axis=1)
+        power = np.square(spec.real) + np.square(spec.imag)  # [k, bins]
+        # harmonic / percussive cue per band
+        band_pow = power @ d["bands"].T  # [k, B]
+        mag = np.sqrt(band_pow).T.astype(np.float32)  # [B, k]
+        hist = np.concatenate([self._mag_hist, mag], axis=1)
+        harm = sliding_window_view(hist, HARM_FRAMES, axis=1).min(axis=2)  # [B, k]
+        self._mag_hist = hist[:, -(HARM_FRAMES - 1) :]
+        hp = np.square(harm, dtype=np.float64)
+        bp = band_pow.T.astype(np.float64)
+        pp = np.maximum(bp - hp, 0.0)
+        # pitch confidence of the vocal band (sets the vocals / other split)
+        v_hz, v_conf = _yin(vocal_frames, self.sr / VOCAL_DECIM, *PITCH_STEMS["vocals"])
+        b_hz, b_conf = _yin(bass_frames, self.sr / BASS_DECIM, *PITCH_STEMS["bass"])
+        w = d["w"]
+        src = np.empty((len(STREAM_STEMS), N_BANDS, k))
+        mid_h = hp * w["mid"][:, None]
+        vc = v_conf[None, :]
+        src[0] = hp * w["low"][:, None]
+        src[1] = pp
+        src[2] = mid_h * vc
+        src[3] = mid_h * (1 - vc) + hp * w["high"][:, None]
+        src[4] = pp * w["drums_low"][:, None]
+        src[5] = pp * w["drums_mid"][:, None]
+        src[6] = pp * w["drums_high"][:, None]
+        src[7] = mid_h * (1 - vc)
+        src[8] = hp * w["high"][:, None]
+        src[9] = bp
+        src *= d["scale"]
+        energy = np.sqrt(src.sum(axis=1))  # [ns, k] RMS
+        # chroma: harmonic and percussive fine power (band fraction applied per bin region)
+        hfrac = np.where(bp > 0, hp / np.maximum(bp, 1e-30), 0.0)  # [B, k]
+        cm = d["chroma"]
+        ch_all = power @ cm.T  # [k, 36] mix chroma per region
+        # approximate: harmonic share of each region = mean harmonic fraction of its bands
+        reg_h = np.stack(
+            [
+                (hfrac * (w[r] / w[r].sum())[:, None]).sum(axis=0)
+                for r in ("low", "mid", "high")
+            ]
+        )  # [3, k]
+        chH = ch_all.T.reshape(3, 12, k) * reg_h[:, None, :]
+        chP = ch_all.T.reshape(3, 12, k) * (1 - reg_h[:, None, :])
+        chroma = np.stack(
+            [
+                chH[0],
+                chP.sum(axis=0),
+                chH[1],
+                chH[1] + chH[2],
+                chP[0],
+                chP[1],
+                chP[2],
+                chH[1],
+                chH[2],
+                ch_all.T.reshape(3, 12, k).sum(axis=0),
+            ]
+        )  # [ns, 12, k]
+        chroma = chroma / np.maximum(chroma.max(axis=1, keepdims=True), 1e-20)
+
+        # spectral shape on the bands
+        tot = np.maximum(src.sum(axis=1), 1e-30)
+        cent = (d["log_c"][None, :, None] * src).sum(axis=1) / tot  # log2 Hz
+        logs = np.log(np.maximum(src, 1e-20))
+        nonzero = np.array([(np.abs(w_) > 1e-3).sum() for w_ in self._stem_weights()])
+        flat = np.exp(logs.sum(axis=1) / nonzero[:, None] - np.log(tot / nonzero[:, None]))
+        flat = np.clip(flat, 0, 1)
+        logb = 10 * np.log10(np.maximum(src, 1e-10))  # dB per band
+        logb = np.maximum(logb, -100.0)
+        prev = np.concatenate([self._prev_logb[:, :, None], logb[:, :, :-1]], axis=2)
+        self._prev_logb = logb[:, :, -1].copy()
+        flux = np.maximum(logb - prev, 0.0).mean(axis=1)  # [ns, k] dB
+        mix_rms = energy[9]
+        gate = mix_rms > SILENCE_RMS
+        flux = np.where(gate[None, :], flux, 0.0)
+
+        # tempo: onsets of the mix
+        beats = self._tempo.process(flux[9], gate)
+
+        # followers on the RMS
+        fol = self._followers(np.repeat(energy, 3, axis=0))  # [3 ns, k]
+        # novelty features: 16 groups of 3 bands, log scaled 0..1 (70 dB range)
+        feats = (logb.reshape(len(STREAM_STEMS), 16, 3, k).mean(axis=2) + 70.0) / 70.0
+        nov = self._novelty(np.clip(feats, 0, None))  # [2, ns, k]
+        # harmony every HARMONY_STEP frames
+        rough, ent = self._harmony(power, hfrac, d, f0, k)
+        raw = np.concatenate(
+            [energy, fol, flux, cent, flat, nov[0], nov[1], rough[None], ent[None]], axis=0
+        )
+        normed = self._normalise(raw, gate)
+        ns = len(STREAM_STEMS)
+        e_n = normed[:ns]
+        fol_n = normed[ns : 4 * ns].reshape(ns, 3, k)
+        flux_n = normed[4 * ns : 5 * ns]
+        bright_n = normed[5 * ns : 6 * ns]
+        flat_n = normed[6 * ns : 7 * ns]
+        nov_n = normed[7 * ns : 9 * ns].reshape(2, ns, k)
+        rough_n, ent_n = normed[9 * ns], normed[9 * ns + 1]
+
+        loud_ref = np.maximum(self._loud_track(mix_rms), 1e-9)
+        present = (energy > ENERGY_FLOOR) & (energy > loud_ref[None, :] * 10 ** (-40 / 20))
+        out = np.zeros((len(self.names), k), dtype=np.float32)
+        entries: list[tuple[str, float]] = []
+        trans = self._transients(flux_n, f0)
+        for i, stem in enumerate(STREAM_STEMS):
+            base = self._index[f"{stem}.envelope"]
+            out[base] = e_n[i]
+            out[base + 1 : base + 4] = fol_n[i]
+            out[base + 4] = flux_n[i]
+            out[base + 5] = trans[i]
+            out[base + 6] = self._hold_row(bright_n[i], present[i], self._bright_hold, i)
+            out[base + 7] = np.where(present[i], flat_n[i], 0.0)
+            out[base + 8 : base + 20] = chroma[i] * present[i]
+            angle = np.exp(2j * np.pi * np.arange(12) / 12.0) @ (chroma[i] * present[i])
+            pos = np.mod(np.angle(angle) / (2 * np.pi), 1.0)
+            ok = present[i] & (np.abs(angle) > 1e-6)
+            out[base + 20] = self._hold_row(pos, ok, self._centroid_hold, i)
+            db = 20 * np.log10(np.maximum(energy[i], 1e-12) / loud_ref)
+            out[base + 21] = (np.clip(db, -40.0, 0.0) + 40.0) / 40.0
+            out[base + 22] = nov_n[0, i]
+            out[base + 23] = nov_n[1, i]
+            out[base + 24], ent_times = self._layer_entry(i, fol_n[i, 0], f0)
+            entries += [(stem, t) for t in ent_times]
+            if stem in PITCH_STEMS:
+                hz, conf = (v_hz, v_conf) if stem == "vocals" else (b_hz, b_conf)
+                conf = np.where(present[i], conf, 0.0)
+                out[base + 25] = conf
+                out[base + 26] = self._pitch_norm(stem, hz, conf > 0.5)
+        td = self._tonal_distance(chH.sum(axis=0), energy[9] * gate)
+        gate_t = np.clip(e_n[9] / 0.2, 0.0, 1.0)
+        j = self._index["tension.value"]
+        out[j] = (0.6 * rough_n + 0.4 * ent_n) * gate_t
+        out[j + 1] = rough_n
+        out[j + 2] = ent_n
+        out[j + 3] = td
+        self._update_key(chH.sum(axis=0), chH[0], energy[9] * gate, f0)
+        self._frames += k
+        t = self._tempo
+        return StreamUpdate(
+            start=f0,
+            values=np.nan_to_num(out, nan=0.0),
+            beats=np.asarray(beats, dtype=np.float64),
+            bpm=float(t.bpm),
+            next_beat=float(t.next_beat),
+            key=self._key,
+            layer_entries=entries,
+        )
+
+    def _stem_weights(self) -> list[np.ndarray]:
+        w = self._d["w"]
+        one = np.ones(N_BANDS)
+        return [
+            w["low"],
+            one,
+            w["mid"],
+            w["mid"] + w["high"],
+            w["drums_low"],
+            w["drums_mid"],
+            w["drums_high"],
+            w["mid"],
+            w["high"],
+            one,
+        ]
+
+    def _followers(self, x: np.ndarray) -> np.ndarray:
+        s = self._fstate
+        att, rel = self._att, self._rel
+        out = np.empty_like(x)
+        for i in range(x.shape[1]):
+            v = x[:, i]
+            s = s + np.where(v > s, att, rel) * (v - s)
+            out[:, i] = s
+        self._fstate = s
+        return out
+
+    def _loud_track(self, mix_rms: np.ndarray) -> np.ndarray:
+        """The mix's running loud level per frame: jumps up, decays with a 30 s constant."""
+        out = np.empty(len(mix_rms))
+        dec = math.exp(-1.0 / (NORM_TAU_S * RATE))
+        loud = self._loud
+        # vectorised running max with decay: loud[i] = max(x[i], loud[i-1] * dec)
+        for i, v in enumerate(mix_rms.tolist()):
+            loud = v if v > loud else loud * dec
+            out[i] = loud
+        self._loud = loud
+        return out
+
+    def _normalise(self, raw: np.ndarray, gate: np.ndarray) -> np.ndarray:
+        """Normalise raw [n_sig, k] with the ranges of the blocks before each frame."""
+        out = np.empty_like(raw)
+        k = raw.shape[1]
+        i = 0
+        while i < k:
+            j = min(k, i + NORM_BLOCK - self._block_fill)
+            out[:, i:j] = self._norm.apply(raw[:, i:j])
+            g = gate[i:j]
+            if g.any():
+                self._norm_buf.append(raw[:, i:j][:, g])
+            self._block_fill += j - i
+            if self._block_fill >= NORM_BLOCK:
+                if self._norm_buf:
+                    self._norm.update(np.concatenate(self._norm_buf, axis=1), NORM_BLOCK / RATE)
+                self._norm_buf = []
+                self._block_fill = 0
+            i = j
+        return out
+
+    def _transients(self, flux_n: np.ndarray, f0: int) -> np.ndarray:
+        """Causal hits: the normalised flux jumps above its recent mean by 0.1 + half the
+        recent mean, at least 50 ms after the last hit; rendered as decaying pulses."""
+        ns, k = flux_n.shape
+        hist = np.concatenate([self._flux_hist, flux_n], axis=1)
+        self._flux_hist = hist[:, -10:]
+        mean = sliding_window_view(hist[:, :-1], 10, axis=1).mean(axis=2)  # [ns, k]
+        cand = flux_n > mean * 1.5 + 0.1
+        out = np.zeros((ns, k), dtype=np.float32)
+        tau = TRANSIENT_TAU_S * RATE
+        for s in range(ns):
+            last, strength = self._last_hit[s], self._hit_strength[s]
+            idx = np.flatnonzero(cand[s])
+            hit_at = np.full(k, last, dtype=np.int64)
+            hit_s = np.full(k, strength)
+            for i in idx:
+                if f0 + i - last >= 5:
+                    last, strength = f0 + i, float(flux_n[s, i])
+                    hit_at[i:] = last
+                    hit_s[i:] = strength
+            self._last_hit[s], self._hit_strength[s] = last, strength
+            age = (f0 + np.arange(k) - hit_at).astype(np.float64)
+            out[s] = hit_s * np.exp(-np.minimum(age, 1e4) / tau)
+        return out
+
+    @staticmethod
+    def _hold_row(x: np.ndarray, valid: np.ndarray, state: np.ndarray, i: int) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        idx = np.where(valid, np.arange(len(x)), -1)
+        np.maximum.accumulate(idx, out=idx)
+        out = np.where(idx >= 0, x[np.maximum(idx, 0)], state[i])
+        if len(out):
+            state[i] = out[-1]
+        return out
+
+    def _novelty(self, feats: np.ndarray) -> np.ndarray:
+        ns, nb, k = feats.shape
+        hist = np.concatenate([self._nov_hist, feats], axis=2)
+        self._nov_hist = hist[:, :, -self._nov_len :]
+        cs = np.zeros((ns, nb, hist.shape[2] + 1))
+        np.cumsum(hist, axis=2, out=cs[:, :, 1:])
+        end = self._nov_len + np.arange(k) + 1  # cs index just past each new frame
+        out = np.empty((2, ns, k))
+        for j, half in enumerate(NOVELTY_HALF.values()):
+            recent = (cs[:, :, end] - cs[:, :, end - half]) / half
+            before = (cs[:, :, end - half] - cs[:, :, end - 2 * half]) / half
+            out[j] = np.sqrt(np.mean(np.square(recent - before), axis=1))
+        return out
+
+    def _layer_entry(self, i: int, es: np.ndarray, f0: int) -> tuple[np.ndarray, list[float]]:
+        quiet = ENTRY_QUIET_S * RATE
+        on_idx = np.flatnonzero(es > ENTRY_ON)
+        off_idx = np.flatnonzero(es < ENTRY_OFF)
+        k = len(es)
+        last = np.full(k, self._last_entry[i], dtype=np.int64)
+        pos = 0
+        times = []
+        while pos < k:
+            if not self._active[i]:
+                j = np.searchsorted(on_idx, pos)
+                if j >= len(on_idx):
+                    break
+                pos = int(on_idx[j])
+                self._active[i] = True
+                if f0 + pos - self._last_off[i] >= quiet:
+                    self._last_entry[i] = f0 + pos
+                    last[pos:] = f0 + pos
+                    times.append((f0 + pos) / RATE)
+            else:
+                j = np.searchsorted(off_idx, pos)
+                if j >= len(off_idx):
+                    break
+                pos = int(off_idx[j])
+                self._active[i] = False
+                self._last_off[i] = f0 + pos
+        age = (f0 + np.arange(k) - last).astype(np.float64)
+        pulse = np.exp(-np.minimum(age, 1e4) / (ENTRY_TAU_S * RATE))
+        return pulse.astype(np.float32), times
+
+    def _pitch_norm(self, stem: str, hz: np.ndarray, voiced: np.ndarray) -> np.ndarray:
+        lo, hi = PITCH_NORM_HZ
+        norm = np.clip(np.log(np.maximum(hz, 1e-3) / lo) / math.log(hi / lo), 0.0, 1.0)
+        idx = np.where(voiced, np.arange(len(hz)), -1)
+        np.maximum.accumulate(idx, out=idx)
+        out = np.where(idx >= 0, norm[np.maximum(idx, 0)], self._pitch_hold[stem])
+        if len(out):
+            self._pitch_hold[stem] = float(out[-1])
+        return out
+
+    def _harmony(
+        self, power: np.ndarray, hfrac: np.ndarray, d: dict, f0: int, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Raw roughness and entropy of the harmonic spectrum every HARMONY_STEP frames, held."""
+        rough = np.empty(k)
+        ent = np.empty(k)
+        due = np.flatnonzero((f0 + np.arange(k)) % HARMONY_STEP == 0)
+        r_prev, e_prev = self._rough
+        if len(due):
+            lo, hi = d["rough"]
+            band_of = np.argmax(d["bands"], axis=0)  # band of each bin
+            hf = hfrac[band_of[lo:hi]][:, due]  # [bins, m]
+            m = np.sqrt(power[due, lo:hi].T * hf)  # harmonic magnitude
+            r_vals = _roughness(m, d["freqs"][lo:hi])
+            bandsH = (power[due] @ d["bands"].T).T * hfrac[:, due]
+            p = bandsH / np.maximum(bandsH.sum(axis=0, keepdims=True), 1e-30)
+            e_vals = -(p * np.log(np.maximum(p, 1e-30))).sum(axis=0) / math.log(N_BANDS)
+        j = 0
+        for i in range(k):
+            if j < len(due) and due[j] == i:
+                r_prev, e_prev = float(r_vals[j]), float(e_vals[j])
+                j += 1
+            rough[i], ent[i] = r_prev, e_prev
+        self._rough = (r_prev, e_prev)
+        return rough, ent
+
+    def _tonal_distance(self, chroma_h: np.ndarray, weight: np.ndarray) -> np.ndarray:
+        """JS distance of the harmonic chroma from its running mean, followed 60 / 400 ms."""
+        k = chroma_h.shape[1]
+        a = 1.0 - math.exp(-1.0 / (CHROMA_TAU_S * RATE))
+        att, rel, state = self._tonal
+        p = chroma_h / np.maximum(chroma_h.sum(axis=0, keepdims=True), 1e-20)
+        out = np.empty(k, dtype=np.float32)
+        mean = self._chroma_mean
+        w = weight > 0
+        dist = np.zeros(k)
+        for i in range(k):
+            if w[i]:
+                if mean.sum() > 0:
+                    dist[i] = js_distance(p[:, i : i + 1], mean)[0]
+                mean = mean + a * (p[:, i] - mean) if mean.sum() > 0 else p[:, i].copy()
+            v = dist[i]
+            state += (att if v > state else rel) * (v - state)
+            out[i] = state
+        self._chroma_mean = mean
+        self._tonal = (att, rel, state)
+        return np.clip(out, 0.0, 1.0)
+
+    def _update_key(
+        self, chroma_h: np.ndarray, chroma_bass: np.ndarray, weight: np.ndarray, f0: int
+    ) -> None:
+        k = chroma_h.shape[1]
+        a = 1.0 - math.exp(-1.0 / (KEY_TAU_S * RATE))
+        p = chroma_h / np.maximum(chroma_h.sum(axis=0, keepdims=True), 1e-20)
+        q = chroma_bass / np.maximum(chroma_bass.sum(axis=0, keepdims=True), 1e-20)
+        for i in range(k):
+            if weight[i] > 0:
+                self._key_mean += a * (p[:, i] - self._key_mean)
+                if q[:, i].sum() > 0:
+                    self._bass_mean += a * (q[:, i] - self._bass_mean)
+            if (f0 + i + 1) % KEY_STEP == 0 and self._key_mean.sum() > 0:
+                key = _key_of(self._key_mean, self._bass_mean)
+                if key == self._key:
+                    self._key_candidate = ""
+                elif not self._key or key == self._key_candidate:
+                    self._key, self._key_candidate = key, ""
+                else:
+                    self._key_candidate = key
+
+
+_KEY_NAMES = [f"{PITCH_CLASSES[t]} {m}" for m in ("major", "minor") for t in range(12)]
+_PROFILES = np.array(
+    [np.roll(prof, t) for prof in (KK_MAJOR, KK_MINOR) for t in range(12)], dtype=np.float64
+)
+_PROFILES = (_PROFILES - _PROFILES.mean(axis=1, keepdims=True)) / _PROFILES.std(
+    axis=1, keepdims=True
+)
+
+
+def _corr(mean: np.ndarray) -> np.ndarray:
+    m = np.asarray(mean, dtype=np.float64)
+    sd = m.std()
+    if sd <= 1e-12:
+        return np.zeros(24)
+    return _PROFILES @ ((m - m.mean()) / sd) / 12.0
+
+
+def _key_of(mean: np.ndarray, bass: np.ndarray) -> str:
+    """Krumhansl-Schmuckler as :func:`hambajuba_tui.audio.harmony.key_of` (vectorised)."""
+    score = _corr(mean) + _corr(bass)
+    if not np.any(score):
+        return ""
+    return _KEY_NAMES[int(np.argmax(score))]
+
+
+def _roughness(mag: np.ndarray, freqs: np.ndarray, n_peaks: int = 20) -> np.ndarray:
+    """Roughness per column of a magnitude spectrogram [bins, m] (as harmony.roughness_frames,
+    without the sub-bin peak interpolation)."""
+    peak = np.zeros(mag.shape, dtype=bool)
+    peak[1:-1] = (mag[1:-1] > mag[:-2]) & (mag[1:-1] >= mag[2:])
+    amp = np.where(peak, mag, 0.0).T
+    kk = min(n_peaks, amp.shape[1])
+    if kk < 2 or amp.shape[0] == 0:
+        return np.zeros(mag.shape[1])
+    idx = np.argpartition(-amp, kk - 1, axis=1)[:, :kk]
+    a = np.take_along_axis(amp, idx, axis=1).astype(np.float64)
+    fk = freqs[idx]
+    dd = dissonance(fk[:, :, None], fk[:, None, :], a[:, :, None], a[:, None, :])
+    return dd.sum(axis=(1, 2)) / 2.0 / np.maximum(np.square(a).sum(axis=1), 1e-20)
+
+
+@dataclass
+class FastPass:
+    """What :func:`analyse_fast` returns beside the values."""
+
+    names: tuple[str, ...]
+    beats: np.ndarray
+    """float64 [m]: every beat emitted (s)."""
+    bpm: float
+    """The final tempo estimate."""
+    keys: list[tuple[float, str]]
+    """(time s, key) whenever the running key changed."""
+    layer_entries: list[tuple[str, float]]
+
+
+def analyse_fast(
+    samples: np.ndarray, sr: int, chunk_s: float = 10.0
+) -> tuple[np.ndarray, FastPass]:
+    """The whole-file fast pass: one :class:`StreamingAnalyser` pushed ``chunk_s`` s at a time.
+
+    Returns (values float32 [len(names), n_frames], :class:`FastPass`). Memory beyond the
+    output is one chunk's worth; the values equal a block-by-block pass (within float
+    tolerance).
+    """
+    x = np.asarray(samples, dtype=np.float32)
+    if x.ndim == 2:
+        x = x.mean(axis=1) if x.shape[1] <= 8 else x.mean(axis=0)
+    an = StreamingAnalyser(sr)
+    hop = an.hop
+    n = len(x) // hop
+    out = np.zeros((len(an.names), n), dtype=np.float32)
+    beats: list[np.ndarray] = []
+    keys: list[tuple[float, str]] = []
+    entries: list[tuple[str, float]] = []
+    step = max(hop, int(chunk_s * sr) // hop * hop)
+    for s in range(0, len(x), step):
+        u = an.push(x[s : s + step])
+        if u is None:
+            continue
+        out[:, u.start : u.start + u.values.shape[1]] = u.values
+        beats.append(u.beats)
+        entries += u.layer_entries
+        if u.key and (not keys or keys[-1][1] != u.key):
+            keys.append(((u.start + u.values.shape[1]) / RATE, u.key))
+    all_beats = np.concatenate(beats) if beats else np.zeros(0)
+    return out, FastPass(an.names, all_beats, an.bpm, keys, entries)
