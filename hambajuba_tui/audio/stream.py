@@ -133,13 +133,14 @@ ENTRY_QUIET_S = 3.0
 ENTRY_TAU_S = 0.5
 TRANSIENT_TAU_S = 0.04
 NOVELTY_HALF = {"novelty_short": 25, "novelty_mid": 200}
-HARMONY_STEP = 4
+HARMONY_STEP = 8
 KEY_STEP = 100
 KEY_TAU_S = 20.0
 CHROMA_TAU_S = 30.0
 TONAL_MS = (60.0, 400.0)
-VOCAL_DECIM, BASS_DECIM = 4, 16
-VOCAL_WIN, BASS_WIN = 512, 256
+VOCAL_DECIM, BASS_DECIM = 8, 4
+"""The vocal band runs at sr / 8, the bass band at sr / 32 (decimated again by 4)."""
+VOCAL_WIN, BASS_WIN = 256, 128
 CROSS = {"low": (None, 200.0), "mid": (200.0, 4000.0), "high": (4000.0, None)}
 
 
@@ -180,12 +181,15 @@ def _design(sr: int) -> dict:
     scale = 2.0 / (N_FFT * float(np.sum(np.square(window))))  # band power -> mean square
     edges = np.geomspace(30.0, min(16000.0, 0.45 * sr), N_BANDS + 1)
     centres = np.sqrt(edges[:-1] * edges[1:])
-    bands = np.zeros((N_BANDS, len(freqs)), dtype=np.float32)
+    starts = np.searchsorted(freqs, edges[:-1])
+    stops = np.searchsorted(freqs, edges[1:])
+    empty = stops <= starts  # narrower than a bin: take the nearest one
+    nearest = np.rint(centres / (freqs[1] - freqs[0])).astype(np.int64)
+    starts = np.where(empty, nearest, starts)
+    stops = np.where(empty, nearest + 1, stops)
+    band_of = np.full(len(freqs), -1, dtype=np.int64)
     for b in range(N_BANDS):
-        sel = (freqs >= edges[b]) & (freqs < edges[b + 1])
-        if not sel.any():  # narrower than a bin: take the nearest one
-            sel = np.abs(freqs - centres[b]) == np.abs(freqs - centres[b]).min()
-        bands[b, sel] = 1.0
+        band_of[starts[b] : stops[b]] = b
 
     def resp(sos: np.ndarray) -> np.ndarray:
         _, h = sps.sosfreqz(sos, worN=centres, fs=sr)
@@ -202,8 +206,10 @@ def _design(sr: int) -> dict:
         "drums_high": resp(band_sos(5000.0, 16000.0, sr)),
     }
     # chroma: each bin 40 Hz .. 5 kHz to its pitch class, in three crossover regions
-    chroma = np.zeros((36, len(freqs)), dtype=np.float32)
+    chroma_bins = int(np.searchsorted(freqs, 5000.0, side="right"))
+    chroma = np.zeros((36, chroma_bins), dtype=np.float32)
     ok = (freqs >= 40.0) & (freqs <= 5000.0)
+    ok[chroma_bins:] = False
     pc = np.round(12 * np.log2(np.maximum(freqs, 1.0) / 440.0) + 9).astype(np.int64) % 12
     region = np.where(freqs < 200.0, 0, np.where(freqs < 4000.0, 1, 2))
     chroma[region[ok] * 12 + pc[ok], np.flatnonzero(ok)] = 1.0
@@ -213,20 +219,26 @@ def _design(sr: int) -> dict:
         "freqs": freqs,
         "window": window,
         "scale": scale,
-        "bands": bands,
+        "band_idx": np.ravel(np.column_stack([starts, stops])),  # for np.add.reduceat
+        "band_bins": int(stops.max()) + 1,
+        "band_of": band_of,
         "centres": centres,
         "log_c": np.log2(centres),
         "w": w,
         "chroma": chroma,
         "rough": (int(rough_lo), int(rough_hi)),
         "dc": sps.butter(1, DC_HZ, btype="highpass", fs=sr, output="sos"),
-        "vocal_sos": np.vstack(
-            [band_sos(200.0, 4000.0, sr), sps.butter(4, 0.9 * sr / 8, fs=sr, output="sos")]
-        ),
-        "bass_sos": np.vstack(
-            [lr4(200.0, "lowpass", sr), sps.butter(2, 0.9 * sr / 32, fs=sr, output="sos")]
-        ),
+        # anti-alias at the full rate; the 200 Hz crossover at sr / 8 (4000 Hz is above its
+        # Nyquist frequency, so the anti-alias low-pass is the vocal band's upper edge)
+        "alias_sos": sps.butter(4, 0.45 * sr / VOCAL_DECIM, fs=sr, output="sos"),
+        "vocal_sos": lr4(200.0, "highpass", sr / VOCAL_DECIM),
+        "bass_sos": lr4(200.0, "lowpass", sr / VOCAL_DECIM),
     }
+
+
+def _band_sum(power: np.ndarray, d: dict) -> np.ndarray:
+    """Power [k, bins] summed over the analysis bands -> [k, N_BANDS]."""
+    return np.add.reduceat(power[:, : d["band_bins"]], d["band_idx"], axis=1)[:, ::2]
 
 
 class _Norm:
@@ -245,7 +257,10 @@ class _Norm:
         return np.clip(out, 0.0, 1.0)
 
     def update(self, x: np.ndarray, dt_s: float) -> None:
-        p5, p95 = np.percentile(x, (5.0, 95.0), axis=1)
+        n = x.shape[1]
+        lo_k, hi_k = int(0.05 * (n - 1)), int(math.ceil(0.95 * (n - 1)))
+        part = np.partition(x, (lo_k, hi_k), axis=1)
+        p5, p95 = part[:, lo_k], part[:, hi_k]
         first = ~np.isfinite(self.lo)
         d = 1.0 - math.exp(-dt_s / NORM_TAU_S)
         span = np.nan_to_num(self.hi - self.lo, nan=0.0)
@@ -282,26 +297,30 @@ def _yin(frames: np.ndarray, sr: float, fmin: float, fmax: float) -> tuple[np.nd
 
 
 class _Decimated:
-    """A filtered, decimated copy of the stream with the history a YIN window needs."""
+    """A causally filtered, decimated copy of a stream, with the history a YIN window needs."""
 
-    def __init__(self, sos: np.ndarray, factor: int, win: int) -> None:
+    def __init__(self, sos: np.ndarray, factor: int, win: int = 0) -> None:
         self.sos, self.factor, self.win = sos, factor, win
         self.zi = np.zeros((len(sos), 2))
         self.buf = np.zeros(win, dtype=np.float32)
-        self.count = 0  # decimated samples so far (sample m is input sample m * factor)
+        self.count = 0  # output samples so far (output m is input sample m * factor)
         self.seen = 0  # input samples so far
 
-    def frames(self, x: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """Filter input ``x``; return the windows ending at input sample ``ends`` [k]."""
+    def feed(self, x: np.ndarray) -> np.ndarray:
+        """Filter and decimate input ``x`` -> the new output samples."""
         y, self.zi = sps.sosfilt(self.sos, x, zi=self.zi)
         first = (-self.seen) % self.factor
-        dec = y[first :: self.factor].astype(np.float32)
         self.seen += len(x)
+        return y[first :: self.factor].astype(np.float32)
+
+    def frames(self, x: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        """Feed ``x``; return the ``win``-sample windows [k, win] ending just before output
+        sample ``stops`` [k] (absolute output indices)."""
+        dec = self.feed(x)
         buf = np.concatenate([self.buf, dec])
-        base = self.count - len(self.buf)  # decimated index of buf[0]
+        base = self.count - len(self.buf)  # output index of buf[0]
         self.count += len(dec)
-        stop = -(-ends // self.factor) - base  # decimated samples with index < end
-        out = sliding_window_view(buf, self.win)[stop - self.win]
+        out = sliding_window_view(buf, self.win)[stops - base - self.win]
         self.buf = buf[-self.win :].copy()
         return out
 
@@ -321,7 +340,8 @@ class StreamingAnalyser:
         self._dc_zi = np.zeros((1, 2))
         self._hist = np.zeros(N_FFT, dtype=np.float32)
         self._frames = 0
-        self._vocal = _Decimated(d["vocal_sos"], VOCAL_DECIM, VOCAL_WIN)
+        self._alias = _Decimated(d["alias_sos"], VOCAL_DECIM)
+        self._vocal = _Decimated(d["vocal_sos"], 1, VOCAL_WIN)
         self._bass = _Decimated(d["bass_sos"], BASS_DECIM, BASS_WIN)
         self._mag_hist = np.zeros((N_BANDS, HARM_FRAMES - 1), dtype=np.float32)
         ns = len(STREAM_STEMS)
@@ -334,9 +354,10 @@ class StreamingAnalyser:
             for j, key in enumerate(("envelope", "flash", "sustain")):
                 att[i, j] = follower_coeff(p[key][0], RATE)
                 rel[i, j] = follower_coeff(p[key][1], RATE)
-        self._att, self._rel = att.ravel(), rel.ravel()
-        self._fstate = np.zeros(3 * ns)
-        self._tonal = (follower_coeff(TONAL_MS[0], RATE), follower_coeff(TONAL_MS[1], RATE), 0.0)
+        # plus the tonal-distance follower at the end
+        self._att = np.r_[att.ravel(), follower_coeff(TONAL_MS[0], RATE)]
+        self._rel = np.r_[rel.ravel(), follower_coeff(TONAL_MS[1], RATE)]
+        self._fstate = np.zeros(3 * ns + 1)
         # normalisers: energies (4 per stem), flux, brightness, flatness, novelty x2
         floors = [ENERGY_FLOOR] * (4 * ns) + [1.0] * ns + [0.25] * ns + [0.05] * ns
         floors += [0.01] * (2 * ns) + [1e-3, 0.02]
@@ -354,7 +375,7 @@ class StreamingAnalyser:
         self._pitch_hold = {"vocals": 0.5, "bass": 0.5}
         # novelty history: [ns, 16, 2 * max half] of the 16-band log spectra
         self._nov_len = 2 * max(NOVELTY_HALF.values())
-        self._nov_hist = np.zeros((ns, 16, self._nov_len))
+        self._nov_hist = np.zeros((ns, 8, self._nov_len))
         # layer entries
         self._active = np.zeros(ns, dtype=bool)
         self._last_off = np.full(ns, -(10**9))
@@ -362,6 +383,8 @@ class StreamingAnalyser:
         # harmony
         self._rough = (0.0, 0.0)
         self._chroma_mean = np.zeros(12)
+        self._chroma_acc = np.zeros((2, 12))
+        self._chroma_n = 0
         self._key_mean = np.zeros(12)
         self._bass_mean = np.zeros(12)
         self._key = ""
@@ -401,15 +424,16 @@ class StreamingAnalyser:
         y, self._dc_zi = sps.sosfilt(d["dc"], raw, zi=self._dc_zi)
         y = y.astype(np.float32)
         ends = (f0 + 1 + np.arange(k)) * hop  # input sample index (exclusive) each frame ends at
-        vocal_frames = self._vocal.frames(y, ends)
-        bass_frames = self._bass.frames(y, ends)
+        low = self._alias.feed(y)  # sr / 8
+        vocal_frames = self._vocal.frames(low, -(-ends // VOCAL_DECIM))
+        bass_frames = self._bass.frames(low, -(-ends // (VOCAL_DECIM * BASS_DECIM)))
         buf = np.concatenate([self._hist, y])
         frames = sliding_window_view(buf, N_FFT)[hop :: hop][:k] * d["window"]
         self._hist = buf[-N_FFT:].copy()
         spec = sfft.rfft(frames, axis=1)
         power = np.square(spec.real) + np.square(spec.imag)  # [k, bins]
         # harmonic / percussive cue per band
-        band_pow = power @ d["bands"].T  # [k, B]
+        band_pow = _band_sum(power, d)  # [k, B]
         mag = np.sqrt(band_pow).T.astype(np.float32)  # [B, k]
         hist = np.concatenate([self._mag_hist, mag], axis=1)
         harm = sliding_window_view(hist, HARM_FRAMES, axis=1).min(axis=2)  # [B, k]
@@ -418,8 +442,9 @@ class StreamingAnalyser:
         bp = band_pow.T.astype(np.float64)
         pp = np.maximum(bp - hp, 0.0)
         # pitch confidence of the vocal band (sets the vocals / other split)
-        v_hz, v_conf = _yin(vocal_frames, self.sr / VOCAL_DECIM, *PITCH_STEMS["vocals"])
-        b_hz, b_conf = _yin(bass_frames, self.sr / BASS_DECIM, *PITCH_STEMS["bass"])
+        low_sr = self.sr / VOCAL_DECIM
+        v_hz, v_conf = _yin(vocal_frames, low_sr, *PITCH_STEMS["vocals"])
+        b_hz, b_conf = _yin(bass_frames, low_sr / BASS_DECIM, *PITCH_STEMS["bass"])
         w = d["w"]
         src = np.empty((len(STREAM_STEMS), N_BANDS, k))
         mid_h = hp * w["mid"][:, None]
@@ -439,7 +464,7 @@ class StreamingAnalyser:
         # chroma: harmonic and percussive fine power (band fraction applied per bin region)
         hfrac = np.where(bp > 0, hp / np.maximum(bp, 1e-30), 0.0)  # [B, k]
         cm = d["chroma"]
-        ch_all = power @ cm.T  # [k, 36] mix chroma per region
+        ch_all = power[:, : cm.shape[1]] @ cm.T  # [k, 36] mix chroma per region
         # approximate: harmonic share of each region = mean harmonic fraction of its bands
         reg_h = np.stack(
             [
@@ -472,8 +497,7 @@ class StreamingAnalyser:
         nonzero = np.array([(np.abs(w_) > 1e-3).sum() for w_ in self._stem_weights()])
         flat = np.exp(logs.sum(axis=1) / nonzero[:, None] - np.log(tot / nonzero[:, None]))
         flat = np.clip(flat, 0, 1)
-        logb = 10 * np.log10(np.maximum(src, 1e-10))  # dB per band
-        logb = np.maximum(logb, -100.0)
+        logb = np.maximum(logs * (10.0 / math.log(10.0)), -100.0)  # dB per band
         prev = np.concatenate([self._prev_logb[:, :, None], logb[:, :, :-1]], axis=2)
         self._prev_logb = logb[:, :, -1].copy()
         flux = np.maximum(logb - prev, 0.0).mean(axis=1)  # [ns, k] dB
@@ -484,13 +508,20 @@ class StreamingAnalyser:
         # tempo: onsets of the mix
         beats = self._tempo.process(flux[9], gate)
 
-        # followers on the RMS
-        fol = self._followers(np.repeat(energy, 3, axis=0))  # [3 ns, k]
+        # harmonic chroma (distributions) -> tonal distance; running key
+        ph = chH.sum(axis=0)
+        ph = ph / np.maximum(ph.sum(axis=0, keepdims=True), 1e-20)
+        pb = chH[0] / np.maximum(chH[0].sum(axis=0, keepdims=True), 1e-20)
+        dist = self._chroma_block(ph, pb, energy[9] * gate, f0)
+        # followers on the RMS (and the tonal distance)
+        fol = self._followers(np.vstack([np.repeat(energy, 3, axis=0), dist[None]]))
+        td = np.clip(fol[-1], 0.0, 1.0)
+        fol = fol[:-1]  # [3 ns, k]
         # novelty features: 16 groups of 3 bands, log scaled 0..1 (70 dB range)
-        feats = (logb.reshape(len(STREAM_STEMS), 16, 3, k).mean(axis=2) + 70.0) / 70.0
+        feats = (logb.reshape(len(STREAM_STEMS), 8, 6, k).mean(axis=2) + 70.0) / 70.0
         nov = self._novelty(np.clip(feats, 0, None))  # [2, ns, k]
         # harmony every HARMONY_STEP frames
-        rough, ent = self._harmony(power, hfrac, d, f0, k)
+        rough, ent = self._harmony(power, hfrac, hp, d, f0, k)
         raw = np.concatenate(
             [energy, fol, flux, cent, flat, nov[0], nov[1], rough[None], ent[None]], axis=0
         )
@@ -517,10 +548,11 @@ class StreamingAnalyser:
             out[base + 5] = trans[i]
             out[base + 6] = self._hold_row(bright_n[i], present[i], self._bright_hold, i)
             out[base + 7] = np.where(present[i], flat_n[i], 0.0)
-            out[base + 8 : base + 20] = chroma[i] * present[i]
-            angle = np.exp(2j * np.pi * np.arange(12) / 12.0) @ (chroma[i] * present[i])
-            pos = np.mod(np.angle(angle) / (2 * np.pi), 1.0)
-            ok = present[i] & (np.abs(angle) > 1e-6)
+            ch = chroma[i] * present[i]
+            out[base + 8 : base + 20] = ch
+            cx, cy = _COS12 @ ch, _SIN12 @ ch
+            pos = np.mod(np.arctan2(cy, cx) / (2 * np.pi), 1.0)
+            ok = present[i] & (np.hypot(cx, cy) > 1e-6)
             out[base + 20] = self._hold_row(pos, ok, self._centroid_hold, i)
             db = 20 * np.log10(np.maximum(energy[i], 1e-12) / loud_ref)
             out[base + 21] = (np.clip(db, -40.0, 0.0) + 40.0) / 40.0
@@ -533,14 +565,12 @@ class StreamingAnalyser:
                 conf = np.where(present[i], conf, 0.0)
                 out[base + 25] = conf
                 out[base + 26] = self._pitch_norm(stem, hz, conf > 0.5)
-        td = self._tonal_distance(chH.sum(axis=0), energy[9] * gate)
         gate_t = np.clip(e_n[9] / 0.2, 0.0, 1.0)
         j = self._index["tension.value"]
         out[j] = (0.6 * rough_n + 0.4 * ent_n) * gate_t
         out[j + 1] = rough_n
         out[j + 2] = ent_n
         out[j + 3] = td
-        self._update_key(chH.sum(axis=0), chH[0], energy[9] * gate, f0)
         self._frames += k
         t = self._tempo
         return StreamUpdate(
@@ -702,7 +732,7 @@ class StreamingAnalyser:
         return out
 
     def _harmony(
-        self, power: np.ndarray, hfrac: np.ndarray, d: dict, f0: int, k: int
+        self, power: np.ndarray, hfrac: np.ndarray, hp: np.ndarray, d: dict, f0: int, k: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """Raw roughness and entropy of the harmonic spectrum every HARMONY_STEP frames, held."""
         rough = np.empty(k)
@@ -711,11 +741,11 @@ class StreamingAnalyser:
         r_prev, e_prev = self._rough
         if len(due):
             lo, hi = d["rough"]
-            band_of = np.argmax(d["bands"], axis=0)  # band of each bin
+            band_of = np.maximum(d["band_of"], 0)  # band of each bin
             hf = hfrac[band_of[lo:hi]][:, due]  # [bins, m]
             m = np.sqrt(power[due, lo:hi].T * hf)  # harmonic magnitude
             r_vals = _roughness(m, d["freqs"][lo:hi])
-            bandsH = (power[due] @ d["bands"].T).T * hfrac[:, due]
+            bandsH = hp[:, due]
             p = bandsH / np.maximum(bandsH.sum(axis=0, keepdims=True), 1e-30)
             e_vals = -(p * np.log(np.maximum(p, 1e-30))).sum(axis=0) / math.log(N_BANDS)
         j = 0
@@ -727,41 +757,40 @@ class StreamingAnalyser:
         self._rough = (r_prev, e_prev)
         return rough, ent
 
-    def _tonal_distance(self, chroma_h: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        """JS distance of the harmonic chroma from its running mean, followed 60 / 400 ms."""
-        k = chroma_h.shape[1]
-        a = 1.0 - math.exp(-1.0 / (CHROMA_TAU_S * RATE))
-        att, rel, state = self._tonal
-        p = chroma_h / np.maximum(chroma_h.sum(axis=0, keepdims=True), 1e-20)
-        out = np.empty(k, dtype=np.float32)
-        mean = self._chroma_mean
-        w = weight > 0
+    def _chroma_block(
+        self, p: np.ndarray, q: np.ndarray, weight: np.ndarray, f0: int
+    ) -> np.ndarray:
+        """Per frame: JS distance of the harmonic chroma ``p`` [12, k] (distributions) from its
+        running mean (the mean as of the end of the previous :data:`NORM_BLOCK`-frame block);
+        updates the running means (tonal reference, key, bass) at block ends and the key every
+        :data:`KEY_STEP` frames."""
+        k = p.shape[1]
         dist = np.zeros(k)
-        for i in range(k):
-            if w[i]:
-                if mean.sum() > 0:
-                    dist[i] = js_distance(p[:, i : i + 1], mean)[0]
-                mean = mean + a * (p[:, i] - mean) if mean.sum() > 0 else p[:, i].copy()
-            v = dist[i]
-            state += (att if v > state else rel) * (v - state)
-            out[i] = state
-        self._chroma_mean = mean
-        self._tonal = (att, rel, state)
-        return np.clip(out, 0.0, 1.0)
-
-    def _update_key(
-        self, chroma_h: np.ndarray, chroma_bass: np.ndarray, weight: np.ndarray, f0: int
-    ) -> None:
-        k = chroma_h.shape[1]
-        a = 1.0 - math.exp(-1.0 / (KEY_TAU_S * RATE))
-        p = chroma_h / np.maximum(chroma_h.sum(axis=0, keepdims=True), 1e-20)
-        q = chroma_bass / np.maximum(chroma_bass.sum(axis=0, keepdims=True), 1e-20)
-        for i in range(k):
-            if weight[i] > 0:
-                self._key_mean += a * (p[:, i] - self._key_mean)
-                if q[:, i].sum() > 0:
-                    self._bass_mean += a * (q[:, i] - self._bass_mean)
-            if (f0 + i + 1) % KEY_STEP == 0 and self._key_mean.sum() > 0:
+        w = weight > 0
+        i = 0
+        while i < k:
+            j = min(k, i + NORM_BLOCK - (f0 + i) % NORM_BLOCK)
+            if self._chroma_mean.sum() > 0:
+                dist[i:j] = np.where(w[i:j], js_distance(p[:, i:j], self._chroma_mean), 0.0)
+            acc = self._chroma_acc
+            acc[0] += p[:, i:j] @ w[i:j]
+            acc[1] += q[:, i:j] @ w[i:j]
+            self._chroma_n += int(w[i:j].sum())
+            if (f0 + j) % NORM_BLOCK == 0 and self._chroma_n > 0:
+                nw = self._chroma_n
+                for mean, tot, tau in (
+                    (self._chroma_mean, acc[0], CHROMA_TAU_S),
+                    (self._key_mean, acc[0], KEY_TAU_S),
+                    (self._bass_mean, acc[1], KEY_TAU_S),
+                ):
+                    a = 1.0 - math.exp(-nw / (tau * RATE))
+                    if mean.sum() <= 0:
+                        mean[:] = tot / nw
+                    else:
+                        mean += a * (tot / nw - mean)
+                acc[:] = 0.0
+                self._chroma_n = 0
+            if (f0 + j) % KEY_STEP == 0 and self._key_mean.sum() > 0:
                 key = _key_of(self._key_mean, self._bass_mean)
                 if key == self._key:
                     self._key_candidate = ""
@@ -769,8 +798,12 @@ class StreamingAnalyser:
                     self._key, self._key_candidate = key, ""
                 else:
                     self._key_candidate = key
+            i = j
+        return dist
 
 
+_COS12 = np.cos(2 * np.pi * np.arange(12) / 12.0)
+_SIN12 = np.sin(2 * np.pi * np.arange(12) / 12.0)
 _KEY_NAMES = [f"{PITCH_CLASSES[t]} {m}" for m in ("major", "minor") for t in range(12)]
 _PROFILES = np.array(
     [np.roll(prof, t) for prof in (KK_MAJOR, KK_MINOR) for t in range(12)], dtype=np.float64

@@ -31,14 +31,24 @@ UPDATE_FRAMES = 25
 AC_SECONDS = 6.0
 COMB_SECONDS = 4.0
 COMB_TAU_BEATS = 4.0
-PRIOR_BPM = 110.0
-PRIOR_OCTAVES = 0.9
+PRIOR_BPM = 116.0
+PRIOR_OCTAVES = 1.0
+CONTINUITY = 1.15
+"""Score bonus for a tempo within 4 % of the current one."""
+AC_EVERY = 2
+"""Tempo candidates by autocorrelation every this many updates (the comb runs every update)."""
 HISTORY = int(8 * RATE)
 MIN_MUSIC_S = 0.6
 """Onsets needed (seconds of music since the last silence) before a phase is guessed."""
 SILENCE_S = 0.5
 LAG_S = 0.0
 """Detector latency subtracted from tooth times (calibrated on the synthesised songs)."""
+
+
+def _prior(period: np.ndarray | float) -> np.ndarray | float:
+    """Log-normal tempo prior (periods in frames)."""
+    bpm = 60 * RATE / np.asarray(period)
+    return np.exp(-0.5 * (np.log2(bpm / PRIOR_BPM) / PRIOR_OCTAVES) ** 2)
 
 
 class TempoTracker:
@@ -112,17 +122,21 @@ class TempoTracker:
         s[-1] = 0.5 * (o[-1] + o[-2])
         window = min(avail, HISTORY)
         candidates = []
-        if avail >= 2.5 * RATE:
+        if avail >= 2.5 * RATE and (self.frames // UPDATE_FRAMES) % AC_EVERY == 0:
             candidates = self._ac_candidates(o[-min(window, int(AC_SECONDS * RATE)) :])
         if self.period > 0:
             candidates.append(self.period)
         if not candidates:
             return
         best = (-math.inf, 0.0, 0.0)
+        best_w = -math.inf
         for p0 in candidates:
             r = self._comb(s, p0, window)
-            if r[0] > best[0]:
-                best = r
+            weighted = r[0] * _prior(r[1])
+            if self.period > 0 and abs(math.log(r[1] / self.period)) < 0.04:
+                weighted *= CONTINUITY
+            if weighted > best_w:
+                best, best_w = r, weighted
         score, period, tooth = best
         if period <= 0 or score <= 0:
             return
@@ -148,12 +162,10 @@ class TempoTracker:
         lo = int(math.floor(60 * RATE / BPM_HI))
         hi = min(int(math.ceil(60 * RATE / BPM_LO)), n // 2)
         lags = np.arange(lo, hi + 1)
-        bpm = 60 * RATE / lags
-        prior = np.exp(-0.5 * (np.log2(bpm / PRIOR_BPM) / PRIOR_OCTAVES) ** 2)
-        score = np.maximum(ac[lags], 0) * prior
+        score = np.maximum(ac[lags], 0) * _prior(lags.astype(np.float64))
         if self.period > 0:  # continuity: favour the current tempo's neighbourhood
-            near = np.abs(np.log2(lags / self.period)) < 0.06
-            score = np.where(near, score * 1.3, score)
+            near = np.abs(np.log(lags / self.period)) < 0.04
+            score = np.where(near, score * CONTINUITY, score)
         i = int(np.argmax(score))
         if score[i] <= 0:
             return []
@@ -169,7 +181,7 @@ class TempoTracker:
     def _comb(self, s: np.ndarray, p0: float, window: int) -> tuple[float, float, float]:
         """Best (score, period, tooth offset) near period ``p0`` over the last ``window``
         frames of the smoothed envelope ``s``."""
-        periods = p0 * (1.0 + np.linspace(-0.04, 0.04, 17))
+        periods = p0 * (1.0 + np.linspace(-0.04, 0.04, 11))
         periods = periods[(periods >= 60 * RATE / BPM_HI) & (periods <= 60 * RATE / BPM_LO)]
         if len(periods) == 0:
             return (-math.inf, 0.0, 0.0)
