@@ -135,7 +135,8 @@ TRANSIENT_TAU_S = 0.04
 NOVELTY_HALF = {"novelty_short": 25, "novelty_mid": 200}
 HARMONY_STEP = 8
 KEY_STEP = 100
-KEY_TAU_S = 20.0
+KEY_TAU_S = 8.0
+KEY_MARGIN = 0.1
 CHROMA_TAU_S = 30.0
 TONAL_MS = (60.0, 400.0)
 VOCAL_DECIM, BASS_DECIM = 8, 4
@@ -205,14 +206,7 @@ def _design(sr: int) -> dict:
         "drums_mid": resp(band_sos(200.0, 5000.0, sr)),
         "drums_high": resp(band_sos(5000.0, 16000.0, sr)),
     }
-    # chroma: each bin 40 Hz .. 5 kHz to its pitch class, in three crossover regions
-    chroma_bins = int(np.searchsorted(freqs, 5000.0, side="right"))
-    chroma = np.zeros((36, chroma_bins), dtype=np.float32)
-    ok = (freqs >= 40.0) & (freqs <= 5000.0)
-    ok[chroma_bins:] = False
-    pc = np.round(12 * np.log2(np.maximum(freqs, 1.0) / 440.0) + 9).astype(np.int64) % 12
-    region = np.where(freqs < 200.0, 0, np.where(freqs < 4000.0, 1, 2))
-    chroma[region[ok] * 12 + pc[ok], np.flatnonzero(ok)] = 1.0
+    chroma_bins = int(np.searchsorted(freqs, 5000.0, side="right")) + 1
     rough_lo, rough_hi = np.searchsorted(freqs, (30.0, 5000.0))
     return {
         "hop": hop,
@@ -225,7 +219,7 @@ def _design(sr: int) -> dict:
         "centres": centres,
         "log_c": np.log2(centres),
         "w": w,
-        "chroma": chroma,
+        "chroma_bins": chroma_bins,
         "rough": (int(rough_lo), int(rough_hi)),
         "dc": sps.butter(1, DC_HZ, btype="highpass", fs=sr, output="sos"),
         # anti-alias at the full rate; the 200 Hz crossover at sr / 8 (4000 Hz is above its
@@ -234,6 +228,37 @@ def _design(sr: int) -> dict:
         "vocal_sos": lr4(200.0, "highpass", sr / VOCAL_DECIM),
         "bass_sos": lr4(200.0, "lowpass", sr / VOCAL_DECIM),
     }
+
+
+def _chroma_peaks(power: np.ndarray, hfrac: np.ndarray, d: dict) -> tuple[np.ndarray, ...]:
+    """Chroma from spectral peaks 40 Hz - 5 kHz (frequency by parabolic interpolation of the
+    log power, so a 21 Hz bin still names the semitone of a resolved partial), split into
+    the three crossover regions and into harmonic / percussive by the band's harmonic
+    fraction ``hfrac`` [B, k] -> (harmonic, percussive) float64 [3, 12, k] each."""
+    k = power.shape[0]
+    p = power[:, : d["chroma_bins"]].astype(np.float64)
+    lp = np.log(p + 1e-20)
+    a, b, c = lp[:, :-2], lp[:, 1:-1], lp[:, 2:]
+    peak = (b > a) & (b >= c) & (p[:, 1:-1] > 1e-12)
+    peak[:, :1] = False  # below 40 Hz
+    fi, bi = np.nonzero(peak)
+    if len(fi) == 0:
+        z = np.zeros((3, 12, k))
+        return z, z.copy()
+    den = a[fi, bi] - 2 * b[fi, bi] + c[fi, bi]
+    shift = np.where(den < -1e-12, 0.5 * (a[fi, bi] - c[fi, bi]) / np.where(den < 0, den, -1), 0)
+    bins = bi + 1 + np.clip(shift, -0.5, 0.5)
+    hz = bins * d["freqs"][1]
+    ok = (hz >= 40.0) & (hz <= 5000.0)
+    fi, bi, hz = fi[ok], bi[ok] + 1, hz[ok]
+    pc = np.round(12 * np.log2(hz / 440.0) + 9).astype(np.int64) % 12
+    region = np.where(hz < 200.0, 0, np.where(hz < 4000.0, 1, 2))
+    w = p[fi, bi]
+    hf = hfrac[np.maximum(d["band_of"][bi], 0), fi]
+    idx = (region * 12 + pc) * k + fi
+    harm = np.bincount(idx, w * hf, minlength=36 * k).reshape(3, 12, k)
+    perc = np.bincount(idx, w * (1 - hf), minlength=36 * k).reshape(3, 12, k)
+    return harm, perc
 
 
 def _band_sum(power: np.ndarray, d: dict) -> np.ndarray:
@@ -462,18 +487,9 @@ class StreamingAnalyser:
         src *= d["scale"]
         energy = np.sqrt(src.sum(axis=1))  # [ns, k] RMS
         # chroma: harmonic and percussive fine power (band fraction applied per bin region)
-        hfrac = np.where(bp > 0, hp / np.maximum(bp, 1e-30), 0.0)  # [B, k]
-        cm = d["chroma"]
-        ch_all = power[:, : cm.shape[1]] @ cm.T  # [k, 36] mix chroma per region
-        # approximate: harmonic share of each region = mean harmonic fraction of its bands
-        reg_h = np.stack(
-            [
-                (hfrac * (w[r] / w[r].sum())[:, None]).sum(axis=0)
-                for r in ("low", "mid", "high")
-            ]
-        )  # [3, k]
-        chH = ch_all.T.reshape(3, 12, k) * reg_h[:, None, :]
-        chP = ch_all.T.reshape(3, 12, k) * (1 - reg_h[:, None, :])
+        hfrac = np.clip(hp / np.maximum(bp, 1e-30), 0.0, 1.0)  # [B, k]
+        chH, chP = _chroma_peaks(power, hfrac, d)  # [3 regions, 12, k] each
+        ch_all = chH + chP
         chroma = np.stack(
             [
                 chH[0],
@@ -485,7 +501,7 @@ class StreamingAnalyser:
                 chP[2],
                 chH[1],
                 chH[2],
-                ch_all.T.reshape(3, 12, k).sum(axis=0),
+                ch_all.sum(axis=0),
             ]
         )  # [ns, 12, k]
         chroma = chroma / np.maximum(chroma.max(axis=1, keepdims=True), 1e-20)
@@ -511,7 +527,10 @@ class StreamingAnalyser:
         # harmonic chroma (distributions) -> tonal distance; running key
         ph = chH.sum(axis=0)
         ph = ph / np.maximum(ph.sum(axis=0, keepdims=True), 1e-20)
-        pb = chH[0] / np.maximum(chH[0].sum(axis=0, keepdims=True), 1e-20)
+        # the bass line's pitch class (YIN) where voiced: relative keys differ in their root
+        b_pc = np.round(12 * np.log2(np.maximum(b_hz, 1.0) / 440.0) + 9).astype(np.int64) % 12
+        pb = np.zeros((12, k))
+        pb[b_pc, np.arange(k)] = b_conf > 0.5
         dist = self._chroma_block(ph, pb, energy[9] * gate, f0)
         # followers on the RMS (and the tonal distance)
         fol = self._followers(np.vstack([np.repeat(energy, 3, axis=0), dist[None]]))
@@ -575,7 +594,7 @@ class StreamingAnalyser:
         t = self._tempo
         return StreamUpdate(
             start=f0,
-            values=np.nan_to_num(out, nan=0.0),
+            values=np.clip(np.nan_to_num(out, nan=0.0), 0.0, 1.0),
             beats=np.asarray(beats, dtype=np.float64),
             bpm=float(t.bpm),
             next_beat=float(t.next_beat),
@@ -791,7 +810,7 @@ class StreamingAnalyser:
                 acc[:] = 0.0
                 self._chroma_n = 0
             if (f0 + j) % KEY_STEP == 0 and self._key_mean.sum() > 0:
-                key = _key_of(self._key_mean, self._bass_mean)
+                key = _key_of(self._key_mean, self._bass_mean, self._key)
                 if key == self._key:
                     self._key_candidate = ""
                 elif not self._key or key == self._key_candidate:
@@ -821,11 +840,14 @@ def _corr(mean: np.ndarray) -> np.ndarray:
     return _PROFILES @ ((m - m.mean()) / sd) / 12.0
 
 
-def _key_of(mean: np.ndarray, bass: np.ndarray) -> str:
-    """Krumhansl-Schmuckler as :func:`hambajuba_tui.audio.harmony.key_of` (vectorised)."""
+def _key_of(mean: np.ndarray, bass: np.ndarray, current: str = "") -> str:
+    """Krumhansl-Schmuckler as :func:`hambajuba_tui.audio.harmony.key_of` (vectorised); the
+    ``current`` key wins unless another scores :data:`KEY_MARGIN` more."""
     score = _corr(mean) + _corr(bass)
     if not np.any(score):
         return ""
+    if current in _KEY_NAMES:
+        score[_KEY_NAMES.index(current)] += KEY_MARGIN
     return _KEY_NAMES[int(np.argmax(score))]
 
 
