@@ -28,14 +28,17 @@ import numpy as np
 RATE = 100.0
 BPM_LO, BPM_HI = 60.0, 180.0
 UPDATE_FRAMES = 25
-AC_SECONDS = 6.0
+AC_SECONDS = 4.0
 COMB_SECONDS = 4.0
 COMB_TAU_BEATS = 4.0
 PRIOR_BPM = 116.0
 PRIOR_OCTAVES = 1.0
+N_CANDIDATES = 3
+CONTRAST = 1.0
+"""Comb score = onsets on the teeth minus this times the onsets half a period after them."""
 CONTINUITY = 1.15
 """Score bonus for a tempo within 4 % of the current one."""
-AC_EVERY = 2
+AC_EVERY = 1
 """Tempo candidates by autocorrelation every this many updates (the comb runs every update)."""
 HISTORY = int(8 * RATE)
 MIN_MUSIC_S = 0.6
@@ -49,6 +52,11 @@ def _prior(period: np.ndarray | float) -> np.ndarray | float:
     """Log-normal tempo prior (periods in frames)."""
     bpm = 60 * RATE / np.asarray(period)
     return np.exp(-0.5 * (np.log2(bpm / PRIOR_BPM) / PRIOR_OCTAVES) ** 2)
+
+
+def _octave(a: float, b: float) -> bool:
+    """Whether two periods are an octave apart (within 5 %)."""
+    return abs(abs(math.log2(a / b)) - 1.0) < 0.07
 
 
 class TempoTracker:
@@ -124,7 +132,9 @@ class TempoTracker:
         candidates = []
         if avail >= 2.5 * RATE and (self.frames // UPDATE_FRAMES) % AC_EVERY == 0:
             candidates = self._ac_candidates(o[-min(window, int(AC_SECONDS * RATE)) :])
-        if self.period > 0:
+        # the octave is the autocorrelation's call (with the prior): the current tempo only
+        # competes when it is not an octave of the top candidate
+        if self.period > 0 and not (candidates and _octave(candidates[0], self.period)):
             candidates.append(self.period)
         if not candidates:
             return
@@ -166,19 +176,28 @@ class TempoTracker:
         if self.period > 0:  # continuity: favour the current tempo's neighbourhood
             near = np.abs(np.log(lags / self.period)) < 0.04
             score = np.where(near, score * CONTINUITY, score)
-        i = int(np.argmax(score))
-        if score[i] <= 0:
-            return []
-        # parabolic refinement of the lag
-        lag = float(lags[i])
-        if 0 < i < len(lags) - 1:
+        # the strongest few local maxima, each refined by a parabola through its neighbours
+        peak = np.zeros(len(score), dtype=bool)
+        peak[1:-1] = (score[1:-1] > score[:-2]) & (score[1:-1] >= score[2:]) & (score[1:-1] > 0)
+        idx = np.flatnonzero(peak)
+        idx = idx[np.argsort(-score[idx])]
+        out: list[float] = []
+        for i in idx:
+            if len(out) >= N_CANDIDATES:
+                break
+            if any(_octave(lags[i], o) for o in out):
+                continue
+            lag = float(lags[i])
             a, b, c = ac[lags[i] - 1], ac[lags[i]], ac[lags[i] + 1]
             den = a - 2 * b + c
             if abs(den) > 1e-12:
                 lag += float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
-        return [lag]
+            out.append(lag)
+        return out
 
-    def _comb(self, s: np.ndarray, p0: float, window: int) -> tuple[float, float, float]:
+    def _comb(
+        self, s: np.ndarray, p0: float, window: int, contrast: float = 0.0
+    ) -> tuple[float, float, float]:
         """Best (score, period, tooth offset) near period ``p0`` over the last ``window``
         frames of the smoothed envelope ``s``."""
         periods = p0 * (1.0 + np.linspace(-0.04, 0.04, 11))
@@ -194,7 +213,10 @@ class TempoTracker:
         idx = np.rint(off).astype(np.int64)
         valid = idx < window
         vals = np.where(valid, s[len(s) - 1 - np.minimum(idx, len(s) - 1)], 0.0)
-        score = (vals * w).sum(axis=2) / w.sum()
+        # contrast against the half-period points: at half the tempo those are beats too
+        mid = np.rint(off + periods[:, None, None] / 2).astype(np.int64)
+        mvals = np.where(mid < window, s[len(s) - 1 - np.minimum(mid, len(s) - 1)], 0.0)
+        score = ((vals - contrast * mvals) * w).sum(axis=2) / w.sum()
         # a phase is only valid inside one period
         score = np.where(phases[None, :] < periods[:, None], score, -math.inf)
         pi, ph = np.unravel_index(int(np.argmax(score)), score.shape)
