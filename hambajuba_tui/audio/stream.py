@@ -134,6 +134,8 @@ ENTRY_TAU_S = 0.5
 TRANSIENT_TAU_S = 0.04
 NOVELTY_HALF = {"novelty_short": 25, "novelty_mid": 200}
 HARMONY_STEP = 8
+PITCH_STEP = 2
+"""YIN and the chroma run on every other frame and are held in between."""
 KEY_STEP = 100
 KEY_TAU_S = 8.0
 KEY_MARGIN = 0.1
@@ -261,6 +263,19 @@ def _chroma_peaks(power: np.ndarray, hfrac: np.ndarray, d: dict) -> tuple[np.nda
     return harm, perc
 
 
+def _hold(x: np.ndarray, valid: np.ndarray, state: np.ndarray) -> np.ndarray:
+    """Hold each row of ``x`` [n, k] through its invalid frames (``state`` [n]: the value held
+    from before; updated in place)."""
+    k = x.shape[1]
+    idx = np.where(valid, np.arange(k)[None, :], -1)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    held = np.take_along_axis(x, np.maximum(idx, 0), axis=1)
+    out = np.where(idx >= 0, held, state[:, None])
+    if k:
+        state[:] = out[:, -1]
+    return out
+
+
 def _band_sum(power: np.ndarray, d: dict) -> np.ndarray:
     """Power [k, bins] summed over the analysis bands -> [k, N_BANDS]."""
     return np.add.reduceat(power[:, : d["band_bins"]], d["band_idx"], axis=1)[:, ::2]
@@ -345,7 +360,8 @@ class _Decimated:
         buf = np.concatenate([self.buf, dec])
         base = self.count - len(self.buf)  # output index of buf[0]
         self.count += len(dec)
-        out = sliding_window_view(buf, self.win)[stops - base - self.win]
+        starts = stops - base - self.win
+        out = buf[starts[:, None] + np.arange(self.win)[None, :]]
         self.buf = buf[-self.win :].copy()
         return out
 
@@ -359,6 +375,7 @@ class StreamingAnalyser:
         self.sr = int(sr)
         self.names = stream_signal_names()
         self._index = {n: i for i, n in enumerate(self.names)}
+        self._base = np.array([self._index[f"{s}.envelope"] for s in STREAM_STEMS])
         d = self._d = _design(self.sr)
         self.hop = d["hop"]
         self._pending = np.zeros(0, dtype=np.float32)
@@ -401,6 +418,7 @@ class StreamingAnalyser:
         # novelty history: [ns, 16, 2 * max half] of the 16-band log spectra
         self._nov_len = 2 * max(NOVELTY_HALF.values())
         self._nov_hist = np.zeros((ns, 8, self._nov_len))
+        self._nov_sums = {w: np.zeros((ns, 8)) for h in NOVELTY_HALF.values() for w in (h, 2 * h)}
         # layer entries
         self._active = np.zeros(ns, dtype=bool)
         self._last_off = np.full(ns, -(10**9))
@@ -415,6 +433,8 @@ class StreamingAnalyser:
         self._key = ""
         self._key_candidate = ""
         self._tempo = TempoTracker()
+        self._held: dict[str, tuple[np.ndarray, ...]] = {}
+        self._held_shapes = {"vocals": [(), ()], "bass": [(), ()], "chroma": [(3, 12), (3, 12)]}
 
     @property
     def frames(self) -> int:
@@ -453,7 +473,7 @@ class StreamingAnalyser:
         vocal_frames = self._vocal.frames(low, -(-ends // VOCAL_DECIM))
         bass_frames = self._bass.frames(low, -(-ends // (VOCAL_DECIM * BASS_DECIM)))
         buf = np.concatenate([self._hist, y])
-        frames = sliding_window_view(buf, N_FFT)[hop :: hop][:k] * d["window"]
+        frames = sliding_window_view(buf, N_FFT)[hop::hop][:k] * d["window"]
         self._hist = buf[-N_FFT:].copy()
         spec = sfft.rfft(frames, axis=1)
         power = np.square(spec.real) + np.square(spec.imag)  # [k, bins]
@@ -468,8 +488,16 @@ class StreamingAnalyser:
         pp = np.maximum(bp - hp, 0.0)
         # pitch confidence of the vocal band (sets the vocals / other split)
         low_sr = self.sr / VOCAL_DECIM
-        v_hz, v_conf = _yin(vocal_frames, low_sr, *PITCH_STEMS["vocals"])
-        b_hz, b_conf = _yin(bass_frames, low_sr / BASS_DECIM, *PITCH_STEMS["bass"])
+        due = np.flatnonzero((f0 + np.arange(k)) % PITCH_STEP == 0)
+        v_hz, v_conf = self._every(
+            "vocals", due, k, lambda: _yin(vocal_frames[due], low_sr, *PITCH_STEMS["vocals"])
+        )
+        b_hz, b_conf = self._every(
+            "bass",
+            due,
+            k,
+            lambda: _yin(bass_frames[due], low_sr / BASS_DECIM, *PITCH_STEMS["bass"]),
+        )
         w = d["w"]
         src = np.empty((len(STREAM_STEMS), N_BANDS, k))
         mid_h = hp * w["mid"][:, None]
@@ -488,7 +516,9 @@ class StreamingAnalyser:
         energy = np.sqrt(src.sum(axis=1))  # [ns, k] RMS
         # chroma: harmonic and percussive fine power (band fraction applied per bin region)
         hfrac = np.clip(hp / np.maximum(bp, 1e-30), 0.0, 1.0)  # [B, k]
-        chH, chP = _chroma_peaks(power, hfrac, d)  # [3 regions, 12, k] each
+        chH, chP = self._every(
+            "chroma", due, k, lambda: _chroma_peaks(power[due], hfrac[:, due], d)
+        )
         ch_all = chH + chP
         chroma = np.stack(
             [
@@ -557,33 +587,32 @@ class StreamingAnalyser:
         loud_ref = np.maximum(self._loud_track(mix_rms), 1e-9)
         present = (energy > ENERGY_FLOOR) & (energy > loud_ref[None, :] * 10 ** (-40 / 20))
         out = np.zeros((len(self.names), k), dtype=np.float32)
-        entries: list[tuple[str, float]] = []
         trans = self._transients(flux_n, f0)
-        for i, stem in enumerate(STREAM_STEMS):
-            base = self._index[f"{stem}.envelope"]
-            out[base] = e_n[i]
-            out[base + 1 : base + 4] = fol_n[i]
-            out[base + 4] = flux_n[i]
-            out[base + 5] = trans[i]
-            out[base + 6] = self._hold_row(bright_n[i], present[i], self._bright_hold, i)
-            out[base + 7] = np.where(present[i], flat_n[i], 0.0)
-            ch = chroma[i] * present[i]
-            out[base + 8 : base + 20] = ch
-            cx, cy = _COS12 @ ch, _SIN12 @ ch
-            pos = np.mod(np.arctan2(cy, cx) / (2 * np.pi), 1.0)
-            ok = present[i] & (np.hypot(cx, cy) > 1e-6)
-            out[base + 20] = self._hold_row(pos, ok, self._centroid_hold, i)
-            db = 20 * np.log10(np.maximum(energy[i], 1e-12) / loud_ref)
-            out[base + 21] = (np.clip(db, -40.0, 0.0) + 40.0) / 40.0
-            out[base + 22] = nov_n[0, i]
-            out[base + 23] = nov_n[1, i]
-            out[base + 24], ent_times = self._layer_entry(i, fol_n[i, 0], f0)
-            entries += [(stem, t) for t in ent_times]
-            if stem in PITCH_STEMS:
-                hz, conf = (v_hz, v_conf) if stem == "vocals" else (b_hz, b_conf)
-                conf = np.where(present[i], conf, 0.0)
-                out[base + 25] = conf
-                out[base + 26] = self._pitch_norm(stem, hz, conf > 0.5)
+        base = self._base  # [ns] row of each source's "envelope"
+        out[base] = e_n
+        for j in range(3):
+            out[base + 1 + j] = fol_n[:, j]
+        out[base + 4] = flux_n
+        out[base + 5] = trans
+        out[base + 6] = _hold(bright_n, present, self._bright_hold)
+        out[base + 7] = np.where(present, flat_n, 0.0)
+        ch = chroma * present[:, None, :]  # [ns, 12, k]
+        out[base[:, None] + 8 + np.arange(12)[None, :]] = ch
+        cx = np.einsum("c,sck->sk", _COS12, ch)
+        cy = np.einsum("c,sck->sk", _SIN12, ch)
+        pos = np.mod(np.arctan2(cy, cx) / (2 * np.pi), 1.0)
+        ok = present & (np.hypot(cx, cy) > 1e-6)
+        out[base + 20] = _hold(pos, ok, self._centroid_hold)
+        db = 20 * np.log10(np.maximum(energy, 1e-12) / loud_ref[None, :])
+        out[base + 21] = (np.clip(db, -40.0, 0.0) + 40.0) / 40.0
+        out[base + 22] = nov_n[0]
+        out[base + 23] = nov_n[1]
+        out[base + 24], entries = self._layer_entries(fol_n[:, 0], f0)
+        for stem, hz, conf in (("vocals", v_hz, v_conf), ("bass", b_hz, b_conf)):
+            i = STREAM_STEMS.index(stem)
+            conf = np.where(present[i], conf, 0.0)
+            out[base[i] + 25] = conf
+            out[base[i] + 26] = self._pitch_norm(stem, hz, conf > 0.5)
         gate_t = np.clip(e_n[9] / 0.2, 0.0, 1.0)
         j = self._index["tension.value"]
         out[j] = (0.6 * rough_n + 0.4 * ent_n) * gate_t
@@ -667,50 +696,78 @@ class StreamingAnalyser:
         ns, k = flux_n.shape
         hist = np.concatenate([self._flux_hist, flux_n], axis=1)
         self._flux_hist = hist[:, -10:]
-        mean = sliding_window_view(hist[:, :-1], 10, axis=1).mean(axis=2)  # [ns, k]
+        cs = np.cumsum(hist, axis=1)
+        prior = np.concatenate([cs[:, 9:10], cs[:, 10:-1] - cs[:, : k - 1]], axis=1)
+        mean = prior / 10.0  # mean of the 10 frames before each new one [ns, k]
         cand = flux_n > mean * 1.5 + 0.1
-        out = np.zeros((ns, k), dtype=np.float32)
         tau = TRANSIENT_TAU_S * RATE
-        for s in range(ns):
+        hit_at = np.repeat(self._last_hit[:, None], k, axis=1)
+        hit_s = np.repeat(self._hit_strength[:, None], k, axis=1)
+        for s in np.flatnonzero(cand.any(axis=1)):
             last, strength = self._last_hit[s], self._hit_strength[s]
-            idx = np.flatnonzero(cand[s])
-            hit_at = np.full(k, last, dtype=np.int64)
-            hit_s = np.full(k, strength)
-            for i in idx:
+            for i in np.flatnonzero(cand[s]):
                 if f0 + i - last >= 5:
                     last, strength = f0 + i, float(flux_n[s, i])
-                    hit_at[i:] = last
-                    hit_s[i:] = strength
+                    hit_at[s, i:] = last
+                    hit_s[s, i:] = strength
             self._last_hit[s], self._hit_strength[s] = last, strength
-            age = (f0 + np.arange(k) - hit_at).astype(np.float64)
-            out[s] = hit_s * np.exp(-np.minimum(age, 1e4) / tau)
-        return out
+        age = (f0 + np.arange(k)[None, :] - hit_at).astype(np.float64)
+        return (hit_s * np.exp(-np.minimum(age, 1e4) / tau)).astype(np.float32)
 
-    @staticmethod
-    def _hold_row(x: np.ndarray, valid: np.ndarray, state: np.ndarray, i: int) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
-        idx = np.where(valid, np.arange(len(x)), -1)
-        np.maximum.accumulate(idx, out=idx)
-        out = np.where(idx >= 0, x[np.maximum(idx, 0)], state[i])
-        if len(out):
-            state[i] = out[-1]
+    def _every(self, name: str, due: np.ndarray, k: int, compute) -> tuple[np.ndarray, ...]:
+        """Arrays computed on the ``due`` frames only (last axis), held to the other frames;
+        the last value is carried to the next chunk."""
+        held = self._held.get(name)
+        if len(due):
+            vals = compute()
+            if held is None:
+                held = tuple(np.zeros(v.shape[:-1]) for v in vals)
+            pos = np.searchsorted(due, np.arange(k), side="right") - 1
+            out = tuple(
+                np.where(pos >= 0, v[..., np.maximum(pos, 0)], h[..., None])
+                for v, h in zip(vals, held, strict=True)
+            )
+        elif held is None:
+            return tuple(np.zeros((*s, k)) for s in self._held_shapes[name])
+        else:
+            out = tuple(np.repeat(h[..., None], k, axis=-1) for h in held)
+        self._held[name] = tuple(o[..., -1].copy() for o in out)
         return out
 
     def _novelty(self, feats: np.ndarray) -> np.ndarray:
+        """Contrast of the mean features [ns, nb, k] over the last ``h`` frames against the
+        ``h`` before, for each half window ``h`` -> [2, ns, k]; by running window sums."""
         ns, nb, k = feats.shape
         hist = np.concatenate([self._nov_hist, feats], axis=2)
         self._nov_hist = hist[:, :, -self._nov_len :]
-        cs = np.zeros((ns, nb, hist.shape[2] + 1))
-        np.cumsum(hist, axis=2, out=cs[:, :, 1:])
-        end = self._nov_len + np.arange(k) + 1  # cs index just past each new frame
+        n0 = self._nov_len
         out = np.empty((2, ns, k))
         for j, half in enumerate(NOVELTY_HALF.values()):
-            recent = (cs[:, :, end] - cs[:, :, end - half]) / half
-            before = (cs[:, :, end - half] - cs[:, :, end - 2 * half]) / half
+            sums = []
+            for width in (half, 2 * half):
+                diff = feats - hist[:, :, n0 - width : n0 - width + k]
+                run = self._nov_sums[width][:, :, None] + np.cumsum(diff, axis=2)
+                self._nov_sums[width] = run[:, :, -1]
+                sums.append(run)
+            recent, before = sums[0] / half, (sums[1] - sums[0]) / half
             out[j] = np.sqrt(np.mean(np.square(recent - before), axis=1))
         return out
 
+    def _layer_entries(self, es: np.ndarray, f0: int) -> tuple[np.ndarray, list[tuple[str, float]]]:
+        """``layer_entry`` pulses [ns, k] and the entries (stem, s) from ``energy_smooth``."""
+        entries: list[tuple[str, float]] = []
+        # only sources that cross a threshold in this chunk run the state machine
+        turns = np.where(self._active, (es < ENTRY_OFF).any(axis=1), (es > ENTRY_ON).any(axis=1))
+        lasts = np.repeat(self._last_entry[:, None], es.shape[1], axis=1)
+        for i in np.flatnonzero(turns):
+            lasts[i], times = self._layer_entry(i, es[i], f0)
+            entries += [(STREAM_STEMS[i], t) for t in times]
+        age = (f0 + np.arange(es.shape[1])[None, :] - lasts).astype(np.float64)
+        pulse = np.exp(-np.minimum(age, 1e4) / (ENTRY_TAU_S * RATE))
+        return pulse.astype(np.float32), entries
+
     def _layer_entry(self, i: int, es: np.ndarray, f0: int) -> tuple[np.ndarray, list[float]]:
+        """The hysteresis state machine of one source -> (latest entry frame per frame, times)."""
         quiet = ENTRY_QUIET_S * RATE
         on_idx = np.flatnonzero(es > ENTRY_ON)
         off_idx = np.flatnonzero(es < ENTRY_OFF)
@@ -736,9 +793,7 @@ class StreamingAnalyser:
                 pos = int(off_idx[j])
                 self._active[i] = False
                 self._last_off[i] = f0 + pos
-        age = (f0 + np.arange(k) - last).astype(np.float64)
-        pulse = np.exp(-np.minimum(age, 1e4) / (ENTRY_TAU_S * RATE))
-        return pulse.astype(np.float32), times
+        return last, times
 
     def _pitch_norm(self, stem: str, hz: np.ndarray, voiced: np.ndarray) -> np.ndarray:
         lo, hi = PITCH_NORM_HZ
