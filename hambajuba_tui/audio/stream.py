@@ -128,6 +128,7 @@ NORM_TAU_S = 30.0
 SILENCE_RMS = 10 ** (-60 / 20)
 """The mix is "silent" below this RMS (-60 dBFS): no normaliser updates, no beats."""
 DC_HZ = 15.0
+ENERGY_REL = 0.1
 ENTRY_ON, ENTRY_OFF = 0.5, 0.2
 ENTRY_QUIET_S = 3.0
 ENTRY_TAU_S = 0.5
@@ -284,14 +285,17 @@ def _band_sum(power: np.ndarray, d: dict) -> np.ndarray:
 class _Norm:
     """Causal 5th..95th percentile range of many raw signals, updated per block."""
 
-    def __init__(self, floors: np.ndarray) -> None:
+    def __init__(self, floors: np.ndarray, rel: np.ndarray, ref: int) -> None:
         self.floor = np.asarray(floors, dtype=np.float64)
+        self.rel, self.ref = np.asarray(rel, dtype=np.float64), ref
         self.lo = np.full(len(floors), np.nan)
         self.hi = np.full(len(floors), np.nan)
 
     def apply(self, x: np.ndarray) -> np.ndarray:
         lo = np.nan_to_num(self.lo, nan=0.0)[:, None]
-        width = np.maximum(np.nan_to_num(self.hi - self.lo, nan=0.0), self.floor)[:, None]
+        ref = self.hi[self.ref] if np.isfinite(self.hi[self.ref]) else 0.0
+        floor = np.maximum(self.floor, self.rel * ref)
+        width = np.maximum(np.nan_to_num(self.hi - self.lo, nan=0.0), floor)[:, None]
         known = np.isfinite(self.lo)[:, None]
         out = np.where(known, (x - lo) / width, 0.0)
         return np.clip(out, 0.0, 1.0)
@@ -403,7 +407,11 @@ class StreamingAnalyser:
         # normalisers: energies (4 per stem), flux, brightness, flatness, novelty x2
         floors = [ENERGY_FLOOR] * (4 * ns) + [1.0] * ns + [0.25] * ns + [0.05] * ns
         floors += [0.01] * (2 * ns) + [1e-3, 0.02]
-        self._norm = _Norm(np.array(floors))
+        # energies: a range at least ENERGY_REL of the mix's loud level, so leakage into a
+        # source that is not playing is not stretched to full scale
+        rel = np.zeros(len(floors))
+        rel[: 4 * ns] = ENERGY_REL
+        self._norm = _Norm(np.array(floors), rel, STREAM_STEMS.index("global"))
         self._norm_buf: list[np.ndarray] = []
         self._block_fill = 0
         self._loud = 0.0  # the mix's running loud RMS (energy_db reference)
