@@ -134,6 +134,7 @@ ENTRY_QUIET_S = 3.0
 ENTRY_TAU_S = 0.5
 TRANSIENT_TAU_S = 0.04
 NOVELTY_HALF = {"novelty_short": 25, "novelty_mid": 200}
+_NOV_WIDTHS = np.array([w for h in NOVELTY_HALF.values() for w in (h, 2 * h)])
 HARMONY_STEP = 8
 PITCH_STEP = 2
 """YIN and the chroma run on every other frame and are held in between."""
@@ -224,10 +225,14 @@ def _design(sr: int) -> dict:
         "w": w,
         "chroma_bins": chroma_bins,
         "rough": (int(rough_lo), int(rough_hi)),
-        "dc": sps.butter(1, DC_HZ, btype="highpass", fs=sr, output="sos"),
         # anti-alias at the full rate; the 200 Hz crossover at sr / 8 (4000 Hz is above its
         # Nyquist frequency, so the anti-alias low-pass is the vocal band's upper edge)
-        "alias_sos": sps.butter(4, 0.45 * sr / VOCAL_DECIM, fs=sr, output="sos"),
+        "alias_sos": np.vstack(
+            [
+                sps.butter(1, DC_HZ, btype="highpass", fs=sr, output="sos"),
+                sps.butter(4, 0.45 * sr / VOCAL_DECIM, fs=sr, output="sos"),
+            ]
+        ),
         "vocal_sos": lr4(200.0, "highpass", sr / VOCAL_DECIM),
         "bass_sos": lr4(200.0, "lowpass", sr / VOCAL_DECIM),
     }
@@ -288,17 +293,25 @@ class _Norm:
     def __init__(self, floors: np.ndarray, rel: np.ndarray, ref: int) -> None:
         self.floor = np.asarray(floors, dtype=np.float64)
         self.rel, self.ref = np.asarray(rel, dtype=np.float64), ref
+        self._cache: tuple[np.ndarray, np.ndarray] | None = None
         self.lo = np.full(len(floors), np.nan)
         self.hi = np.full(len(floors), np.nan)
 
     def apply(self, x: np.ndarray) -> np.ndarray:
-        lo = np.nan_to_num(self.lo, nan=0.0)[:, None]
+        if self._cache is None:
+            return np.zeros_like(x)
+        lo, scale = self._cache
+        out = (x - lo) * scale
+        return np.minimum(np.maximum(out, 0.0, out=out), 1.0, out=out)
+
+    def _prepare(self) -> None:
+        """(lo, 1 / width) columns for :meth:`apply`; signals without a range yet map to 0."""
+        known = np.isfinite(self.lo)
         ref = self.hi[self.ref] if np.isfinite(self.hi[self.ref]) else 0.0
         floor = np.maximum(self.floor, self.rel * ref)
-        width = np.maximum(np.nan_to_num(self.hi - self.lo, nan=0.0), floor)[:, None]
-        known = np.isfinite(self.lo)[:, None]
-        out = np.where(known, (x - lo) / width, 0.0)
-        return np.clip(out, 0.0, 1.0)
+        width = np.maximum(np.nan_to_num(self.hi - self.lo, nan=0.0), floor)
+        lo = np.where(known, self.lo, np.inf)  # unknown: (x - inf) -> clipped to 0
+        self._cache = (lo[:, None], (1.0 / width)[:, None])
 
     def update(self, x: np.ndarray, dt_s: float) -> None:
         n = x.shape[1]
@@ -311,6 +324,7 @@ class _Norm:
         lo = np.where(first, p5, np.minimum(p5, self.lo + d * span))
         hi = np.where(first, p95, np.maximum(p95, self.hi - d * span))
         self.lo, self.hi = lo, np.maximum(hi, lo)
+        self._prepare()
 
 
 def _yin(frames: np.ndarray, sr: float, fmin: float, fmax: float) -> tuple[np.ndarray, ...]:
@@ -383,7 +397,6 @@ class StreamingAnalyser:
         d = self._d = _design(self.sr)
         self.hop = d["hop"]
         self._pending = np.zeros(0, dtype=np.float32)
-        self._dc_zi = np.zeros((1, 2))
         self._hist = np.zeros(N_FFT, dtype=np.float32)
         self._frames = 0
         self._alias = _Decimated(d["alias_sos"], VOCAL_DECIM)
@@ -426,7 +439,7 @@ class StreamingAnalyser:
         # novelty history: [ns, 16, 2 * max half] of the 16-band log spectra
         self._nov_len = 2 * max(NOVELTY_HALF.values())
         self._nov_hist = np.zeros((ns, 8, self._nov_len))
-        self._nov_sums = {w: np.zeros((ns, 8)) for h in NOVELTY_HALF.values() for w in (h, 2 * h)}
+        self._nov_sums = np.zeros((ns, 8, len(_NOV_WIDTHS)))
         # layer entries
         self._active = np.zeros(ns, dtype=bool)
         self._last_off = np.full(ns, -(10**9))
@@ -441,6 +454,7 @@ class StreamingAnalyser:
         self._key = ""
         self._key_candidate = ""
         self._tempo = TempoTracker()
+        self._nonzero = np.array([(np.abs(w_) > 1e-3).sum() for w_ in self._stem_weights()])
         self._held: dict[str, tuple[np.ndarray, ...]] = {}
         self._held_shapes = {"vocals": [(), ()], "bass": [(), ()], "chroma": [(3, 12), (3, 12)]}
 
@@ -474,14 +488,18 @@ class StreamingAnalyser:
         d = self._d
         hop = self.hop
         f0 = self._frames
-        y, self._dc_zi = sps.sosfilt(d["dc"], raw, zi=self._dc_zi)
-        y = y.astype(np.float32)
+        y = raw
         ends = (f0 + 1 + np.arange(k)) * hop  # input sample index (exclusive) each frame ends at
         low = self._alias.feed(y)  # sr / 8
         vocal_frames = self._vocal.frames(low, -(-ends // VOCAL_DECIM))
         bass_frames = self._bass.frames(low, -(-ends // (VOCAL_DECIM * BASS_DECIM)))
         buf = np.concatenate([self._hist, y])
-        frames = sliding_window_view(buf, N_FFT)[hop::hop][:k] * d["window"]
+        frames = np.lib.stride_tricks.as_strided(
+            buf[hop:], shape=(k, N_FFT), strides=(hop * buf.strides[0], buf.strides[0])
+        )
+        # DC: each frame loses its own mean (causal; a constant or slow offset never reaches
+        # the spectrum); the pitch path has a one-pole high-pass instead
+        frames = (frames - frames.mean(axis=1, keepdims=True)) * d["window"]
         self._hist = buf[-N_FFT:].copy()
         spec = sfft.rfft(frames, axis=1)
         power = np.square(spec.real) + np.square(spec.imag)  # [k, bins]
@@ -548,7 +566,7 @@ class StreamingAnalyser:
         tot = np.maximum(src.sum(axis=1), 1e-30)
         cent = (d["log_c"][None, :, None] * src).sum(axis=1) / tot  # log2 Hz
         logs = np.log(np.maximum(src, 1e-20))
-        nonzero = np.array([(np.abs(w_) > 1e-3).sum() for w_ in self._stem_weights()])
+        nonzero = self._nonzero
         flat = np.exp(logs.sum(axis=1) / nonzero[:, None] - np.log(tot / nonzero[:, None]))
         flat = np.clip(flat, 0, 1)
         logb = np.maximum(logs * (10.0 / math.log(10.0)), -100.0)  # dB per band
@@ -748,16 +766,16 @@ class StreamingAnalyser:
         ns, nb, k = feats.shape
         hist = np.concatenate([self._nov_hist, feats], axis=2)
         self._nov_hist = hist[:, :, -self._nov_len :]
-        n0 = self._nov_len
+        # running sums over the last w frames, for w in _NOV_WIDTHS: [4, ns, nb, k]
+        start = self._nov_len - _NOV_WIDTHS
+        old = hist[:, :, start[:, None] + np.arange(k)[None, :]]  # [ns, nb, 4, k]
+        diff = feats[:, :, None, :] - old
+        run = self._nov_sums[:, :, :, None] + np.cumsum(diff, axis=3)
+        self._nov_sums = run[:, :, :, -1]
         out = np.empty((2, ns, k))
         for j, half in enumerate(NOVELTY_HALF.values()):
-            sums = []
-            for width in (half, 2 * half):
-                diff = feats - hist[:, :, n0 - width : n0 - width + k]
-                run = self._nov_sums[width][:, :, None] + np.cumsum(diff, axis=2)
-                self._nov_sums[width] = run[:, :, -1]
-                sums.append(run)
-            recent, before = sums[0] / half, (sums[1] - sums[0]) / half
+            recent = run[:, :, 2 * j] / half
+            before = (run[:, :, 2 * j + 1] - run[:, :, 2 * j]) / half
             out[j] = np.sqrt(np.mean(np.square(recent - before), axis=1))
         return out
 
