@@ -84,6 +84,11 @@ from hambajuba_tui.audio.signals import (
 )
 from hambajuba_tui.audio.stream_tempo import TempoTracker
 
+try:  # scipy's sosfilt kernel (private; the public function is the fallback)
+    from scipy.signal._sosfilt import _sosfilt as _SOSFILT
+except ImportError:  # pragma: no cover
+    _SOSFILT = None
+
 STREAM_STEMS = (
     "bass",
     "drums",
@@ -354,6 +359,22 @@ def _yin(frames: np.ndarray, sr: float, fmin: float, fmax: float) -> tuple[np.nd
     return sr / period, np.clip(1.0 - region[rows, pick], 0.0, 1.0)
 
 
+def _sosfilt_zi(sos: np.ndarray, x: np.ndarray, zi: np.ndarray) -> np.ndarray:
+    """``sosfilt(sos, x, zi=zi)`` (float64) with ``zi`` [sections, 2] updated in place.
+
+    Uses scipy's kernel directly where it exists: the public function's argument checks cost
+    ten times the filtering on a 512-sample block."""
+    if _SOSFILT is not None:
+        y = np.array(x, dtype=np.float64)[None, :]
+        z = zi[None]
+        _SOSFILT(sos, y, z)
+        zi[:] = z[0]
+        return y[0]
+    y, zf = sps.sosfilt(sos, x, zi=zi)
+    zi[:] = zf
+    return y
+
+
 class _Decimated:
     """A causally filtered, decimated copy of a stream, with the history a YIN window needs."""
 
@@ -366,7 +387,7 @@ class _Decimated:
 
     def feed(self, x: np.ndarray) -> np.ndarray:
         """Filter and decimate input ``x`` -> the new output samples."""
-        y, self.zi = sps.sosfilt(self.sos, x, zi=self.zi)
+        y = _sosfilt_zi(self.sos, x, self.zi)
         first = (-self.seen) % self.factor
         self.seen += len(x)
         return y[first :: self.factor].astype(np.float32)
