@@ -34,8 +34,6 @@ COMB_TAU_BEATS = 4.0
 PRIOR_BPM = 116.0
 PRIOR_OCTAVES = 1.0
 N_CANDIDATES = 3
-CONTRAST = 1.0
-"""Comb score = onsets on the teeth minus this times the onsets half a period after them."""
 CONTINUITY = 1.15
 """Score bonus for a tempo within 4 % of the current one."""
 AC_EVERY = 1
@@ -195,9 +193,7 @@ class TempoTracker:
             out.append(lag)
         return out
 
-    def _comb(
-        self, s: np.ndarray, p0: float, window: int, contrast: float = 0.0
-    ) -> tuple[float, float, float]:
+    def _comb(self, s: np.ndarray, p0: float, window: int) -> tuple[float, float, float]:
         """Best (score, period, tooth offset) near period ``p0`` over the last ``window``
         frames of the smoothed envelope ``s``."""
         periods = p0 * (1.0 + np.linspace(-0.04, 0.04, 11))
@@ -210,13 +206,9 @@ class TempoTracker:
         phases = np.arange(int(math.ceil(periods.max())))
         # idx[p, phase, tooth] = offset back from the newest frame
         off = phases[None, :, None] + periods[:, None, None] * k[None, None, :]
-        idx = np.rint(off).astype(np.int64)
-        valid = idx < window
-        vals = np.where(valid, s[len(s) - 1 - np.minimum(idx, len(s) - 1)], 0.0)
-        # contrast against the half-period points: at half the tempo those are beats too
-        mid = np.rint(off + periods[:, None, None] / 2).astype(np.int64)
-        mvals = np.where(mid < window, s[len(s) - 1 - np.minimum(mid, len(s) - 1)], 0.0)
-        score = ((vals - contrast * mvals) * w).sum(axis=2) / w.sum()
+        idx = np.minimum(np.rint(off).astype(np.int64), window)
+        back = np.append(s[::-1][:window], 0.0)  # back[i] = i frames ago; 0 past the window
+        score = back[idx] @ w / w.sum()
         # a phase is only valid inside one period
         score = np.where(phases[None, :] < periods[:, None], score, -math.inf)
         pi, ph = np.unravel_index(int(np.argmax(score)), score.shape)
