@@ -96,8 +96,9 @@ def test_names_and_interface():
 
 @pytest.mark.parametrize("name", ["steady-72", "steady-150", "swing"])
 def test_steady_tempo_and_predicted_beats(fed, name):
-    # measured (512-sample pushes): steady-72 F 0.98 / 2.6 ms / 72.08 BPM; steady-150
-    # F 1.0 / 0.1 ms / 150.0; swing-110 F 0.99 / 5.4 ms / 109.9
+    # measured (512-sample pushes), after 8 s: steady-72 F 1.0, median |error| 2.6 ms,
+    # 72.04..72.12 BPM; steady-150 F 0.974, 0.1 ms, 149.95..150.03; swing-110 F 1.0, 4.6 ms,
+    # 109.85..110.01
     song, an, beats, vals, bpm = fed[name]
     after = bpm[int(8 * 100) :]
     assert np.all(np.abs(after / song.bpm - 1) < 0.02), (after.min(), after.max())
@@ -108,7 +109,8 @@ def test_steady_tempo_and_predicted_beats(fed, name):
 
 
 def test_tempo_change_recovers_within_four_beats(fed):
-    # measured: locked on the new tempo 3 beats after the change; F after 8 s 0.93
+    # measured: every beat on time from the 5th after the change on (index 4: the change
+    # beat itself is index 0 and still falls on the old grid); F after 8 s 0.906
     song, an, beats, vals, bpm = fed["tempo"]
     assert recovery(beats, song.beat_times, song.tempo_change_s) <= 4
     assert abs(bpm[-1] / song.bpms[1] - 1) < 0.02
@@ -117,8 +119,10 @@ def test_tempo_change_recovers_within_four_beats(fed):
 
 def test_dropouts_keep_the_beat_and_recover(fed):
     # measured: 0 beats to recover when drums and bass drop out (chords and lead keep the
-    # grid), 2 when they come back; F after 8 s 0.97
+    # grid), 2 when they come back; F after 8 s 0.987, median |error| 0.0 ms; the tempo
+    # estimate wobbles for 0.25 s and 0.5 s around the return (96.4 % of frames within 2 %)
     song, an, beats, vals, bpm = fed["dropouts"]
+    assert np.mean(np.abs(bpm[800:] / song.bpm - 1) < 0.02) >= 0.95
     for t in (*song.exits["drums"], *song.entries["drums"][1:]):
         assert recovery(beats, song.beat_times, t) <= 4, t
     f, med = scored(beats, song.beat_times)
