@@ -208,3 +208,20 @@ def test_pitch_key_and_entries():
     td = vals[names.index("tonal_distance.value")]
     assert td.max() > 0.05 and td.max() <= 1.0
     assert vals[names.index("tension.value")].max() > 0.2
+
+
+def test_quiet_noisy_start_does_not_explode():
+    # -70 dBFS noise for 5 s (below the -60 dBFS silence floor), then music: measured, during
+    # the noise every signal <= 0.25 (energy_db: -70 dB re the -40 dBFS minimum reference)
+    # except pitch_norm's "never voiced" 0.5; no beats
+    song = songs.steady(120.0, seconds=12, seed=9)
+    noise = np.random.default_rng(1).standard_normal(5 * SR) * 10 ** (-70 / 20)
+    x = np.concatenate([noise.astype(np.float32), song.mix.mean(axis=1)])
+    vals, summary = analyse_fast(x, SR)
+    during = vals[:, 50:490]
+    pitch = [summary.names.index(f"{s}.pitch_norm") for s in ("vocals", "bass")]
+    others = np.delete(during, pitch, axis=0)
+    assert others.max() <= 0.26, summary.names[int(np.argmax(during.max(axis=1)))]
+    assert not np.any(summary.beats < 5.0)
+    env = vals[summary.names.index("global.envelope")]
+    assert env[600:].max() == pytest.approx(1.0)  # the music that follows uses the full range

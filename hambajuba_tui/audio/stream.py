@@ -6,6 +6,13 @@ audio. Frame ``i`` is labelled time ``i / 100`` s from the first sample pushed; 
 from the audio up to sample ``(i + 1) * hop`` (a 2048-sample Hann window *ending* there, so the
 spectral signals lag the offline, centred ones by about 20 ms). numpy / scipy only.
 
+Input: mono float at ``sr`` (any multiple of 100 Hz: 44.1 and 48 kHz, hop ``sr / 100``; the
+filters and bands are designed per rate). NaN / inf samples are zeroed. DC: each STFT frame
+loses its own mean (a constant or slowly moving offset never reaches the spectrum) and the
+pitch path starts with a one-pole 15 Hz high-pass. Everything is computed per chunk,
+vectorised over the chunk's frames, with the state (filter ``zi``, history, followers,
+normalisers, tempo) carried across calls, so any push size gives the same values.
+
 The sources are NOT separated stems. They are named like the stems so that the bridge can read
 them through the same seam, and they are built like this from one causal STFT of the mix:
 
@@ -30,26 +37,34 @@ Per source (:data:`SOURCE_SIGNALS`): ``envelope`` (band-power RMS), ``energy_smo
 on that RMS), ``flux`` (positive log-band flux), ``transient`` (causal peak-picked flux hits,
 decaying with tau 40 ms), ``brightness`` (log-frequency band centroid, held through absence),
 ``flatness`` (over the bands), ``chroma_0..11`` (harmonic sources from the harmonic power, drums
-from the percussive, in three crossover regions; each frame divided by its largest class),
-``chroma_centroid``, ``energy_db`` (``(dB + 40) / 40`` re the mix's running loud level),
-``novelty_short`` / ``novelty_mid`` (contrast of the mean 16-band log spectrum of the last
+from the percussive, in three crossover regions, from the spectral peaks 40 Hz - 5 kHz at
+their interpolated frequencies; every other frame, held; each divided by its largest class),
+``chroma_centroid``, ``energy_db`` (``(dB + 40) / 40`` re the mix's running loud level, a
+peak RMS that decays over 30 s and holds through silence, never below -40 dBFS),
+``novelty_short`` / ``novelty_mid`` (contrast of the mean 8-band log spectrum of the last
 0.25 s / 2 s against the 0.25 s / 2 s before; the offline windows at 120 BPM, fixed here),
 ``layer_entry`` (1.0 when the source's ``energy_smooth`` rises over 0.5 after at least 3 s below
 0.2, or at the start, decaying with tau 0.5 s; also reported in
 :attr:`StreamUpdate.layer_entries`). ``vocals`` and ``bass`` also get ``pitch_conf`` and
-``pitch_norm`` (YIN per hop on the 200-4000 Hz band at sr/4 and the <200 Hz band at sr/16).
+``pitch_norm`` (YIN every other hop, held, on the mix's >200 Hz band below sr/16 at sr/8,
+256-sample windows, and its <200 Hz band at sr/32, 128-sample windows; ``pitch_norm`` as
+offline: ``log(f0 / 80) / log(2000 / 80)``, held while unvoiced, 0.5 before any voiced frame).
 
 Song-level: ``tension.value`` / ``.roughness`` / ``.entropy`` (roughness of the 20 strongest
-harmonic peaks and the band entropy, every 4 frames, held), ``tonal_distance.value`` (JS
-divergence / ln 2 of the harmonic chroma from its running mean, followed 60 / 400 ms), and
-the running key (Krumhansl-Schmuckler on a decaying mean of the harmonic chroma plus the bass
-chroma, re-scored every second, changed only after two agreeing verdicts).
+harmonic peaks and the band entropy, every 8 frames, held; tension = (0.6 roughness + 0.4
+entropy) x a presence gate), ``tonal_distance.value`` (JS divergence / ln 2 of the harmonic
+chroma from its running mean -- a 30 s decaying mean updated every 0.25 s -- followed
+60 / 400 ms), and the running key (Krumhansl-Schmuckler on an 8 s decaying mean of the harmonic
+chroma plus the bass line's YIN pitch classes, re-scored every second; a new key must win by
+:data:`KEY_MARGIN` twice in a row). Relative major / minor keys share their notes and are often
+confused (the offline analysis has bars and a Viterbi path for that; this has neither).
 
 Normalisation is causal: each raw signal maps its running 5th..95th percentile range to [0, 1].
 The range is updated every :data:`NORM_BLOCK` frames from that block's percentiles (widening at
 once, narrowing with a 30 s time constant), only while the mix is above the silence floor, and
-is never narrower than a per-signal floor, so quiet starts and minutes of digital silence do
-not blow noise up to full scale. Frames are normalised with the range from the blocks before.
+is never narrower than a per-signal floor (energies: -60 dBFS and :data:`ENERGY_REL` of the
+mix's range), so quiet starts and minutes of digital silence do not blow noise up to full
+scale. Frames are normalised with the range from the blocks before (0 before the first block).
 
 Tempo and beats: :mod:`hambajuba_tui.audio.stream_tempo` (predicted beats, emitted when due).
 """
@@ -132,6 +147,9 @@ NORM_BLOCK = 25
 NORM_TAU_S = 30.0
 SILENCE_RMS = 10 ** (-60 / 20)
 """The mix is "silent" below this RMS (-60 dBFS): no normaliser updates, no beats."""
+LOUD_MIN = 10 ** (-40 / 20)
+"""``energy_db`` is relative to the mix's running loud level, but never to less than -40 dBFS
+(noise before the music is not "0 dB")."""
 DC_HZ = 15.0
 ENERGY_REL = 0.1
 ENTRY_ON, ENTRY_OFF = 0.5, 0.2
@@ -631,7 +649,7 @@ class StreamingAnalyser:
         nov_n = normed[7 * ns : 9 * ns].reshape(2, ns, k)
         rough_n, ent_n = normed[9 * ns], normed[9 * ns + 1]
 
-        loud_ref = np.maximum(self._loud_track(mix_rms), 1e-9)
+        loud_ref = np.maximum(self._loud_track(mix_rms, gate), LOUD_MIN)
         present = (energy > ENERGY_FLOOR) & (energy > loud_ref[None, :] * 10 ** (-40 / 20))
         out = np.zeros((len(self.names), k), dtype=np.float32)
         trans = self._transients(flux_n, f0)
@@ -705,14 +723,15 @@ class StreamingAnalyser:
         self._fstate = s
         return out
 
-    def _loud_track(self, mix_rms: np.ndarray) -> np.ndarray:
-        """The mix's running loud level per frame: jumps up, decays with a 30 s constant."""
+    def _loud_track(self, mix_rms: np.ndarray, gate: np.ndarray) -> np.ndarray:
+        """The mix's running loud level per frame: jumps up, decays with a 30 s constant,
+        holds through silence (so the first sound after it is not "loud" by default)."""
         out = np.empty(len(mix_rms))
         dec = math.exp(-1.0 / (NORM_TAU_S * RATE))
         loud = self._loud
-        # vectorised running max with decay: loud[i] = max(x[i], loud[i-1] * dec)
-        for i, v in enumerate(mix_rms.tolist()):
-            loud = v if v > loud else loud * dec
+        for i, (v, g) in enumerate(zip(mix_rms.tolist(), gate.tolist(), strict=True)):
+            if g:
+                loud = v if v > loud else loud * dec
             out[i] = loud
         self._loud = loud
         return out
@@ -988,9 +1007,11 @@ def analyse_fast(
 ) -> tuple[np.ndarray, FastPass]:
     """The whole-file fast pass: one :class:`StreamingAnalyser` pushed ``chunk_s`` s at a time.
 
-    Returns (values float32 [len(names), n_frames], :class:`FastPass`). Memory beyond the
-    output is one chunk's worth; the values equal a block-by-block pass (within float
-    tolerance).
+    ``samples``: mono float [n] (or [n, channels], averaged) at ``sr``. Returns (values
+    float32 [len(names), n // hop], :class:`FastPass`: names, every beat, the final BPM, the
+    keys over time, the layer entries). Memory beyond the output is one chunk's worth
+    (~60 MB at 10 s); the values equal a block-by-block pass (within float tolerance; the
+    tests compare them).
     """
     x = np.asarray(samples, dtype=np.float32)
     if x.ndim == 2:
