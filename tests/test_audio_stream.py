@@ -30,7 +30,11 @@ SR = 44100
 
 
 def feed(x: np.ndarray, sr: int = SR, block: int = BLOCK):
-    """Push x block by block -> (analyser, beats s, values [names, n], bpm per frame)."""
+    """Push x block by block -> (analyser, beats s, values [names, n], bpm per frame).
+
+    Checks on the way that every beat arrives in the update whose audio reaches its time
+    (predicted, so on time: never in a later update, never before it is due) and that the
+    predicted next beat lies ahead."""
     an = StreamingAnalyser(sr)
     beats, vals, bpm = [], [], []
     for s in range(0, len(x), block):
@@ -38,6 +42,10 @@ def feed(x: np.ndarray, sr: int = SR, block: int = BLOCK):
         if u is None:
             continue
         assert u.start == sum(v.shape[1] for v in vals)
+        end = (u.start + u.values.shape[1]) / 100.0
+        if len(u.beats):
+            assert u.beats.min() >= u.start / 100.0 - 1e-9 and u.beats.max() < end + 1e-9
+        assert np.isnan(u.next_beat) or u.next_beat >= end - 1e-9
         beats.append(u.beats)
         vals.append(u.values)
         bpm += [u.bpm] * u.values.shape[1]
