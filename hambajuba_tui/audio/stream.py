@@ -60,16 +60,17 @@ chroma plus the bass line's YIN pitch classes, re-scored every second; a new key
 confused (the offline analysis has bars and a Viterbi path for that; this has neither).
 
 Normalisation is causal: each raw signal maps its running 5th..95th percentile range to [0, 1].
-The range is updated every :data:`NORM_BLOCK` frames from that block's percentiles (moving out
-towards them with a :data:`NORM_RISE_S` constant, narrowing at most with a :data:`NORM_TAU_S`
-constant), only while the mix is above the silence floor, and
+The range is a running quantile estimate updated every :data:`NORM_BLOCK` frames (0.25 s): each
+end moves by the share of the block's frames beyond it minus the 5 % that should be (outwards
+fast, :data:`NORM_OUT` of the span per block at most; inwards at most with a
+:data:`NORM_TAU_S` time constant; the first block sets it to its own percentiles), only while
+the mix is above the silence floor, and
 is never narrower than a per-signal floor (energies: -60 dBFS and :data:`ENERGY_REL` of the
 mix's range), so quiet starts and minutes of digital silence do not blow noise up to full
 scale. Frames are normalised with the range from the blocks before (0 before the first block).
-On a steady song the energies come out close to the offline scale (global ``energy_smooth``:
-mean 0.46 / median 0.41 here, 0.47 / 0.41 offline); ``flux`` and other spiky signals come out
-lower (mean 0.05 vs 0.16): a 0.25 s block's 95th percentile is nearly its peak, so the
-range reaches the onset peaks rather than the song's 95th percentile.
+On a steady 30 s song the scales come out near the offline ones (global, after 5 s, here vs
+offline: ``energy_smooth`` mean 0.41 / 90th percentile 0.83 vs 0.47 / 0.89; ``flux`` mean 0.12 /
+0.20 vs 0.16 / 0.41: spiky signals run lower, and the first ~10 s low while the range settles).
 
 Tempo and beats: :mod:`hambajuba_tui.audio.stream_tempo` (predicted beats, emitted when due).
 """
@@ -149,8 +150,10 @@ N_FFT = 2048
 N_BANDS = 48
 HARM_FRAMES = 10
 NORM_BLOCK = 25
-NORM_TAU_S = 30.0
-NORM_RISE_S = 2.0
+NORM_TAU_S = 20.0
+LOUD_TAU_S = 30.0
+NORM_OUT = 0.5
+"""How fast the range widens: the fraction of its span per block when every frame is beyond."""
 SILENCE_RMS = 10 ** (-60 / 20)
 """The mix is "silent" below this RMS (-60 dBFS): no normaliser updates, no beats."""
 LOUD_MIN = 10 ** (-40 / 20)
@@ -343,20 +346,32 @@ class _Norm:
         self._cache = (lo[:, None], (1.0 / width)[:, None])
 
     def update(self, x: np.ndarray, dt_s: float) -> None:
-        n = x.shape[1]
-        lo_k, hi_k = int(0.05 * (n - 1)), int(math.ceil(0.95 * (n - 1)))
-        part = np.partition(x, (lo_k, hi_k), axis=1)
-        p5, p95 = part[:, lo_k], part[:, hi_k]
         first = ~np.isfinite(self.lo)
+        if first.any():
+            n = x.shape[1]
+            lo_k, hi_k = int(0.05 * (n - 1)), int(math.ceil(0.95 * (n - 1)))
+            part = np.partition(x, (lo_k, hi_k), axis=1)
+            p5, p95 = part[:, lo_k], part[:, hi_k]
+        else:
+            p5 = p95 = self.lo
         d = 1.0 - math.exp(-dt_s / NORM_TAU_S)
         span = np.nan_to_num(self.hi - self.lo, nan=0.0)
-        # towards a block's percentile with a NORM_RISE_S constant when it widens the range,
-        # narrowing at most NORM_TAU_S fast: the range follows the song's typical 5th / 95th
-        # percentiles rather than the most extreme block's (continuous in the percentiles, so
-        # rounding differences between push sizes stay rounding differences)
-        up = 1.0 - math.exp(-dt_s / NORM_RISE_S)
-        lo = np.minimum(self.lo + d * span, self.lo + up * (p5 - self.lo))
-        hi = np.maximum(self.hi - d * span, self.hi + up * (p95 - self.hi))
+        # a running quantile estimate: the share of the block's frames beyond the range's end
+        # against the 5 % it should be (out fast, in at most NORM_TAU_S fast), so the range
+        # settles on the song's 5th / 95th percentiles even for spiky signals
+        ref = self.hi[self.ref] if np.isfinite(self.hi[self.ref]) else 0.0
+        span = np.maximum(span, np.maximum(self.floor, self.rel * ref))
+        # (a margin of 1e-6 of the span: values sitting on an end, as a plateau does after the
+        # first block, must not count as beyond it by rounding, or push sizes would disagree)
+        tol = 1e-6 * span[:, None]
+        above = (x > self.hi[:, None] + tol).mean(axis=1) - 0.05
+        below = (x < self.lo[:, None] - tol).mean(axis=1) - 0.05
+        g_in = d / 0.05
+        hi = self.hi + span * np.where(above > 0, NORM_OUT * above, g_in * above)
+        lo = self.lo - span * np.where(below > 0, NORM_OUT * below, g_in * below)
+        # moving out never passes the block's own extremes (silence stays at 0)
+        hi = np.where(above > 0, np.minimum(hi, x.max(axis=1)), hi)
+        lo = np.where(below > 0, np.maximum(lo, x.min(axis=1)), lo)
         lo = np.where(first, p5, lo)
         hi = np.where(first, p95, hi)
         self.lo, self.hi = lo, np.maximum(hi, lo)
@@ -743,7 +758,7 @@ class StreamingAnalyser:
         """The mix's running loud level per frame: jumps up, decays with a 30 s constant,
         holds through silence (so the first sound after it is not "loud" by default)."""
         out = np.empty(len(mix_rms))
-        dec = math.exp(-1.0 / (NORM_TAU_S * RATE))
+        dec = math.exp(-1.0 / (LOUD_TAU_S * RATE))
         loud = self._loud
         for i, (v, g) in enumerate(zip(mix_rms.tolist(), gate.tolist(), strict=True)):
             if g:
