@@ -136,9 +136,9 @@ def test_dropouts_keep_the_beat_and_recover(fed):
     f, med = scored(beats, song.beat_times)
     assert f >= 0.95 and med <= 0.005, (f, med)
     # the source envelopes follow the true stems (correlation with the stem's RMS, best lag
-    # within 50 ms); measured: drums 0.83, vocals 0.69, other 0.60, bass 0.48 (the kick's tail
+    # within 50 ms); measured: drums 0.84, vocals 0.72, other 0.66, bass 0.49 (the kick's tail
     # reads as low harmonic energy: these are causal band / persistence splits, not stems)
-    floors = {"drums": 0.8, "vocals": 0.66, "other": 0.57, "bass": 0.45}
+    floors = {"drums": 0.81, "vocals": 0.69, "other": 0.63, "bass": 0.46}
     for stem, floor in floors.items():
         true = rms(song.stems[stem])
         n = min(len(true), vals.shape[1])

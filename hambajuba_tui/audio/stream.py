@@ -69,8 +69,9 @@ is never narrower than a per-signal floor (energies: -60 dBFS and :data:`ENERGY_
 mix's range), so quiet starts and minutes of digital silence do not blow noise up to full
 scale. Frames are normalised with the range from the blocks before (0 before the first block).
 On a steady 30 s song the scales come out near the offline ones (global, after 5 s, here vs
-offline: ``energy_smooth`` mean 0.41 / 90th percentile 0.83 vs 0.47 / 0.89; ``flux`` mean 0.12 /
-0.20 vs 0.16 / 0.41: spiky signals run lower, and the first ~10 s low while the range settles).
+offline: ``energy_smooth`` mean 0.41 / 90th percentile 0.83 vs 0.47 / 0.89; ``flux`` mean 0.06 /
+0.12 vs 0.16 / 0.41: a spiky signal's range starts at its first block's peak and takes
+20-30 s to settle on the song's 95th percentile, so it runs low until then).
 
 Tempo and beats: :mod:`hambajuba_tui.audio.stream_tempo` (predicted beats, emitted when due).
 """
