@@ -21,6 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
         ("bridge.py", ["--steps", "200"], ["us_mean", "blocks_routed"]),
         ("graphics.py", ["--sizes", "48", "--frames", "2", "--no-e2e"], ["encode"]),
         ("panels.py", ["--synthetic", "--edits", "2"], ["keystroke_ms", "edit_to_frame_ms"]),
+        (
+            "live.py",
+            ["--minutes", "0.1", "--realtime-seconds", "2", "--rss-minutes", "0.1"],
+            ["realtime_cpu_pct_512", "fast_pass_s_per_min", "memory"],
+        ),
     ],
 )
 def test_bench_prints_a_json_line(script, args, fields):

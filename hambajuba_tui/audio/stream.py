@@ -68,7 +68,7 @@ the mix is above the silence floor, and
 is never narrower than a per-signal floor (energies: -60 dBFS and :data:`ENERGY_REL` of the
 mix's range), so quiet starts and minutes of digital silence do not blow noise up to full
 scale. Frames are normalised with the range from the blocks before (0 before the first block).
-On a steady 30 s song the scales come out near the offline ones (global, after 5 s, here vs
+On a steady 30 s song the energies come out near the offline scale (global, after 5 s, here vs
 offline: ``energy_smooth`` mean 0.41 / 90th percentile 0.83 vs 0.47 / 0.89; ``flux`` mean 0.06 /
 0.12 vs 0.16 / 0.41: a spiky signal's range starts at its first block's peak and takes
 20-30 s to settle on the song's 95th percentile, so it runs low until then).
