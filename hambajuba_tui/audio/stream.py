@@ -6,8 +6,8 @@ audio. Frame ``i`` is labelled time ``i / 100`` s from the first sample pushed; 
 from the audio up to sample ``(i + 1) * hop`` (a 2048-sample Hann window *ending* there, so the
 spectral signals lag the offline, centred ones by about 20 ms). numpy / scipy only.
 
-Input: mono float at ``sr`` (any multiple of 100 Hz: 44.1 and 48 kHz, hop ``sr / 100``; the
-filters and bands are designed per rate). NaN / inf samples are zeroed. DC: each STFT frame
+Input: mono float at ``sr`` (any multiple of 100 Hz from 32 kHz: 44.1 and 48 kHz, hop
+``sr / 100``; the filters and bands are designed per rate; other rates: resample first). NaN / inf samples are zeroed. DC: each STFT frame
 loses its own mean (a constant or slowly moving offset never reaches the spectrum) and the
 pitch path starts with a one-pole 15 Hz high-pass. Everything is computed per chunk,
 vectorised over the chunk's frames, with the state (filter ``zi``, history, followers,
@@ -456,8 +456,11 @@ class StreamingAnalyser:
     """Causal analysis of a mono stream; see the module docstring."""
 
     def __init__(self, sr: int = 44100) -> None:
-        if sr % RATE or sr < 8000:
-            raise ValueError(f"sample rate {sr} Hz: need a multiple of {RATE} Hz (>= 8000)")
+        if sr % RATE or sr < 32000:
+            raise ValueError(
+                f"sample rate {sr} Hz: the streaming analyser needs a multiple of {RATE} Hz, at "
+                "least 32000 (resample first, e.g. to 44100)"
+            )
         self.sr = int(sr)
         self.names = stream_signal_names()
         self._index = {n: i for i, n in enumerate(self.names)}
@@ -540,8 +543,13 @@ class StreamingAnalyser:
         return self._tempo.bpm
 
     def push(self, samples: np.ndarray) -> StreamUpdate | None:
-        """Mono float [n] at ``sr`` (any n); processes every complete hop."""
-        x = np.asarray(samples, dtype=np.float32).reshape(-1)
+        """Mono float [n] at ``sr`` (any n; [n, channels] is averaged to mono); processes
+        every complete hop. A huge push is processed in one go: its working memory grows
+        with it (:func:`analyse_fast` pushes 10 s at a time)."""
+        x = np.asarray(samples, dtype=np.float32)
+        if x.ndim == 2:
+            x = x.mean(axis=1) if x.shape[1] <= 8 else x.mean(axis=0)
+        x = x.reshape(-1)
         x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
         buf = np.concatenate([self._pending, x]) if len(self._pending) else x
         k = len(buf) // self.hop
