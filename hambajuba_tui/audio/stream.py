@@ -7,9 +7,10 @@ from the audio up to sample ``(i + 1) * hop`` (a 2048-sample Hann window *ending
 spectral signals lag the offline, centred ones by about 20 ms). numpy / scipy only.
 
 Input: mono float at ``sr`` (any multiple of 100 Hz from 32 kHz: 44.1 and 48 kHz, hop
-``sr / 100``; the filters and bands are designed per rate; other rates: resample first). NaN / inf samples are zeroed. DC: each STFT frame
-loses its own mean (a constant or slowly moving offset never reaches the spectrum) and the
-pitch path starts with a one-pole 15 Hz high-pass. Everything is computed per chunk,
+``sr / 100``; the filters and bands are designed per rate; other rates: resample first).
+NaN / inf samples are zeroed. DC: each STFT frame loses its own mean (a constant or slowly
+moving offset never reaches the spectrum) and the pitch path starts with a one-pole 15 Hz
+high-pass. Everything is computed per chunk,
 vectorised over the chunk's frames, with the state (filter ``zi``, history, followers,
 normalisers, tempo) carried across calls, so any push size gives the same values.
 
