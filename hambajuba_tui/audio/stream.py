@@ -560,6 +560,13 @@ class StreamingAnalyser:
         new, self._pending = buf[: k * self.hop], buf[k * self.hop :].copy()
         return self._process(new, k)
 
+    def flush(self) -> StreamUpdate | None:
+        """End of the stream: the samples short of a hop, padded with zeros to one more frame
+        (None when there are none)."""
+        if not len(self._pending):
+            return None
+        return self.push(np.zeros(self.hop - len(self._pending), dtype=np.float32))
+
     # -- the per-chunk work ------------------------------------------------------------------
 
     def _process(self, raw: np.ndarray, k: int) -> StreamUpdate:
