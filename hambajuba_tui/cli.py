@@ -497,11 +497,11 @@ def _graphics_mode(requested: str):
 
 
 def cmd_demo(args) -> int:
-    from hambajuba_tui.audio.demo_song import write_demo_song
+    from hambajuba_tui.audio.demo_song import demo_mix_path
     from hambajuba_tui.paths import demo_dir
 
     _check_show_args(args)
-    path = write_demo_song(demo_dir())
+    path = demo_mix_path(demo_dir())
     audio, analysis, job = _prepare_show(args, path, "hambajuba demo")
     return _run_show(args, audio, analysis, job)
 

@@ -327,3 +327,52 @@ def write_demo_song(directory: str | os.PathLike[str]) -> Path:
     tmp.write_text(json.dumps(wanted))
     os.replace(tmp, meta_path)
     return wav
+
+
+SHIPPED_DEMO = f"hambajuba-demo-v{DEMO_VERSION}.ogg"
+"""The demo mix rendered once and shipped with the package (Ogg Vorbis, ~0.7 MB), so the first
+``hambajuba demo`` on a machine dances at once instead of synthesising for seconds first."""
+
+
+def shipped_demo_path() -> Path | None:
+    """The shipped demo mix of this :data:`DEMO_VERSION`, or None when it is not installed."""
+    from importlib import resources
+
+    try:
+        path = Path(str(resources.files("hambajuba_tui.audio") / SHIPPED_DEMO))
+    except (ModuleNotFoundError, TypeError):
+        return None
+    return path if path.is_file() else None
+
+
+def demo_mix_path(directory: str | os.PathLike[str]) -> Path:
+    """The demo mix to play: the shipped one, else synthesised into ``directory``."""
+    return shipped_demo_path() or write_demo_song(directory)
+
+
+def render_shipped_demo(out: Path, quality: float = 0.4) -> Path:
+    """Render the demo and write it as Ogg Vorbis (how :data:`SHIPPED_DEMO` is made):
+    ``python -m hambajuba_tui.audio.demo_song``."""
+    song = synthesize_demo(SAMPLE_RATE)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        with sf.SoundFile(
+            str(tmp),
+            "w",
+            SAMPLE_RATE,
+            2,
+            format="OGG",
+            subtype="VORBIS",
+            compression_level=1.0 - quality,
+        ) as f:
+            for i in range(0, len(song.mix), 1 << 14):  # libsndfile's Vorbis writer dies on
+                f.write(song.mix[i : i + (1 << 14)])  # one big buffer
+
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+if __name__ == "__main__":
+    print(render_shipped_demo(Path(__file__).with_name(SHIPPED_DEMO)))
