@@ -321,11 +321,9 @@ def _prepare_show(args, song_path: Path, title: str):
     (audio, analysis, job or None)."""
     if args.wait_analysis:
         return (*_prepare(args, song_path, title), None)
-    import time
-
     from hambajuba_tui.audio import cache
     from hambajuba_tui.audio.decode import AudioError, content_hash
-    from hambajuba_tui.audio.instant import FIRST_CHUNK_S, AnalysisJob
+    from hambajuba_tui.audio.instant import AnalysisJob
 
     audio = _load(song_path)
     backend = _resolve_stems(args.stems)
@@ -337,17 +335,9 @@ def _prepare_show(args, song_path: Path, title: str):
     if hit is not None:
         hit.title = title
         return audio, hit, None
-    duration = audio.n_samples / audio.sr
-    job = AnalysisJob(song_path, song_hash, title, duration, backend)
+    # The show starts its worker while the job's fast pass runs; it plays once both are ready.
+    job = AnalysisJob(song_path, song_hash, title, audio.n_samples / audio.sr, backend)
     job.start()
-    need = min(FIRST_CHUNK_S, duration) - 0.05
-    deadline = time.monotonic() + 30.0
-    while job.covered < need and time.monotonic() < deadline:
-        job.poll()
-        if job.state == "failed":
-            job.close()
-            raise CliError(job.error or "the quick analysis failed")
-        time.sleep(0.01)
     return audio, job.analysis, job
 
 

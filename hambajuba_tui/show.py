@@ -81,6 +81,7 @@ class Show:
             self.player = LivePlayer(self.clock, listener)
         else:
             self.player = open_player(self.clock, samples, sr, options.sound)
+        self._worker_ready = False
         self._loading: threading.Thread | None = None
         self._loaded: list = []
         self.worker = EngineWorker(
@@ -117,6 +118,7 @@ class Show:
         self._play_at = time.monotonic() + wait_ready_s if play else None
 
     def _maybe_begin(self, ready: bool) -> None:
+        ready = ready and (self.job is None or self.job.ready)  # the quick pass has a head start
         if self._play_at is not None and (ready or time.monotonic() >= self._play_at):
             self._play_at = None
             self.player.play()
@@ -207,7 +209,7 @@ class Show:
         for msg in self.worker.messages():
             if isinstance(msg, Ready):
                 self.status.engine, self.status.worker = msg.engine, "running"
-                self._maybe_begin(ready=True)
+                self._worker_ready = True
             elif isinstance(msg, Stats):
                 self.status.gen_ms, self.status.gen_fps = msg.gen_ms, msg.fps
             elif isinstance(msg, Failed):
@@ -221,7 +223,7 @@ class Show:
             if not self._closed and self.listener.proc is not None and not self.listener.alive:
                 self.listener.restart()
                 news.append("the listener stopped; restarted it")
-        self._maybe_begin(ready=False)
+        self._maybe_begin(ready=self._worker_ready)
         self.status.events.extend(news)
         return news
 

@@ -122,6 +122,12 @@ class AnalysisJob:
         return float(self.analysis.store.head["progress"])
 
     @property
+    def ready(self) -> bool:
+        """The fast pass is far enough ahead for the show to start (or can go no further)."""
+        need = min(FIRST_CHUNK_S, self.analysis.duration) - 0.05
+        return self.covered >= need or self.state != "fast pass"
+
+    @property
     def covered(self) -> float:
         """Seconds of the song the fast pass has analysed."""
         return self.analysis.covered
