@@ -1,0 +1,125 @@
+"""Live input and instant start, end to end through the real processes (headless).
+
+The listener runs the streaming analyser in its own process and writes the shared store; the
+worker conducts from it; the Show's clock is capture time. A replay source plays a song with
+known beats into the listener in real time (tests/test_live_pulse.py does the same through a
+real PulseAudio server).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from songs import f_measure, steady
+
+from hambajuba_tui.audio.listen import Listener
+from hambajuba_tui.audio.replay import ReplaySource
+from hambajuba_tui.catalog.packs import load_pack
+from hambajuba_tui.headless import run_headless
+from hambajuba_tui.show import Show, ShowOptions
+
+WARMUP_S = 8.0
+"""Beats are scored after this (the tracker needs a few seconds to lock)."""
+
+
+@pytest.fixture(scope="module")
+def song():
+    return steady(126.0, seconds=24.0, seed=5)
+
+
+@pytest.fixture(scope="module")
+def live_run(song):
+    """14 s of the song played live into a headless show."""
+    listener = Listener("replay", fake=ReplaySource(song.mix.mean(axis=1)))
+    show = Show(
+        listener.analysis, None, 0, load_pack().session(), ShowOptions(fps=20), listener=listener
+    )
+    try:
+        summary = run_headless(show, 16.0, None, ready_timeout=60.0)
+    finally:
+        show.close()
+    return summary
+
+
+def test_live_show_dances_with_the_tempo_and_predicted_beats(live_run, song):
+    s = live_run
+    assert s["frames_shown"] > 100, s
+    assert s["source"] == "replay"
+    assert s["bpm"] == pytest.approx(song.bpm, rel=0.02)
+    beats = np.array(s["beats"])
+    truth = song.beat_times[(song.beat_times > WARMUP_S) & (song.beat_times < beats.max())]
+    scored = beats[beats > WARMUP_S]
+    assert f_measure(scored, truth) >= 0.85
+    # Live frames are due at once: what is shown is never far behind what is heard.
+    assert s["av_offset_ms"]["p95"] < 200
+
+
+def test_live_summary_has_no_duration_and_a_capture_origin(live_run):
+    assert live_run["duration"] is None and live_run["capture_t0"] is not None
+    assert live_run["analysis"] == "streaming"
+
+
+def _cli(*args, home: Path, timeout=240):
+    env = {**os.environ, "HAMBAJUBA_AUDIO": "none", "HAMBAJUBA_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "hambajuba_tui.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_play_starts_on_the_quick_pass_then_hands_over_and_caches(tmp_path, song):
+    path = tmp_path / "song.wav"
+    sf.write(str(path), song.mix[: int(12 * song.sr)], song.sr)
+    home = tmp_path / "home"
+    first = _cli(
+        "play",
+        str(path),
+        "--headless",
+        "--seconds",
+        "11",
+        "--engine",
+        "preview",
+        "--frames-out",
+        str(tmp_path / "a"),
+        home=home,
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    s = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert s["frames_shown"] > 50 and s["first_frame_s"] is not None
+    assert any(e.startswith("full analysis ready") for e in s["events"]), s["events"]
+    assert s["analysis"] == "full"  # the handover happened during the run
+    # The next play starts from the cache.
+    second = _cli(
+        "play", str(path), "--headless", "--seconds", "2", "--engine", "preview", home=home
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert json.loads(second.stdout.strip().splitlines()[-1])["analysis"] == "full"
+
+
+def test_wait_analysis_keeps_the_old_way(tmp_path, song):
+    path = tmp_path / "song.wav"
+    sf.write(str(path), song.mix[: int(6 * song.sr)], song.sr)
+    res = _cli(
+        "play",
+        str(path),
+        "--headless",
+        "--seconds",
+        "2",
+        "--engine",
+        "preview",
+        "--wait-analysis",
+        home=tmp_path / "home",
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["analysis"] == "full" and summary["frames_shown"] > 10
