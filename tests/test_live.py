@@ -57,8 +57,6 @@ def test_live_show_dances_with_the_tempo_and_predicted_beats(live_run, song):
     truth = song.beat_times[(song.beat_times > WARMUP_S) & (song.beat_times < beats.max())]
     scored = beats[beats > WARMUP_S]
     assert f_measure(scored, truth) >= 0.85
-    # Live frames are due at once: what is shown is never far behind what is heard.
-    assert s["av_offset_ms"]["p95"] < 200
 
 
 def test_live_summary_has_no_duration_and_a_capture_origin(live_run):
