@@ -104,7 +104,7 @@ def run_headless(
             else None
         ),
         "analysis": "streaming" if getattr(show.analysis, "streaming", False) else "full",
-        "events": news,
+        "events": list(show.status.events),
         "shown_frames": shown,
     }
     if show.live:
