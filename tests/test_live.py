@@ -166,3 +166,53 @@ def test_wait_analysis_keeps_the_old_way(tmp_path, song):
     assert res.returncode == 0, res.stderr[-3000:]
     summary = json.loads(res.stdout.strip().splitlines()[-1])
     assert summary["analysis"] == "full" and summary["frames_shown"] > 10
+
+
+def _live_app(song):
+    from hambajuba_tui.tui.app import HambajubaApp
+
+    listener = Listener("replay", fake=ReplaySource(song.mix.mean(axis=1)))
+    show = Show(
+        listener.analysis,
+        None,
+        0,
+        load_pack().session(),
+        ShowOptions(width=96, height=96),
+        listener=listener,
+    )
+    return HambajubaApp(show, title="live")
+
+
+def test_live_tui_shows_source_level_and_bpm_and_every_panel_opens(song):
+    import asyncio
+
+    from hambajuba_tui.tui.heart import Heart
+
+    async def scenario():
+        app = _live_app(song)
+        async with app.run_test(size=(120, 40)) as pilot:
+
+            async def until(pred, timeout=60.0):
+                for _ in range(int(timeout / 0.05)):
+                    if pred():
+                        return True
+                    await pilot.pause(0.05)
+                return False
+
+            status = app.query_one("#status")
+            assert await until(lambda: app.show.playing)
+            assert await until(lambda: app.query_one(Heart).frames_drawn >= 5)
+            assert await until(lambda: "BPM" in status.text and "– BPM" not in status.text)
+            text = status.text
+            assert "live replay" in text and " dB" in text and "/" not in text.split("·")[0]
+            for key in ("b", "f", "m", "s", "c"):
+                await pilot.press(key)
+                await pilot.pause(0.1)
+                await pilot.press("escape")
+            before = app.show.now
+            await pilot.press("right")  # no seek in live: the clock goes on from now
+            await pilot.pause(0.2)
+            assert app.show.now - before < 1.0
+            await pilot.press("q")
+
+    asyncio.run(scenario())
