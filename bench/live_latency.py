@@ -117,8 +117,9 @@ def measure(n_bursts: int = 8, fps: float = 30.0, size: int = 256) -> dict:
 
 def measure_parts(fps: float, size: int) -> dict:
     """Each part of the path alone (ms)."""
-    from hambajuba_tui.audio.store import StreamAnalysis
     from hambajuba_tui.audio.stream import StreamingAnalyser, stream_signal_names
+
+    from hambajuba_tui.audio.store import StreamAnalysis
     from hambajuba_tui.bridge.conductor import Conductor
     from hambajuba_tui.catalog.packs import load_pack
     from hambajuba_tui.engine.preview import PreviewEngine

@@ -455,6 +455,9 @@ def _run_show(args, audio, analysis, job=None, listener=None) -> int:
             )
             brief = {k: v for k, v in summary.items() if k != "shown_frames"}
             print(json.dumps(brief))
+            if show.live and summary["capture_t0"] is None:
+                why = show.listener.status.message or show.listener.error or "no input"
+                raise CliError(f"nothing came from the source in {args.seconds:g} s ({why})")
             return 0
         from hambajuba_tui.tui.app import HambajubaApp
         from hambajuba_tui.tui.skin import load_skin

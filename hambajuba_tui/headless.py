@@ -40,6 +40,8 @@ def run_headless(
     while show.waiting_for_engine and time.monotonic() < deadline:
         news += show.poll_worker()
         time.sleep(0.01)
+    if show.live:  # live: the clock starts with the first captured sample, if one comes
+        deadline = time.monotonic() + max(seconds, 5.0)
     while show.live and not show.playing and time.monotonic() < deadline:
         news += show.poll_worker()  # live: the clock starts with the first captured sample
         show.player.tick()
