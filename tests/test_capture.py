@@ -1,0 +1,289 @@
+"""Live capture (hambajuba_tui.audio.capture) against a real PulseAudio server (tests/pulse.py)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+from pulse import PulseServer, pulse  # noqa: F401  (fixture)
+from scipy.signal import resample_poly
+
+from hambajuba_tui.audio import capture as cap
+from hambajuba_tui.audio.capture import (
+    Capture,
+    CaptureError,
+    Source,
+    StreamResampler,
+    find_source,
+    list_sources,
+)
+
+SR = 44100
+
+
+class Sink:
+    """Collects blocks from a Capture's callback."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.blocks: list[np.ndarray] = []
+        self.times: list[float] = []
+        self.delay = delay
+        self.lock = threading.Lock()
+
+    def __call__(self, samples: np.ndarray, t: float) -> None:
+        assert samples.dtype == np.float32 and samples.ndim == 1
+        with self.lock:
+            self.blocks.append(samples.copy())
+            self.times.append(t)
+        if self.delay:
+            time.sleep(self.delay)
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.blocks)
+
+    def since(self, start: int) -> tuple[np.ndarray, np.ndarray]:
+        """Samples from block ``start`` on, and the capture time of every sample."""
+        with self.lock:
+            blocks, times = self.blocks[start:], self.times[start:]
+        x = np.concatenate(blocks)
+        n = len(blocks[0])
+        t = np.concatenate([tb - (n - 1 - np.arange(n)) / SR for tb in times])
+        return x, t
+
+
+def wait_for(pred, timeout: float = 5.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# -- no server needed ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rate_in", [48000, 22050, 96000])
+def test_stream_resampler_equals_resample_poly_at_any_block_joins(rate_in):
+    rng = np.random.default_rng(0)
+    t = np.arange(int(rate_in * 0.5)) / rate_in
+    x = (0.8 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    rs = StreamResampler(rate_in, SR)
+    pieces, i = [], 0
+    while i < len(x):
+        n = int(rng.integers(1, 700))
+        pieces.append(rs.process(x[i : i + n]))
+        i += n
+    y = np.concatenate(pieces)
+    ref = resample_poly(x.astype(np.float64), rs.up, rs.down)
+    m = min(len(y), len(ref)) - 200  # the reference pads the end; the stream has not reached it
+    assert len(y) >= len(ref) - 64
+    assert np.max(np.abs(y[:m] - ref[:m])) < 1e-5
+    # no clicks at joins: the sine's second difference stays smooth everywhere
+    d2 = np.abs(np.diff(y[200:m], 2))
+    assert d2.max() < 1.2 * (2 * np.pi * 440 / SR) ** 2 * 0.8 + 1e-4
+
+
+def test_stream_resampler_identity_at_44100():
+    rs = StreamResampler(SR, SR)
+    x = np.arange(10, dtype=np.float32)
+    assert np.array_equal(rs.process(x), x)
+
+
+def _fake(names):
+    return [
+        Source(n, f"Label {n}", "monitor" if n.endswith(".monitor") else "microphone", d, i, 2, SR)
+        for i, (n, d) in enumerate(names)
+    ]
+
+
+def test_pick_rules():
+    srcs = _fake([("a.monitor", False), ("b.monitor", True), ("alsa_input.usb-mic", False)])
+    assert cap._pick(None, srcs).name == "b.monitor"
+    assert cap._pick("2", srcs).name == "alsa_input.usb-mic"
+    assert cap._pick(0, srcs).name == "a.monitor"
+    assert cap._pick("a.monitor", srcs).name == "a.monitor"
+    assert cap._pick("usb", srcs).name == "alsa_input.usb-mic"
+    with pytest.raises(CaptureError, match="ambiguous"):
+        cap._pick("monitor", srcs)
+    with pytest.raises(CaptureError, match="(?s)no source matches 'zzz'.*b.monitor"):
+        cap._pick("zzz", srcs)
+    with pytest.raises(CaptureError, match="no source number 7"):
+        cap._pick(7, srcs)
+    with pytest.raises(CaptureError, match="no monitor and no microphone"):
+        cap._pick(None, [])
+
+
+def test_no_audio_server_is_a_clear_error_and_a_waiting_status(monkeypatch, tmp_path):
+    monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path}/nobody-home")
+    with pytest.raises(CaptureError, match="no audio server reachable"):
+        list_sources()
+    with pytest.raises(CaptureError, match="no audio server"):
+        find_source(None)
+    c = Capture(None, Sink())
+    c.start()
+    try:
+        wait_for(lambda: "no audio server" in c.status.message, 3, "a waiting status")
+        st = c.status
+        assert st.state == "waiting" and st.source == "" and "retrying" in st.message
+    finally:
+        c.stop()
+    assert c.status.state == "stopped"
+    c.stop()  # idempotent
+
+
+# -- a real PulseAudio server -------------------------------------------------------------------
+
+
+def test_list_sources_shows_the_null_sinks_monitor_as_default(pulse):  # noqa: F811
+    srcs = list_sources()
+    mon = next(s for s in srcs if s.name == "hjtest.monitor")
+    assert mon.kind == "monitor" and mon.default and mon.index == srcs.index(mon)
+    assert mon.samplerate == 44100 and mon.channels == 2
+    assert find_source(None) == mon
+    assert find_source(str(mon.index)) == mon
+    assert find_source("hjtest") == mon
+    pulse.load_sink("other", rate=48000)
+    pulse.set_default_sink("other")
+    srcs = list_sources()
+    assert [s.name for s in srcs if s.default] == ["other.monitor"]
+    assert next(s for s in srcs if s.name == "other.monitor").samplerate == 48000
+    with pytest.raises(CaptureError, match="hjtest.monitor"):
+        find_source("nothing-like-this")
+
+
+def test_capture_recovers_a_click_train_with_its_timing(pulse):  # noqa: F811
+    sink = Sink()
+    with Capture(None, sink) as c:
+        wait_for(lambda: sink.count() > 20, 5, "blocks from the monitor")
+        st = c.status
+        assert st.state == "capturing" and st.source == "hjtest.monitor"
+        assert st.samplerate == 44100 and st.level_db == -math.inf  # the null sink is silent
+        # a click train: 5 ms 2 kHz bursts every 0.2 s, the first 0.3 s in
+        period, first, n_clicks = 0.2, 0.3, 8
+        sig = np.zeros(int(SR * (first + period * n_clicks + 0.3)), np.float32)
+        burst = (0.5 * np.sin(2 * np.pi * 2000 * np.arange(int(0.005 * SR)) / SR)).astype(
+            np.float32
+        )
+        onsets = first + period * np.arange(n_clicks)
+        for o in onsets:
+            i = int(round(o * SR))
+            sig[i : i + len(burst)] = burst
+        start_block = sink.count()
+        t_launch = time.monotonic()
+        player = pulse.play(sig, latency_ms=50)  # no underruns on a busy machine
+        player.wait(timeout=10)
+        time.sleep(0.3)
+        x, t = sink.since(start_block)
+        assert c.status.level_db > -90 or c.status.level_db == -math.inf
+    # the whole signal is there: normalised cross-correlation peak
+    x64, sig64 = x.astype(np.float64), sig.astype(np.float64)
+    corr = np.correlate(x64, sig64, mode="valid")
+    lag = int(np.argmax(corr))
+    norm = np.linalg.norm(sig64) * np.linalg.norm(x64[lag : lag + len(sig)])
+    assert corr[lag] / norm > 0.95
+    # click times from the capture timestamps
+    env = np.abs(x) > 0.25
+    starts = np.flatnonzero(env[1:] & ~env[:-1]) + 1
+    starts = starts[np.insert(np.diff(starts) > SR * 0.05, 0, True)]
+    assert len(starts) == n_clicks
+    heard = t[starts]
+    intervals = np.diff(heard)
+    assert np.all(np.abs(intervals - period) < 0.003), intervals
+    offset = float(np.median(heard - (t_launch + onsets)))
+    # from launching the player to the capture stamp: player start-up and buffering, less the
+    # null sink rendering a little ahead of real time (a real device delivers after capture)
+    print(f"capture offset from player launch: {offset * 1000:.1f} ms")
+    assert -0.03 < offset < 0.3
+
+
+def test_48k_sink_gives_44k1_blocks_at_the_right_pitch(pulse):  # noqa: F811
+    pulse.load_sink("hj48", rate=48000)
+    sink = Sink()
+    with Capture("hj48.monitor", sink) as c:
+        wait_for(lambda: sink.count() > 5, 5, "blocks")
+        assert c.status.samplerate == 48000
+        start = sink.count()
+        tone = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(int(48000 * 0.8)) / 48000)
+        pulse.play(np.stack([tone, tone], axis=1), sr=48000, device="hj48").wait(timeout=10)
+        time.sleep(0.2)
+        x, _ = sink.since(start)
+    loud = x[np.abs(x) > 0.0]
+    assert len(loud) > SR // 2
+    seg = loud[2000 : 2000 + 16384]
+    spec = np.abs(np.fft.rfft(seg * np.hanning(len(seg))))
+    peak = np.argmax(spec) * SR / len(seg)
+    assert abs(peak - 1000) < 3.0, peak
+    assert np.max(np.abs(seg)) == pytest.approx(0.5, abs=0.02)
+
+
+def test_source_vanishes_then_returns(pulse):  # noqa: F811
+    sink = Sink()
+    with Capture("hjtest.monitor", sink) as c:
+        wait_for(lambda: c.status.state == "capturing", 5, "capturing")
+        pulse.unload(pulse.sink_module("hjtest"))
+        wait_for(lambda: c.status.state == "waiting", 5, "waiting after the sink went")
+        st = c.status
+        assert "hjtest.monitor" in st.message and "waiting" in st.message, st.message
+        time.sleep(0.5)
+        n = sink.count()
+        pulse.load_sink("hjtest")
+        wait_for(lambda: c.status.state == "capturing", 6, "capturing again")
+        assert c.status.source == "hjtest.monitor"
+        wait_for(lambda: sink.count() > n + 10, 3, "blocks again")
+
+
+def test_falls_back_to_the_default_and_switches_back(pulse):  # noqa: F811
+    pulse.load_sink("extra")
+    sink = Sink()
+    with Capture("extra.monitor", sink, fallback_to_default=True) as c:
+        wait_for(lambda: c.status.source == "extra.monitor", 5, "capturing extra")
+        pulse.unload(pulse.sink_module("extra"))
+        wait_for(lambda: c.status.source == "hjtest.monitor", 6, "the default meanwhile")
+        assert c.status.state == "capturing"
+        assert "extra.monitor" in c.status.message and "default" in c.status.message
+        pulse.load_sink("extra")
+        wait_for(lambda: c.status.source == "extra.monitor", 8, "switching back")
+
+
+def test_overruns_are_counted_when_the_callback_is_slow(pulse):  # noqa: F811
+    sink = Sink(delay=0.05)  # 50 ms per 11.6 ms block
+    c = Capture(None, sink, queue_s=0.1)
+    c.start()
+    try:
+        wait_for(lambda: c.status.overruns > 10, 5, "overruns")
+        assert c.status.state == "capturing"
+    finally:
+        t0 = time.monotonic()
+        c.stop()
+    assert time.monotonic() - t0 < 2.0
+
+
+def test_server_restart_is_survived():
+    server = PulseServer()
+    try:
+        server.start()
+    except RuntimeError as exc:
+        server.stop()
+        pytest.skip(f"no PulseAudio: {exc}")
+    mp = pytest.MonkeyPatch()
+    try:
+        for k, v in server.env.items():
+            mp.setenv(k, v)
+        sink = Sink()
+        with Capture(None, sink) as c:
+            wait_for(lambda: c.status.state == "capturing", 5, "capturing")
+            server.crash()
+            wait_for(lambda: c.status.state == "waiting", 5, "waiting without a server")
+            assert "server" in c.status.message or "vanished" in c.status.message
+            server.start()
+            wait_for(lambda: c.status.state == "capturing", 8, "capturing after the restart")
+            n = sink.count()
+            wait_for(lambda: sink.count() > n + 5, 3, "blocks after the restart")
+    finally:
+        server.stop()
+        mp.undo()
