@@ -93,10 +93,14 @@ class PulseServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"pulseaudio exited ({self.proc.returncode}): {self._log_tail()}")
-            if self.socket.exists() and self._can_connect():
-                if self.pactl("info", check=False).returncode == 0:
-                    return
+                rc = self.proc.returncode
+                raise RuntimeError(f"pulseaudio exited ({rc}): {self._log_tail()}")
+            if (
+                self.socket.exists()
+                and self._can_connect()
+                and self.pactl("info", check=False).returncode == 0
+            ):
+                return
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"pulseaudio did not come up in {timeout:.0f} s: {self._log_tail()}")
@@ -169,7 +173,11 @@ class PulseServer:
         out = self.pactl("list", "short", "modules").stdout
         for line in out.splitlines():
             parts = line.split("\t")
-            if len(parts) >= 3 and parts[1] == "module-null-sink" and f"sink_name={name}" in parts[2]:
+            if (
+                len(parts) >= 3
+                and parts[1] == "module-null-sink"
+                and f"sink_name={name}" in parts[2].split()
+            ):
                 return int(parts[0])
         raise KeyError(name)
 

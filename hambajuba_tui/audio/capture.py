@@ -55,7 +55,8 @@ class CaptureError(Exception):
 @dataclass(frozen=True)
 class Source:
     name: str
-    """Backend name, e.g. ``"hjtest.monitor"`` or ``"alsa_input.pci-0000_00_1f.3.analog-stereo"``."""
+    """Backend name, e.g. ``"hjtest.monitor"`` or ``"alsa_input.pci-0000_00_1f.3.analog-stereo"``.
+    """
     label: str
     """Human description, e.g. ``"Monitor of Built-in Audio"``."""
     kind: str
@@ -648,9 +649,7 @@ class Capture:
     def status(self) -> CaptureStatus:
         with self._lock:
             s = self._status
-            return CaptureStatus(
-                s.source, s.state, s.message, s.level_db, s.overruns, s.samplerate
-            )
+            return CaptureStatus(s.source, s.state, s.message, s.level_db, s.overruns, s.samplerate)
 
     def __enter__(self) -> Capture:
         self.start()
@@ -771,13 +770,10 @@ class Capture:
             try:
                 frames, t_read = stream.read()
             except Exception as exc:
-                return (
-                    f"source {src.name} vanished ({_first_line(exc)}); "
-                    + (
-                        "waiting for it (or the default)…"
-                        if self.fallback_to_default
-                        else "waiting for it…"
-                    )
+                return f"source {src.name} vanished ({_first_line(exc)}); " + (
+                    "waiting for it (or the default)…"
+                    if self.fallback_to_default
+                    else "waiting for it…"
                 )
             if frames.size == 0:
                 continue
