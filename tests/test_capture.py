@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 from pulse import PulseServer, pulse  # noqa: F401  (fixture)
-from scipy.signal import resample_poly
+from scipy.signal import correlate, resample_poly
 
 from hambajuba_tui.audio import capture as cap
 from hambajuba_tui.audio.capture import (
@@ -136,6 +136,50 @@ def test_no_audio_server_is_a_clear_error_and_a_waiting_status(monkeypatch, tmp_
     c.stop()  # idempotent
 
 
+class FakeStream:
+    """Stands in for a device: 48 kHz stereo (or mono) at real-time pace, clipped, with DC."""
+
+    def __init__(self, sc, source: Source) -> None:
+        self.source = source
+        self.rate, self.n = source.samplerate, 0
+        self.t0 = time.monotonic()
+
+    def read(self):
+        frames = self.rate // 100
+        due = self.t0 + (self.n + frames) / self.rate
+        time.sleep(max(0.0, due - time.monotonic()))
+        i = self.n + np.arange(frames)
+        self.n += frames
+        x = 1.5 * np.sin(2 * np.pi * 440 * i / self.rate) + 0.2  # clips, and has DC
+        out = np.stack([x] * self.source.channels, axis=1).astype(np.float32)
+        return out, time.monotonic()
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_capture_pipeline_on_a_fake_48k_device(monkeypatch, channels):
+    src = Source("fake.mic", "Fake mic", "microphone", True, 0, channels, 48000)
+    monkeypatch.setattr(cap, "_import_soundcard", lambda: None)
+    monkeypatch.setattr(cap, "list_sources", lambda: [src])
+    monkeypatch.setattr(cap, "_Stream", FakeStream)
+    sink = Sink()
+    with Capture(None, sink, block=512) as c:
+        wait_for(lambda: sink.count() > 60, 5, "blocks")
+        st = c.status
+    assert st.state == "capturing" and st.source == "fake.mic" and st.samplerate == 48000
+    assert st.level_db > -3.0  # loud: clipped sine with DC
+    x, t = sink.since(0)
+    assert all(len(b) == 512 for b in sink.blocks)
+    assert np.max(np.abs(x)) <= 1.0  # clip-safe
+    assert np.mean(x[4096:]) > 0.05  # the DC passes through
+    # the block stamps advance by one block's duration at 44.1 kHz
+    steps = np.diff(np.array(sink.times))
+    assert np.median(steps) == pytest.approx(512 / SR, rel=0.02)
+    assert c.status.state == "stopped"
+
+
 # -- a real PulseAudio server -------------------------------------------------------------------
 
 
@@ -159,13 +203,13 @@ def test_list_sources_shows_the_null_sinks_monitor_as_default(pulse):  # noqa: F
 def test_capture_recovers_a_click_train_with_its_timing(pulse):  # noqa: F811
     sink = Sink()
     with Capture(None, sink) as c:
-        wait_for(lambda: sink.count() > 20, 5, "blocks from the monitor")
+        wait_for(lambda: sink.count() > 60, 6, "blocks from the monitor, the clock settled")
         st = c.status
         assert st.state == "capturing" and st.source == "hjtest.monitor"
         assert st.samplerate == 44100 and st.level_db == -math.inf  # the null sink is silent
-        # a click train: 5 ms 2 kHz bursts every 0.2 s, the first 0.3 s in
-        period, first, n_clicks = 0.2, 0.3, 8
-        sig = np.zeros(int(SR * (first + period * n_clicks + 0.3)), np.float32)
+        # a click train: 5 ms 2 kHz bursts every 0.15 s, the first 0.2 s in
+        period, first, n_clicks = 0.15, 0.2, 6
+        sig = np.zeros(int(SR * (first + period * n_clicks + 0.2)), np.float32)
         burst = (0.5 * np.sin(2 * np.pi * 2000 * np.arange(int(0.005 * SR)) / SR)).astype(
             np.float32
         )
@@ -177,12 +221,12 @@ def test_capture_recovers_a_click_train_with_its_timing(pulse):  # noqa: F811
         t_launch = time.monotonic()
         player = pulse.play(sig, latency_ms=50)  # no underruns on a busy machine
         player.wait(timeout=10)
-        time.sleep(0.3)
+        time.sleep(0.15)
         x, t = sink.since(start_block)
         assert c.status.level_db > -90 or c.status.level_db == -math.inf
     # the whole signal is there: normalised cross-correlation peak
     x64, sig64 = x.astype(np.float64), sig.astype(np.float64)
-    corr = np.correlate(x64, sig64, mode="valid")
+    corr = correlate(x64, sig64, mode="valid", method="fft")
     lag = int(np.argmax(corr))
     norm = np.linalg.norm(sig64) * np.linalg.norm(x64[lag : lag + len(sig)])
     assert corr[lag] / norm > 0.95
@@ -193,11 +237,13 @@ def test_capture_recovers_a_click_train_with_its_timing(pulse):  # noqa: F811
     assert len(starts) == n_clicks
     heard = t[starts]
     intervals = np.diff(heard)
-    assert np.all(np.abs(intervals - period) < 0.003), intervals
+    # stamps are good to a few ms (the null sink renders in blocks; the clock settles)
+    assert np.all(np.abs(intervals - period) < 0.006), intervals
     offset = float(np.median(heard - (t_launch + onsets)))
     # from launching the player to the capture stamp: player start-up and buffering, less the
     # null sink rendering a little ahead of real time (a real device delivers after capture)
-    print(f"capture offset from player launch: {offset * 1000:.1f} ms")
+    jitter = np.max(np.abs(intervals - period))
+    print(f"capture offset from player launch: {offset * 1e3:.1f} ms, jitter {jitter * 1e3:.1f} ms")
     assert -0.03 < offset < 0.3
 
 
@@ -248,6 +294,21 @@ def test_falls_back_to_the_default_and_switches_back(pulse):  # noqa: F811
         assert "extra.monitor" in c.status.message and "default" in c.status.message
         pulse.load_sink("extra")
         wait_for(lambda: c.status.source == "extra.monitor", 8, "switching back")
+
+
+def test_a_mono_48k_microphone_is_listed_and_captured(pulse):  # noqa: F811
+    pulse.pactl(
+        "load-module", "module-null-source", "source_name=hjmic", "channels=1", "rate=48000"
+    )
+    mic = find_source("hjmic")
+    assert (mic.kind, mic.channels, mic.samplerate, mic.default) == ("microphone", 1, 48000, False)
+    assert list_sources()[-1] == mic  # monitors first, then microphones
+    sink = Sink()
+    with Capture("hjmic", sink) as c:
+        wait_for(lambda: sink.count() > 10, 6, "blocks from the mic")
+        st = c.status
+    assert st.source == "hjmic" and st.samplerate == 48000
+    assert all(len(b) == 512 for b in sink.blocks)
 
 
 def test_overruns_are_counted_when_the_callback_is_slow(pulse):  # noqa: F811
