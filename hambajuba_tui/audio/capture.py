@@ -295,6 +295,61 @@ def _pulse_recorder(pa_mod) -> type:
     lib, ffi = pa_mod._pa, pa_mod._ffi
 
     class _Recorder(pa_mod._Recorder):
+        open_timeout = 3.0
+
+        def __enter__(self):
+            # soundcard's, with a time limit: a stream that never becomes ready (PipeWire with no
+            # session manager to link it, a wedged server) must not hang the capture thread
+            pulse = pa_mod._pulse
+            spec = ffi.new("pa_sample_spec*")
+            spec.format = lib.PA_SAMPLE_FLOAT32LE
+            spec.rate = self._samplerate
+            spec.channels = self.channels
+            if not pulse._pa_sample_spec_valid(spec):
+                raise RuntimeError("invalid sample spec")
+            pam = ffi.new("pa_channel_map*")
+            cmap = lib.pa_channel_map_init_extend(pam, spec.channels, lib.PA_CHANNEL_MAP_DEFAULT)
+            self.stream = pulse._pa_stream_new(pulse.context, b"hambajuba capture", spec, cmap)
+            if not self.stream:
+                raise RuntimeError(
+                    f"stream creation failed ({pulse._pa_context_errno(pulse.context)})"
+                )
+            attr = ffi.new("pa_buffer_attr*")
+            attr.maxlength = 2**32 - 1
+            attr.fragsize = self._blocksize * self.channels * 4
+            attr.minreq = attr.prebuf = attr.tlength = 2**32 - 1
+            self._connect_stream(attr)
+            deadline = time.monotonic() + self.open_timeout
+            while (state := pulse._pa_stream_get_state(self.stream)) not in (
+                lib.PA_STREAM_READY,
+                lib.PA_STREAM_FAILED,
+            ):
+                if time.monotonic() > deadline:
+                    self.__exit__(None, None, None)
+                    raise RuntimeError("the server did not start the stream in time")
+                time.sleep(0.005)
+            if state == lib.PA_STREAM_FAILED:
+                self._unref()
+                raise RuntimeError("no such source, or it refused the stream")
+            self.channels = int(pulse._pa_stream_get_channel_map(self.stream).channels)
+            return self
+
+        def _unref(self):
+            pa_mod._pulse._pa_stream_unref(self.stream)
+
+        def __exit__(self, *exc):
+            pulse = pa_mod._pulse
+            pulse._pa_stream_disconnect(self.stream)
+            deadline = time.monotonic() + 1.0
+            while pulse._pa_stream_get_state(self.stream) not in (
+                lib.PA_STREAM_TERMINATED,
+                lib.PA_STREAM_FAILED,
+            ):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.005)
+            self._unref()
+
         def _connect_stream(self, bufattr):
             pulse = pa_mod._pulse
             flags = lib.PA_STREAM_ADJUST_LATENCY | lib.PA_STREAM_DONT_MOVE
