@@ -790,7 +790,7 @@ class Capture:
                 )
                 reason = self._pump(stream, fallback)
                 if reason:
-                    self._set(state="waiting", message=reason, level_db=-math.inf)
+                    self._set(state="waiting", message=reason, source="", level_db=-math.inf)
                     continue  # reconnect right away; backoff starts if that fails
             except CaptureError as exc:
                 msg = str(exc)
@@ -824,12 +824,11 @@ class Capture:
         while not self._stop.is_set():
             try:
                 frames, t_read = stream.read()
-            except Exception as exc:
-                return f"source {src.name} vanished ({_first_line(exc)}); " + (
-                    "waiting for it (or the default)…"
-                    if self.fallback_to_default
-                    else "waiting for it…"
-                )
+            except Exception:  # the stream failed: the source (or the whole server) went away
+                then = "waiting…"
+                if self.fallback_to_default:
+                    then = "waiting for it (or the default)…"
+                return f"source {src.name} vanished; {then}"
             if frames.size == 0:
                 continue
             if frames.ndim == 1:
