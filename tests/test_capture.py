@@ -350,3 +350,24 @@ def test_server_restart_is_survived():
     finally:
         server.stop()
         mp.undo()
+
+
+def test_a_subprocess_sees_the_fixture_server(pulse):  # noqa: F811
+    """How a CLI test (``hambajuba live --headless --source hjtest.monitor``) reuses the fixture:
+    the env is already set for children; ``pulse.client_env()`` spells it out."""
+    import subprocess
+    import sys
+
+    code = (
+        "from hambajuba_tui.audio.capture import find_source; s = find_source('hjtest.monitor'); "
+        "print(s.name, s.kind, s.default)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=pulse.client_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["hjtest.monitor", "monitor", "True"]
