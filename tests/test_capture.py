@@ -94,6 +94,24 @@ def test_stream_resampler_identity_at_44100():
     assert np.array_equal(rs.process(x), x)
 
 
+def test_sample_clock_ignores_late_reads_and_counts_real_gaps():
+    rate, frames = 48000, 480
+    clk = cap._SampleClock(rate)
+    rng = np.random.default_rng(1)
+    gaps, n = [], 0
+    for k in range(300):
+        n += frames
+        t = 100.0 + n / rate + rng.uniform(0, 0.004)  # reads return 0-4 ms after capture
+        if k == 100:
+            t += 0.08  # one stalled read: not a gap
+        if k >= 200:
+            t += 0.25  # 250 ms of samples never arrived: a gap
+        gaps.append(clk.observe(n - 1, t))
+    assert sum(1 for g in gaps if g) == 1
+    assert max(gaps) == pytest.approx(0.25, abs=0.01)
+    assert clk.time_of(n - 1) == pytest.approx(100.0 + n / rate + 0.25, abs=0.005)
+
+
 def _fake(names):
     return [
         Source(n, f"Label {n}", "monitor" if n.endswith(".monitor") else "microphone", d, i, 2, SR)

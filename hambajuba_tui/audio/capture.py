@@ -612,25 +612,26 @@ class _SampleClock:
         self._late: list[float] = []
         self._last_t = 0.0
 
-    def observe(self, last_index: int, t_last: float) -> bool:
-        """Feed one read; True when a gap (lost samples) was detected."""
+    def observe(self, last_index: int, t_last: float) -> float:
+        """Feed one read; returns the length (s) of a gap (lost samples) detected now, else 0."""
         obs = t_last - last_index / self.rate
+        dt = max(t_last - self._last_t, 0.0)
+        self._last_t = t_last
         if self.offset is None or obs <= self.offset:
             self.offset = obs
             self._late.clear()
-            return False
-        dt = max(t_last - self._last_t, 0.0)
-        self._last_t = t_last
+            return 0.0
         if obs - self.offset > _GAP_S:
             self._late.append(obs)
             if len(self._late) >= 10 and min(self._late) - self.offset > _GAP_S:
+                gap = min(self._late) - self.offset
                 self.offset = min(self._late)
                 self._late.clear()
-                return True
-            return False
+                return gap
+            return 0.0
         self._late.clear()
         self.offset += min(obs - self.offset, 0.001 * dt + 1e-5)  # allow ~1 ms/s of drift
-        return False
+        return 0.0
 
     def time_of(self, index: float) -> float:
         return (self.offset or 0.0) + index / self.rate
@@ -774,6 +775,7 @@ class Capture:
                 source, why = self._choose()
                 if source is None:
                     raise CaptureError(why)
+                self._set(message=f"opening {source.name}…")
                 try:
                     stream = _Stream(sc, source)
                 except Exception as exc:
@@ -836,8 +838,9 @@ class Capture:
             mono = frames.mean(axis=1) if frames.shape[1] > 1 else frames[:, 0]
             mono = np.nan_to_num(mono, nan=0.0, posinf=1.0, neginf=-1.0)
             n_in += len(mono)
-            if clock.observe(n_in - 1, t_read):
-                self._count_overrun()
+            gap = clock.observe(n_in - 1, t_read)
+            if gap:
+                self._count_overrun(max(1, round(gap * self.sr / self.block)))
             out = resampler.process(mono)
             if len(out):
                 pending.append(out)
