@@ -331,6 +331,15 @@ def test_a_mono_48k_microphone_is_listed_and_captured(pulse):  # noqa: F811
     assert all(len(b) == 512 for b in sink.blocks)
 
 
+def test_a_source_named_before_it_exists_is_picked_up_when_it_appears(pulse):  # noqa: F811
+    sink = Sink()
+    with Capture("later", sink) as c:
+        wait_for(lambda: c.status.source == "hjtest.monitor", 6, "the default meanwhile")
+        assert c.status.message.startswith("no source matches 'later'; capturing the default")
+        pulse.load_sink("later")
+        wait_for(lambda: c.status.source == "later.monitor", 8, "switching to it")
+
+
 def test_overruns_are_counted_when_the_callback_is_slow(pulse):  # noqa: F811
     sink = Sink(delay=0.05)  # 50 ms per 11.6 ms block
     c = Capture(None, sink, queue_s=0.1)

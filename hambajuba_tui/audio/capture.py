@@ -487,7 +487,8 @@ def _list_other(sc) -> list[Source]:
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line.removesuffix("; choices:")
 
 
 def list_sources() -> list[Source]:
@@ -868,6 +869,13 @@ class Capture:
             return ""  # the read will fail soon enough if the server is gone
         if fallback and self._want and any(s.name == self._want for s in sources):
             return f"source {self._want} is back; switching to it…"
+        if fallback and self._want is None and self._spec is not None:
+            try:
+                found = _pick(self._spec, sources)
+            except CaptureError:
+                found = None
+            if found is not None:
+                return f"source {found.name} appeared; switching to it…"
         if self._spec is None or fallback:
             try:
                 d = _pick(None, sources)
