@@ -237,7 +237,7 @@ def test_capture_recovers_a_click_train_with_its_timing(pulse):  # noqa: F811
             sig[i : i + len(burst)] = burst
         start_block = sink.count()
         t_launch = time.monotonic()
-        player = pulse.play(sig, latency_ms=50)  # no underruns on a busy machine
+        player = pulse.play(sig, latency_ms=200)  # no underruns on a busy machine
         player.wait(timeout=10)
         time.sleep(0.15)
         x, t = sink.since(start_block)
@@ -250,7 +250,7 @@ def test_capture_recovers_a_click_train_with_its_timing(pulse):  # noqa: F811
     env = np.abs(x) > 0.25
     starts = np.flatnonzero(env[1:] & ~env[:-1]) + 1
     starts = starts[np.insert(np.diff(starts) > SR * 0.05, 0, True)]
-    assert len(starts) == n_clicks
+    assert len(starts) == n_clicks, np.diff(starts)
     for st in starts:
         seg = x[st - 20 : st + len(burst) + 20].astype(np.float64)
         c = correlate(seg, burst.astype(np.float64), "valid")
