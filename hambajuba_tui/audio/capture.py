@@ -235,18 +235,24 @@ def _import_soundcard():
             finally:
                 sys.argv = argv
         if sys.platform.startswith("linux"):
+            if not hasattr(mod.pulseaudio, "_hj_server"):
+                mod.pulseaudio._hj_server = os.environ.get("PULSE_SERVER")  # the import's
             _ensure_pulse_context(mod.pulseaudio)
         return mod
 
 
 def _ensure_pulse_context(pa_mod) -> None:
-    """soundcard connects once at import; after the server went away, connect again."""
+    """soundcard connects once at import; after the server went away (or ``PULSE_SERVER`` now
+    names another one), connect again."""
     pulse = pa_mod._pulse
     lib = pa_mod._pa
     state = pulse._pa_context_get_state(pulse.context)
-    if state == lib.PA_CONTEXT_READY:
+    server = os.environ.get("PULSE_SERVER")
+    if state == lib.PA_CONTEXT_READY and server == pa_mod._hj_server:
         return
-    pa_mod._pulse = _new_pulse_context(pa_mod)  # the dead one is left alone (atexit owns it)
+    # the old one is left alone: soundcard's atexit owns the first, streams may hold the others
+    pa_mod._pulse = _new_pulse_context(pa_mod)
+    pa_mod._hj_server = server
 
 
 def _new_pulse_context(pa_mod):
