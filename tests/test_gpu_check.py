@@ -29,6 +29,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
+pytestmark = pytest.mark.slow  # one ≈ 50 s run of the check, shared by the tests below
+
 ROOT = Path(__file__).resolve().parent.parent
 CHECK = ROOT / "bench" / "gpu_check.py"
 BOX = (
