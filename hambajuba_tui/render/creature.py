@@ -185,7 +185,9 @@ class CreatureCanvas:
         self.analysis, self.skin, self.sources = analysis, skin, list(sources)
         self.engine, self.title, self.creature = engine, title, creature
         n = len(self.sources)
-        self.layout = vertical_layout(skin, n) if vertical else landscape_layout(skin, heart_size, n)
+        self.layout = (
+            vertical_layout(skin, n) if vertical else landscape_layout(skin, heart_size, n)
+        )
         lay = self.layout
         self.canvas = CellCanvas(
             lay.width, lay.height, lay.font, skin.colors["background"], lay.origin
@@ -212,6 +214,15 @@ class CreatureCanvas:
             heart = np.asarray(Image.fromarray(heart).resize((side, side), Image.BICUBIC))
         self.canvas.paste(x, y, heart)
         return self.canvas.pixels
+
+    def face_pixels(self, expression) -> np.ndarray:
+        """uint8 [h, w, 3]: the face box as drawn for ``expression`` (on a scratch canvas)."""
+        lay = self.layout
+        scratch = CellCanvas(lay.width, lay.height, lay.font, self.skin.colors["background"])
+        b = lay.face
+        lines = render_lines(FaceRenderable(self.skin, expression), b.cols)
+        scratch.segments(0, 0, lines, self.text_rgb)
+        return scratch.pixels[: b.rows * lay.font.cell_h, : b.cols * lay.font.cell_w].copy()
 
     # -- parts, each redrawn only when its key changes -------------------------------------
     def _changed(self, part: str, key) -> bool:
@@ -267,7 +278,7 @@ class CreatureCanvas:
                 cv.text(col, b.row + 1 + dy, ch, fg, None, bold)
 
     def _draw_tendrils(self, levels: list[float], step: int) -> None:
-        lay, cv, skin = self.layout, self.canvas, self.skin
+        lay, cv = self.layout, self.canvas
         half = (len(lay.orbs) + 1) // 2
         box_top, hr = lay.heart_box.row, lay.heart_box.rows - 2
         for (strip, mirror), orbs in zip(lay.tendrils, (range(half), range(half, len(lay.orbs)))):

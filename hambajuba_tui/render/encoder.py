@@ -29,8 +29,7 @@ def ffmpeg_exe() -> str:
         import imageio_ffmpeg
     except ImportError:
         raise RenderError(
-            "no video encoder: the imageio-ffmpeg package is missing "
-            "(pip install imageio-ffmpeg)"
+            "no video encoder: the imageio-ffmpeg package is missing (pip install imageio-ffmpeg)"
         ) from None
     try:
         exe = imageio_ffmpeg.get_ffmpeg_exe()
@@ -100,7 +99,7 @@ class Encoder:
         audio: np.ndarray | None = None,
         sr: int = 44100,
         crf: int = 18,
-        preset: str = "veryfast",
+        preset: str = "superfast",
     ) -> None:
         if width % 2 or height % 2:
             raise RenderError(f"H.264 in yuv420p needs an even size, got {width}×{height}")
@@ -136,7 +135,12 @@ class Encoder:
             cmd += ["-i", f"pipe:{audio_r}"]
         cmd += ["-map", "0:v"] + (["-map", "1:a"] if audio_r is not None else [])
         cmd += ["-c:v", "libx264", "-preset", preset, "-crf", str(crf)]
+        # BT.709, limited range, and said so in the file: browsers and phones show the colours
+        # as rendered (an untagged stream is guessed at, often as BT.601).
+        cmd += ["-vf", "scale=out_color_matrix=bt709:out_range=tv:flags=bicubic"]
         cmd += ["-pix_fmt", "yuv420p", "-profile:v", "high"]
+        cmd += ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"]
+        cmd += ["-color_range", "tv"]
         if audio_r is not None:
             cmd += ["-c:a", "aac", "-b:a", "192k"]
         cmd += ["-movflags", "+faststart", "-f", "mp4", str(self.tmp)]
@@ -196,10 +200,8 @@ class Encoder:
 
     def finish(self) -> Path:
         """Close the input, wait for ffmpeg, rename the file into place; returns the path."""
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             self.proc.stdin.close()
-        except (BrokenPipeError, OSError):
-            pass
         code = self.proc.wait()
         self._err_thread.join(5)
         if self._audio_thread is not None:

@@ -41,7 +41,8 @@ class RenderOptions:
     decoder: str = "taesd"
     title: str = ""
     crf: int = 18
-    preset: str = "veryfast"
+    preset: str = "superfast"
+    """x264 preset: superfast keeps a 512² preview render ahead of real time on two cores."""
 
 
 @dataclass(frozen=True)
