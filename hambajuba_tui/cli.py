@@ -544,6 +544,12 @@ def _add_render_parser(sub) -> None:
     r.add_argument("--vertical", action="store_true", help="1080×1920 layout for phones")
     r.add_argument("--skin", type=Path, help="skin for --creature (a TOML file or a name)")
     r.add_argument(
+        "--preset",
+        default="superfast",
+        choices=["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"],
+        help="x264 speed / size trade (default superfast: ahead of real time on 2 cores)",
+    )
+    r.add_argument(
         "--progress-json",
         action="store_true",
         help="progress as JSON lines on stdout (for scripts and the TUI)",
@@ -690,6 +696,7 @@ def cmd_render(args) -> int:
         vertical=args.vertical,
         decoder=args.decoder,
         title=title,
+        preset=args.preset,
     )
     report, close = _render_progress(args)
     began = _time.monotonic()

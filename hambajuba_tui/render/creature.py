@@ -13,6 +13,7 @@ orbs in a row below it).
 
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass
 
@@ -34,6 +35,8 @@ ORB_W, ORB_H = 11, 4
 TENDRIL_W = 8
 ACTIVITY_STEP = 0.05
 """Orb and tendril activity is drawn in steps of this (the TUI: 0.01 and 0.1)."""
+CACHE_PARTS = 512
+"""Looks of parts (an orb at one activity, a tendril strip…) kept as pixels for reuse."""
 
 
 def _even(x: float) -> int:
@@ -195,6 +198,7 @@ class CreatureCanvas:
         self.clock = CreatureClock(analysis, skin.heart_pulse_s)
         self.heart_size = heart_size
         self._keys: dict[str, object] = {}
+        self._cache: collections.OrderedDict[tuple, list[np.ndarray]] = collections.OrderedDict()
         self.text_rgb = hex_rgb(skin.colors["text"])
         self.dim_rgb = hex_rgb(skin.colors["dim"])
 
@@ -225,40 +229,63 @@ class CreatureCanvas:
         return scratch.pixels[: b.rows * lay.font.cell_h, : b.cols * lay.font.cell_w].copy()
 
     # -- parts, each redrawn only when its key changes -------------------------------------
-    def _changed(self, part: str, key) -> bool:
-        if self._keys.get(part) == key:
-            return False
-        self._keys[part] = key
-        return True
+    def _part(self, name: str, key, boxes: list[Box], draw, cache: bool = True) -> None:
+        """Redraw part ``name`` when ``key`` changed: from the cache of its pixels when this
+        look was drawn before, else by ``draw()`` into its cleared ``boxes``."""
+        if self._keys.get(name) == key:
+            return
+        self._keys[name] = key
+        rects = [self.layout.pixel_box(b) for b in boxes]
+        px = self.canvas.pixels
+        blocks = self._cache.get((name, key)) if cache else None
+        if blocks is not None:
+            self._cache.move_to_end((name, key))
+            for (x, y, w, h), block in zip(rects, blocks):
+                px[y : y + h, x : x + w] = block
+            return
+        for b in boxes:
+            self.canvas.fill_cells(b.col, b.row, b.cols, b.rows)
+        draw()
+        if cache:
+            self._cache[(name, key)] = [px[y : y + h, x : x + w].copy() for x, y, w, h in rects]
+            if len(self._cache) > CACHE_PARTS:
+                self._cache.popitem(last=False)
 
     def _draw_creature(self, m: Moment, t: float) -> None:
         lay, cv, skin = self.layout, self.canvas, self.skin
         text = status_text(t, self.analysis, m.key, self.engine)
-        if self._changed("status", text):
-            b = lay.status
-            cv.fill_cells(b.col, b.row, b.cols, b.rows)
-            cv.text(b.col, b.row, text[: b.cols], self.dim_rgb)
-        if self._changed("face", m.expression):
-            b = lay.face
-            cv.fill_cells(b.col, b.row, b.cols, b.rows)
-            lines = render_lines(FaceRenderable(skin, m.expression), b.cols)
-            cv.segments(b.col, b.row, lines, self.text_rgb)
+        b = lay.status
+        self._part(
+            "status", text, [b], lambda: cv.text(b.col, b.row, text[: b.cols], self.dim_rgb), False
+        )
+
+        def face() -> None:
+            lines = render_lines(FaceRenderable(skin, m.expression), lay.face.cols)
+            cv.segments(lay.face.col, lay.face.row, lines, self.text_rgb)
+
+        self._part("face", m.expression, [lay.face], face)
         levels = [round(a / ACTIVITY_STEP) * ACTIVITY_STEP for a in m.activity]
         for k, box in enumerate(lay.orbs):
-            stem = self.sources[k]
-            key = (stem, levels[k], m.flutter[k])
-            if self._changed(f"orb{k}", key):
-                cv.fill_cells(box.col, box.row, box.cols, box.rows)
-                orb = OrbRenderable(skin, stem, levels[k], m.flutter[k])
-                cv.segments(box.col, box.row, render_lines(orb, box.cols), self.text_rgb)
-        if self._changed("frame", m.pulse):
-            self._draw_frame(m.pulse)
+            stem, flutter = self.sources[k], m.flutter[k]
+
+            def orb(box=box, stem=stem, level=levels[k], flutter=flutter) -> None:
+                lines = render_lines(OrbRenderable(skin, stem, level, flutter), box.cols)
+                cv.segments(box.col, box.row, lines, self.text_rgb)
+
+            self._part(f"orb{k}", (stem, levels[k], flutter), [box], orb)
+        hb = lay.heart_box
+        edges = [
+            Box(hb.col, hb.row, hb.cols, 1),
+            Box(hb.col, hb.row + hb.rows - 1, hb.cols, 1),
+            Box(hb.col, hb.row + 1, 1, hb.rows - 2),
+            Box(hb.col + hb.cols - 1, hb.row + 1, 1, hb.rows - 2),
+        ]
+        self._part("frame", m.pulse, edges, lambda: self._draw_frame(m.pulse))
         step = min(int(m.beat_phase * BEAD_STEPS), BEAD_STEPS - 1)
-        if self._changed("tendrils", (tuple(levels), step)):
-            if lay.vertical:
-                self._draw_vertical_tendrils(levels, step)
-            else:
-                self._draw_tendrils(levels, step)
+        if lay.vertical:
+            self._vertical_tendrils(levels, step)
+        else:
+            self._tendrils(levels, step)
 
     def _draw_frame(self, pulse: float) -> None:
         lay, cv, skin = self.layout, self.canvas, self.skin
@@ -266,33 +293,54 @@ class CreatureCanvas:
         glyphs, color = frame_style(skin, pulse)
         fg, bold = hex_rgb(color), pulse >= 0.5
         top = f"♥ {self.title}" if self.title else "♥"
-        inner_rows = b.rows - 2
         bottom = edge_text("bottom", b.cols, 1, glyphs, self.engine)[0]
-        cv.fill_cells(b.col, b.row + b.rows - 1, b.cols, 1)
-        cv.fill_cells(b.col, b.row, b.cols, 1)
         cv.text(b.col, b.row, edge_text("top", b.cols, 1, glyphs, top)[0], fg, None, bold)
         cv.text(b.col, b.row + b.rows - 1, bottom, fg, None, bold)
         for side, col in (("left", b.col), ("right", b.col + b.cols - 1)):
-            cv.fill_cells(col, b.row + 1, 1, inner_rows)
-            for dy, ch in enumerate(edge_text(side, 1, inner_rows, glyphs)):
+            for dy, ch in enumerate(edge_text(side, 1, b.rows - 2, glyphs)):
                 cv.text(col, b.row + 1 + dy, ch, fg, None, bold)
 
-    def _draw_tendrils(self, levels: list[float], step: int) -> None:
-        lay, cv = self.layout, self.canvas
+    def _tendrils(self, levels: list[float], step: int) -> None:
+        lay = self.layout
         half = (len(lay.orbs) + 1) // 2
         box_top, hr = lay.heart_box.row, lay.heart_box.rows - 2
-        for (strip, mirror), orbs in zip(lay.tendrils, (range(half), range(half, len(lay.orbs)))):
-            cv.fill_cells(strip.col, strip.row, strip.cols, strip.rows)
+        for s, ((strip, mirror), orbs) in enumerate(
+            zip(lay.tendrils, (range(half), range(half, len(lay.orbs))))
+        ):
             orbs = list(orbs)
             n = len(orbs)
             ends = [
-                (lay.orbs[k].row + 1 - strip.row, box_top + 1 + (j + 1) * (hr - 1) // (n + 1))
+                (
+                    lay.orbs[k].row + 1 - strip.row,
+                    box_top + 1 + (j + 1) * (hr - 1) // (n + 1) - strip.row,
+                )
                 for j, k in enumerate(orbs)
             ]
-            ends = [(a, b - strip.row) for a, b in ends]
-            paths = tendril_paths(strip.cols, strip.rows, ends, mirror)
-            for k, path in zip(orbs, paths):
+
+            def draw(strip=strip, ends=ends, mirror=mirror, orbs=orbs) -> None:
+                paths = tendril_paths(strip.cols, strip.rows, ends, mirror)
+                for k, path in zip(orbs, paths):
+                    self._draw_path(strip, path, k, levels[k], step)
+
+            key = (
+                tuple(levels[k] for k in orbs),
+                step if any(levels[k] > BEAD_ACTIVITY for k in orbs) else -1,
+            )
+            self._part(f"tendrils{s}", key, [strip], draw)
+
+    def _vertical_tendrils(self, levels: list[float], step: int) -> None:
+        lay = self.layout
+        top = lay.heart_box.row + lay.heart_box.rows
+        for k, orb in enumerate(lay.orbs):
+            col = orb.col + orb.cols // 2
+            strip = Box(col, top, 1, orb.row - top)
+            path = [(0, y, V) for y in range(strip.rows - 1, -1, -1)]  # orb end first
+
+            def draw(strip=strip, path=path, k=k) -> None:
                 self._draw_path(strip, path, k, levels[k], step)
+
+            key = (levels[k], step if levels[k] > BEAD_ACTIVITY else -1)
+            self._part(f"tendril{k}", key, [strip], draw)
 
     def _draw_path(self, strip: Box, path, k: int, level: float, step: int) -> None:
         skin, cv = self.skin, self.canvas
@@ -301,14 +349,3 @@ class CreatureCanvas:
         for i, (x, y, g) in enumerate(path):
             glyph = skin.tendril_bead if i == bead else skin.tendril_glyphs[g]
             cv.text(strip.col + x, strip.row + y, glyph, fg, None, level > 0.75)
-
-    def _draw_vertical_tendrils(self, levels: list[float], step: int) -> None:
-        lay = self.layout
-        top = lay.heart_box.row + lay.heart_box.rows
-        for k, orb in enumerate(lay.orbs):
-            col = orb.col + orb.cols // 2
-            rows = orb.row - top
-            strip = Box(col, top, 1, rows)
-            self.canvas.fill_cells(col, top, 1, rows)
-            path = [(0, y, V) for y in range(rows - 1, -1, -1)]  # orb end first
-            self._draw_path(strip, path, k, levels[k], step)
