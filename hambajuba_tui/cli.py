@@ -415,6 +415,7 @@ def _run_show(args, audio, analysis) -> int:
             title=analysis.title,
             notices=problems,
             graphics=_graphics_mode(args.graphics),
+            song_path=getattr(args, "song_path", None),
         ).run()
         if show.session != session:  # the user changed the setup: keep it for next time
             from hambajuba_tui.bridge.session import save
@@ -439,12 +440,14 @@ def cmd_demo(args) -> int:
     _check_show_args(args)
     path = write_demo_song(demo_dir())
     audio, analysis = _prepare(args, path, "hambajuba demo")
+    args.song_path = path
     return _run_show(args, audio, analysis)
 
 
 def cmd_play(args) -> int:
     _check_show_args(args)
     audio, analysis = _prepare(args, args.file, args.file.stem)
+    args.song_path = args.file
     return _run_show(args, audio, analysis)
 
 
