@@ -61,6 +61,9 @@ def rendered(tmp_path_factory, song):
     creature = out.with_name("creature.mp4")
     res2 = _cli(base, song, "-o", creature, "--start", 2, "--end", 4, *common, "--creature")
     assert res2.returncode == 0, res2.stderr[-3000:]
+    # No terminal: plain progress lines on stderr, the result on stdout.
+    assert "hambajuba: render 60/60 frames" in res2.stderr
+    assert res2.stdout.startswith(f"wrote {creature}")
     return out, lines, creature
 
 
@@ -178,6 +181,48 @@ def test_creature_frames_blink_on_the_beat(rendered, song_analysis):
     # The heart pane holds the engine's frame.
     hx, hy, side = canvas.layout.heart_px
     assert frames[:, hy : hy + side, hx : hx + side].std() > 10
+
+
+@pytest.mark.parametrize("vertical", [False, True])
+def test_the_layouts_fit_their_canvas(analysis, vertical):
+    from hambajuba_tui.render.creature import CreatureCanvas
+    from hambajuba_tui.tui.skin import load_skin
+
+    for name in ("default", "kawaii"):  # plain ASCII, and the most unusual glyphs
+        skin, problems = load_skin(name)
+        assert not problems
+        canvas = CreatureCanvas(
+            analysis,
+            skin,
+            ["bass", "drums", "vocals", "other"],
+            512,
+            "preview",
+            "a title",
+            vertical=vertical,
+        )
+        lay = canvas.layout
+        width, height = canvas.size
+        if vertical:
+            assert (width, height) == (1080, 1920)
+        assert width % 2 == 0 and height % 2 == 0
+        boxes = [lay.face, lay.status, lay.heart_box, *lay.orbs] + [b for b, _ in lay.tendrils]
+        rects = [lay.pixel_box(b) for b in boxes]
+        for x, y, w, h in rects:
+            assert x >= 0 and y >= 0 and x + w <= width and y + h <= height
+        for i, (x, y, w, h) in enumerate(rects):  # nothing overlaps
+            for x2, y2, w2, h2 in rects[i + 1 :]:
+                if boxes[i] is lay.heart_box or (x2, y2, w2, h2) == lay.pixel_box(lay.heart_box):
+                    continue
+                assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y
+        hx, hy, side = lay.heart_px
+        bx, by, bw, bh = lay.pixel_box(lay.heart_box)
+        assert bx < hx and by < hy and hx + side < bx + bw and hy + side < by + bh
+        heart = np.full((512, 512, 3), 77, np.uint8)
+        frame = canvas.draw(1.0, heart)
+        assert frame.shape == (height, width, 3)
+        inner = frame[hy + 2 : hy + side - 2, hx + 2 : hx + side - 2]
+        assert np.all(np.abs(inner.astype(int) - 77) <= 1)  # the heart, scaled or not
+        assert len(np.unique(frame.reshape(-1, 3), axis=0)) > 10  # and the creature around it
 
 
 def test_ctrl_c_leaves_nothing_behind(tmp_path, tmp_path_factory, song, rendered):
