@@ -195,7 +195,10 @@ class Encoder:
         try:
             self.proc.stdin.write(memoryview(np.ascontiguousarray(frame)).cast("B"))
         except (BrokenPipeError, OSError):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(5)  # ffmpeg stopped reading: let it finish saying why
             self.abort()
+            self._err_thread.join(5)
             raise RenderError(_explain(self.stderr_text(), self.out)) from None
 
     def finish(self) -> Path:
