@@ -1,4 +1,4 @@
-"""Command line: ``hambajuba demo | play FILE | analyze FILE | snapshot FILE --at T |
+"""Command line: ``hambajuba demo | play FILE | live | analyze FILE | snapshot FILE --at T |
 features ... | models status|pull | skins list|check | render FILE -o OUT``.
 
 Errors a user can cause (missing or unreadable files, bad options) end with one line on
@@ -33,8 +33,15 @@ def _stems_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _show_options(p: argparse.ArgumentParser) -> None:
-    _stems_option(p)
+def _show_options(p: argparse.ArgumentParser, live: bool = False) -> None:
+    if not live:
+        _stems_option(p)
+        p.add_argument(
+            "--wait-analysis",
+            action="store_true",
+            help="analyse the whole song (stems and all) before it starts, instead of dancing "
+            "at once on a quick streaming analysis while the full one runs behind",
+        )
     p.add_argument(
         "--engine",
         default="auto",
@@ -56,7 +63,8 @@ def _show_options(p: argparse.ArgumentParser) -> None:
         help="frame size in pixels (default 512 for sdxl-turbo, 256 for preview)",
     )
     p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
-    p.add_argument("--no-sound", action="store_true", help="silent clock, no audio output")
+    if not live:
+        p.add_argument("--no-sound", action="store_true", help="silent clock, no audio output")
     p.add_argument(
         "--skin", type=Path, help="a skin: a TOML file, or a name (hambajuba skins list)"
     )
@@ -76,7 +84,8 @@ def _show_options(p: argparse.ArgumentParser) -> None:
         default=10.0,
         help="headless: seconds of the song to run (default 10)",
     )
-    p.add_argument("--start", type=float, default=0.0, help="start at this time (s)")
+    if not live:
+        p.add_argument("--start", type=float, default=0.0, help="start at this time (s)")
     p.add_argument("--frames-out", type=Path, help="headless: write shown frames and summary.json")
     p.add_argument(
         "--frames-every",
@@ -146,6 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
     play = sub.add_parser("play", help="dance to your song (wav, flac, ogg, mp3)")
     play.add_argument("file", type=Path)
     _show_options(play)
+    live = sub.add_parser(
+        "live", help="dance to whatever is playing (system audio) or a microphone"
+    )
+    live.add_argument(
+        "--source",
+        help="where to listen: a name (or part of one) or a number from --list-sources "
+        "(default: the default output's monitor, i.e. what the speakers play)",
+    )
+    live.add_argument(
+        "--list-sources", action="store_true", help="list the sources to listen to, and exit"
+    )
+    _show_options(live, live=True)
     analyze = sub.add_parser("analyze", help="analyse a song and print a summary")
     analyze.add_argument("file", type=Path)
     analyze.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -295,6 +316,32 @@ def _load(path: Path):
         raise CliError(str(exc)) from None
 
 
+def _prepare_show(args, song_path: Path, title: str):
+    """Decode, then the cached analysis, or (unless ``--wait-analysis``) a quick streaming
+    pass to dance on at once while the full analysis runs behind; returns
+    (audio, analysis, job or None)."""
+    if args.wait_analysis:
+        return (*_prepare(args, song_path, title), None)
+    from hambajuba_tui.audio import cache
+    from hambajuba_tui.audio.decode import AudioError, content_hash
+    from hambajuba_tui.audio.instant import AnalysisJob
+
+    audio = _load(song_path)
+    backend = _resolve_stems(args.stems)
+    try:
+        song_hash = content_hash(song_path)
+    except (OSError, AudioError) as exc:
+        raise CliError(f"{song_path}: cannot read ({exc})") from None
+    hit = cache.load_cached(song_hash, stems_backend=backend)
+    if hit is not None:
+        hit.title = title
+        return audio, hit, None
+    # The show starts its worker while the job's fast pass runs; it plays once both are ready.
+    job = AnalysisJob(song_path, song_hash, title, audio.n_samples / audio.sr, backend)
+    job.start()
+    return audio, job.analysis, job
+
+
 def _prepare(args, song_path: Path, title: str):
     """Decode + analyse (cached) with a progress bar; returns (audio, analysis)."""
     audio = _load(song_path)
@@ -364,7 +411,7 @@ def _check_show_args(args) -> None:
             raise CliError(f"feature pack: {exc}") from None
 
 
-def _run_show(args, audio, analysis) -> int:
+def _run_show(args, audio, analysis, job=None, listener=None) -> int:
     from hambajuba_tui.bridge.session import load_or_default
     from hambajuba_tui.catalog.packs import PackError, load_pack
     from hambajuba_tui.paths import performance_path
@@ -384,10 +431,17 @@ def _run_show(args, audio, analysis) -> int:
         width=args.size,
         height=args.size,
         fps=args.fps,
-        sound=not (args.no_sound or args.headless),
+        sound=not (getattr(args, "no_sound", False) or args.headless),
         decoder=args.decoder,
     )
-    show = Show(analysis, audio.samples, audio.sr, session, options)
+    samples, sr = (audio.samples, audio.sr) if audio is not None else (None, 0)
+    try:
+        show = Show(analysis, samples, sr, session, options, job=job, listener=listener)
+    except BaseException:
+        for part in (job, listener):
+            if part is not None:
+                part.close()
+        raise
     try:
         if args.headless:
             from hambajuba_tui.headless import run_headless
@@ -396,18 +450,22 @@ def _run_show(args, audio, analysis) -> int:
                 show,
                 args.seconds,
                 args.frames_out,
-                start=args.start,
+                start=getattr(args, "start", 0.0),
                 every=max(1, args.frames_every),
+                command_started=args.started,
             )
             brief = {k: v for k, v in summary.items() if k != "shown_frames"}
             print(json.dumps(brief))
+            if show.live and summary["capture_t0"] is None:
+                why = show.listener.status.message or show.listener.error or "no input"
+                raise CliError(f"nothing came from the source in {args.seconds:g} s ({why})")
             return 0
         from hambajuba_tui.tui.app import HambajubaApp
         from hambajuba_tui.tui.skin import load_skin
 
         skin, problems = load_skin(args.skin)
         problems = notices + problems
-        if args.start:
+        if getattr(args, "start", 0.0):
             show.player.seek(args.start)
         HambajubaApp(
             show,
@@ -434,21 +492,51 @@ def _graphics_mode(requested: str):
 
 
 def cmd_demo(args) -> int:
-    from hambajuba_tui.audio.demo_song import write_demo_song
+    from hambajuba_tui.audio.demo_song import demo_mix_path
     from hambajuba_tui.paths import demo_dir
 
     _check_show_args(args)
-    path = write_demo_song(demo_dir())
-    audio, analysis = _prepare(args, path, "hambajuba demo")
+    path = demo_mix_path(demo_dir())
+    audio, analysis, job = _prepare_show(args, path, "hambajuba demo")
     args.song_path = path
-    return _run_show(args, audio, analysis)
+    return _run_show(args, audio, analysis, job)
 
 
 def cmd_play(args) -> int:
     _check_show_args(args)
-    audio, analysis = _prepare(args, args.file, args.file.stem)
+    audio, analysis, job = _prepare_show(args, args.file, args.file.stem)
     args.song_path = args.file
-    return _run_show(args, audio, analysis)
+    return _run_show(args, audio, analysis, job)
+
+
+def cmd_live(args) -> int:
+    """``hambajuba live``: the streaming analysis of a source, with no file and no waiting."""
+    from hambajuba_tui.audio.capture import CaptureError, find_source, list_sources
+
+    if args.list_sources:
+        try:
+            sources = list_sources()
+        except CaptureError as exc:
+            raise CliError(str(exc)) from None
+        if not sources:
+            print("no sources to listen to")
+        for src in sources:
+            mark = "*" if src.default else " "
+            print(f"{mark}{src.index:>3}  {src.kind:<10}  {src.name}  ({src.label})")
+        return 0
+    _check_show_args(args)
+    source = args.source
+    try:  # a source named now is checked now; missing or busy later, live waits for it
+        source = find_source(args.source).name
+    except CaptureError as exc:
+        if args.source is not None:
+            raise CliError(str(exc)) from None
+        print(f"hambajuba: {exc}; waiting for a source", file=sys.stderr)
+    from hambajuba_tui.audio.listen import Listener
+
+    listener = Listener(source)
+    listener.analysis.title = f"live: {source or 'default source'}"
+    return _run_show(args, None, listener.analysis, listener=listener)
 
 
 def cmd_analyze(args) -> int:
@@ -660,10 +748,10 @@ def cmd_render(args) -> int:
     # SIGTERM (a parent such as the TUI stopping us) cleans up like Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
     if str(args.file) == "demo" and not args.file.exists():
-        from hambajuba_tui.audio.demo_song import write_demo_song
+        from hambajuba_tui.audio.demo_song import demo_mix_path
         from hambajuba_tui.paths import demo_dir
 
-        song, title = write_demo_song(demo_dir()), "hambajuba demo"
+        song, title = demo_mix_path(demo_dir()), "hambajuba demo"
     else:
         song, title = args.file, args.file.stem
     audio, analysis = _prepare(args, song, title)
@@ -731,10 +819,15 @@ def cmd_render(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import time
+
+    started = time.monotonic()
     args = build_parser().parse_args(argv)
+    args.started = started
     handler = {
         "demo": cmd_demo,
         "play": cmd_play,
+        "live": cmd_live,
         "analyze": cmd_analyze,
         "snapshot": cmd_snapshot,
         "features": cmd_features,

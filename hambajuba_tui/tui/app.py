@@ -29,7 +29,7 @@ from hambajuba_tui.tui.panels.base import PanelDock, dock_columns
 from hambajuba_tui.tui.panels.commands import InstrumentCommands
 from hambajuba_tui.tui.panels.instrument import INSTRUMENT_BINDINGS, Instrument
 from hambajuba_tui.tui.skin import Skin, default_skin, load_skin, skin_files
-from hambajuba_tui.tui.status import StatusInfo, StatusLine
+from hambajuba_tui.tui.status import StatusInfo, StatusLine, input_text
 from hambajuba_tui.tui.tendrils import BEAD_STEPS, Tendrils
 
 SEEK_S = 5.0
@@ -241,17 +241,28 @@ class HambajubaApp(Instrument, App):
         if show.poll_frame() is not None:
             self._heart.show_frame(show.frame)
         status = show.status
+        a = show.analysis
+        if a is not self.creature_clock.analysis:  # the full analysis took over
+            self.creature_clock = CreatureClock(a, self.skin.heart_pulse_s)
+        source = level = ""
+        if show.live:
+            listened = show.listener.status
+            source = listened.source or "default source"
+            level = input_text(a.input_state, a.level_db, listened.message)
         info = StatusInfo(
             playing=show.playing,
             now=show.now,
-            duration=show.analysis.duration,
-            bpm=show.analysis.bpm,
+            duration=a.duration,
+            bpm=a.bpm if getattr(a, "has_tempo", True) else 0.0,
             engine=status.engine,
             fps=show.shown_fps,
             dropped=status.dropped,
             graphics=self.graphics.label(),
             sound=show.player.kind,
             worker=status.worker,
+            analysing=show.analysing,
+            source=source,
+            input=level,
         )
         self.show_moment(info)
 
@@ -323,7 +334,7 @@ class HambajubaApp(Instrument, App):
         engine = options.engine if options.engine != "auto" else "preview"
         size = options.width if engine == "sdxl-turbo" else max(options.width, 512)
         names = {name for name, _, _ in skin_files()}
-        stems = self.show.analysis.stems_backend
+        stems = getattr(self.show.analysis, "stems_backend", "auto")
         out = output_path(self.song_title or self.song_path.stem)
         command, cleanup = render_command(
             self.song_path,
