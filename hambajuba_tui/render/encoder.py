@@ -143,6 +143,9 @@ class Encoder:
         cmd += ["-color_range", "tv"]
         if audio_r is not None:
             cmd += ["-c:a", "aac", "-b:a", "192k"]
+        # The audio arrives all at once and the video at the engine's pace: let the muxer hold
+        # a long song's encoded audio while it waits (an hour of AAC is ~90 MB).
+        cmd += ["-max_muxing_queue_size", "1000000", "-muxing_queue_data_threshold", "256M"]
         cmd += ["-movflags", "+faststart", "-f", "mp4", str(self.tmp)]
         self.cmd = cmd
         try:
