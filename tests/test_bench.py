@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ("bridge.py", ["--steps", "200"], ["us_mean", "blocks_routed"]),
         ("graphics.py", ["--sizes", "48", "--frames", "2", "--no-e2e"], ["encode"]),
         ("panels.py", ["--synthetic", "--edits", "2"], ["keystroke_ms", "edit_to_frame_ms"]),
+        ("render.py", ["--size", "64", "--seconds", "0.5"], ["results"]),
     ],
 )
 def test_bench_prints_a_json_line(script, args, fields):
