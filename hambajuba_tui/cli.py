@@ -338,7 +338,7 @@ def _prepare_show(args, song_path: Path, title: str):
         return audio, hit, None
     # The show starts its worker while the job's fast pass runs; it plays once both are ready.
     job = AnalysisJob(song_path, song_hash, title, audio.n_samples / audio.sr, backend)
-    job.start()
+    job.start(audio)  # forked with the decoded song where it can be: no second decode
     return audio, job.analysis, job
 
 

@@ -50,15 +50,17 @@ def fast_pass(analysis: StreamAnalysis, mono: np.ndarray, sr: int) -> None:
         store.put(tail)
 
 
-def _job_main(path: str, meta, stems: str, conn) -> None:
-    """The spawned job: fast pass, then the offline analysis at a lower priority."""
+def _job_main(path: str, meta, stems: str, conn, audio=None) -> None:
+    """The job: fast pass, then the offline analysis at a lower priority. ``audio``: the song
+    already decoded (a forked job inherits it; a spawned one decodes the file itself)."""
     from hambajuba_tui.audio.analysis import analyze
     from hambajuba_tui.audio.decode import AudioError, load_audio
 
-    analysis = StreamAnalysis(meta)
+    analysis = StreamAnalysis(meta)  # attached afresh: never the parent's owning handle
     store = analysis.store
     try:
-        audio = load_audio(path)
+        if audio is None:
+            audio = load_audio(path)
         fast_pass(analysis, audio.mono, audio.sr)
         conn.send(("fast", store.frames))
         with contextlib.suppress(OSError):
@@ -104,12 +106,18 @@ class AnalysisJob:
         self.state = "fast pass"
         self.error = ""
 
-    def start(self) -> None:
-        ctx = mp.get_context("spawn")
+    def start(self, audio=None) -> None:
+        """Start the job. With the decoded ``audio`` and where the OS can fork, the job is
+        forked: it starts at once with the song and the modules this process already has
+        (call this before any threads start, e.g. before the TUI runs). Else it is spawned
+        and decodes the song itself."""
+        method = "fork" if audio is not None and "fork" in mp.get_all_start_methods() else "spawn"
+        ctx = mp.get_context(method)
         self._conn, child = ctx.Pipe(duplex=False)
+        args = (str(self.path), self.analysis.meta, self.stems, child)
         self.proc = ctx.Process(
             target=_job_main,
-            args=(str(self.path), self.analysis.meta, self.stems, child),
+            args=(*args, audio) if method == "fork" else args,
             name="hambajuba-analysis",
             daemon=True,
         )
