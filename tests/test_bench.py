@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
             ["--minutes", "0.1", "--realtime-seconds", "2", "--rss-minutes", "0.1"],
             ["realtime_cpu_pct_512", "fast_pass_s_per_min", "memory"],
         ),
+        ("render.py", ["--size", "64", "--seconds", "0.5"], ["results"]),
     ],
 )
 def test_bench_prints_a_json_line(script, args, fields):
