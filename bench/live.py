@@ -13,7 +13,9 @@ Sections (each a function that adds figures to the result; ``main`` runs them in
   the fast pass beyond its input (numpy arrays included), the RSS before it (song loaded) and
   the peak RSS during it (Linux: the peak is reset after the song is synthesised), with the
   sizes of the input and output arrays (memory should grow only by the output).
-- ``latency``: LEFT FOR THE INTEGRATOR: capture -> frame latency (see :func:`latency`).
+- ``latency``: from a sound reaching the capture callback to the first frame that reflects
+  it, through the real listener, worker and preview engine, with its parts (see
+  ``bench/live_latency.py``, which also runs alone).
 
 CPU is ``time.process_time()`` (the host is shared; wall clock would measure the neighbours).
 Prints one JSON line (name, figures, machine), then a short table.
@@ -133,12 +135,16 @@ def memory(args: argparse.Namespace, result: dict) -> None:
 
 
 def latency(args: argparse.Namespace, result: dict) -> None:
-    """Capture -> frame latency. TO BE ADDED BY THE INTEGRATOR (needs the capture path): add
-    ``result["latency_ms_p50"]`` etc. here and list this function in SECTIONS."""
+    """Capture -> frame latency and its parts (``bench/live_latency.py``)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from live_latency import measure
+
+    os.environ.setdefault("HAMBAJUBA_AUDIO", "none")
+    result["latency"] = measure(args.bursts, fps=30.0, size=256)
 
 
-SECTIONS = [realtime, fast_pass, memory]
-"""Run in order by main(); add ``latency`` once it measures something."""
+SECTIONS = [realtime, fast_pass, memory, latency]
+"""Run in order by main()."""
 
 
 def main() -> None:
@@ -146,6 +152,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--realtime-seconds", type=float, default=60.0)
     ap.add_argument("--rss-minutes", type=float, nargs="*", default=[1.0, 10.0])
+    ap.add_argument("--bursts", type=int, default=8, help="latency: sounds to time")
     ap.add_argument("--memory-child", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child is not None:
@@ -182,6 +189,13 @@ def main() -> None:
             f"{row['minutes']:>8g}{row['traced_peak_mb']:>16.1f}{row['output_mb']:>11.1f}"
             f"{row['rss_before_mb'] or 0:>12.1f}{row['peak_rss_mb'] or 0:>13.1f}"
         )
+    lat = result["latency"]
+    print(
+        f"latency, capture callback -> frame: median {lat['latency_ms']['median']} ms, "
+        f"p95 {lat['latency_ms']['p95']} ms ({lat['detected']}/{lat['bursts']} sounds)"
+    )
+    for part, ms in lat["parts_ms"].items():
+        print(f"  {part:<52} {ms:8.3f} ms")
 
 
 if __name__ == "__main__":
