@@ -67,6 +67,34 @@ def panel_classes() -> dict[str, type[Panel]]:
     }
 
 
+class EmbedJob:
+    """Progress of embedding labels in the concept child: ``done``/``total`` rows, then
+    ``finished`` (``error`` says why when it could not)."""
+
+    def __init__(self, total: int) -> None:
+        self.done = 0
+        self.total = total
+        self.finished = False
+        self.error = ""
+
+    def run(self, catalog, embedder_of: Callable) -> None:
+        from hambajuba_tui.catalog import concepts
+
+        try:
+            embedder = embedder_of()
+            if embedder is None:
+                raise concepts.ConceptError("the concept model is not installed")
+            embedder.wait_ready(300)
+            catalog.embed_labels(embedder, self._progress)
+        except (concepts.ConceptError, OSError, ValueError) as exc:
+            self.error = str(exc)
+        finally:
+            self.finished = True
+
+    def _progress(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+
 class Instrument:
     """Panel and performance handling for :class:`~hambajuba_tui.tui.app.HambajubaApp`."""
 
@@ -79,6 +107,8 @@ class Instrument:
         """The feature catalog, once loaded (by the feature browser, in a thread)."""
         self._catalog_lock = threading.Lock()
         self._embedder = None
+        self.embedding: EmbedJob | None = None
+        """Labels being embedded for concept search in the model's child (started once)."""
         self._last_source = {name: b.source for name, b in zip(BLOCKS, session.blocks)}
 
     # -- the session -----------------------------------------------------------------------
@@ -261,6 +291,21 @@ class Instrument:
             if self._embedder is None and concepts.model_installed():
                 self._embedder = concepts.Embedder().start()
             return self._embedder
+
+    def embed_labels(self) -> EmbedJob | None:
+        """Start embedding the catalog's missing label vectors in a thread (once); the job
+        says how far it is. None when nothing is missing or the model is not installed."""
+        from hambajuba_tui.catalog import concepts
+
+        with self._catalog_lock:
+            cat = self.catalog
+            if self.embedding is not None or cat is None or not concepts.model_installed():
+                return self.embedding
+            if not cat.missing_vectors():
+                return None
+            self.embedding = job = EmbedJob(sum(len(cat.tables[b].rows) for b in cat.missing_vectors()))
+        threading.Thread(target=job.run, args=(cat, self.concept_embedder), daemon=True).start()
+        return job
 
     def close_instrument(self) -> None:
         if self._embedder is not None:
