@@ -313,7 +313,8 @@ class Catalog:
             fused[fused == 0] = -np.inf
         elif method == "score":
             w = KEYWORD_WEIGHT if weight is None else weight
-            words_score = w * quality.astype(np.float64) ** (QUALITY_POWER if power is None else power)
+            p = QUALITY_POWER if power is None else power
+            words_score = w * quality.astype(np.float64) ** p
             fused = np.where(np.isfinite(sim), sim, 0.0) + words_score
             fused[~np.isfinite(sim) & (quality <= 0)] = -np.inf
         else:

@@ -301,9 +301,10 @@ class Instrument:
             cat = self.catalog
             if self.embedding is not None or cat is None or not concepts.model_installed():
                 return self.embedding
-            if not cat.missing_vectors():
+            missing = cat.missing_vectors()
+            if not missing:
                 return None
-            self.embedding = job = EmbedJob(sum(len(cat.tables[b].rows) for b in cat.missing_vectors()))
+            self.embedding = job = EmbedJob(sum(len(cat.tables[b].rows) for b in missing))
         threading.Thread(target=job.run, args=(cat, self.concept_embedder), daemon=True).start()
         return job
 
