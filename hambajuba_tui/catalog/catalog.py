@@ -5,6 +5,7 @@ The small API the TUI and the CLI share (numpy + rapidfuzz only, never torch)::
     cat = Catalog.load()                       # imported tables (user data dir)
     cat.search("warm amb", block="up.0.1", min_confidence="medium")   # every keystroke
     cat.concept_search("warmth", embedder)     # needs the model child; else keyword hits
+    cat.hybrid_search("warmth", embedder)      # both, fused (the default everywhere)
     cat.get("up.0.1", 154)                     # a Feature, labelled or not
     cat.neighbours("up.0.1", 154, k=10)        # decoder cosine, else label similarity
 
@@ -330,7 +331,7 @@ class Catalog:
             ok = ok[np.argpartition(-fused[ok], limit - 1)[:limit]]
         top = ok[np.lexsort((ok, -fused[ok]))]
         return [
-            Hit(self.rows[r], float(fused[r]), "exact" if first[r] else KINDS[kind[r]] or "concept")
+            Hit(self.rows[r], float(fused[r]), KINDS[max(kind[r], 3 * first[r])] or "concept")
             for r in top.tolist()
         ]
 
@@ -412,16 +413,4 @@ QUALITY_POWER = 2.0
 RRF_K = 60
 
 
-def blend(keyword: list[Hit], concept: list[Hit], limit: int) -> list[Hit]:
-    """Exact word and id hits first, then concept hits, then the other keyword hits."""
-    strong = [h for h in keyword if h.match in ("id", "exact")]
-    seen = {h.key for h in strong}
-    out = list(strong)
-    for h in concept + keyword:
-        if h.key not in seen:
-            seen.add(h.key)
-            out.append(h)
-    return out[:limit]
-
-
-__all__ = ["Catalog", "CatalogError", "Hit", "blend", "concept_text"]
+__all__ = ["Catalog", "CatalogError", "Hit", "concept_text"]

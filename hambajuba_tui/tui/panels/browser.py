@@ -160,10 +160,7 @@ class FeatureBrowser(Panel):
 
     @staticmethod
     def _embedding_note(job) -> str:
-        return (
-            f"keyword results: embedding labels for concept search, "
-            f"{job.done:,}/{job.total:,}"
-        )
+        return f"keyword results: embedding labels for concept search, {job.done:,}/{job.total:,}"
 
     # -- showing -----------------------------------------------------------------------------
     def sync(self) -> None:
