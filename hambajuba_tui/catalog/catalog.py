@@ -191,7 +191,7 @@ class Catalog:
                     progress(before + n, total)
 
             vectors = concepts.embed_texts(embedder, texts, step)
-            concepts.save_vectors(table.sha256, vectors)
+            concepts.save_vectors(table.sha256, vectors, getattr(embedder, "dtype", None))
             self._vectors[b] = vectors.astype(np.float16).astype(np.float32)
             done += len(texts)
         return todo
