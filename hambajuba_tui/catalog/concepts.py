@@ -159,11 +159,12 @@ class Embedder:
         with self._lock:
             rid = self._next_id
             self._next_id += 1
+            proc = self._proc
+            if proc is None:
+                raise ConceptError("the embedding child was closed")
             try:
-                self._proc.stdin.write(
-                    json.dumps({"id": rid, "texts": list(texts)}).encode() + b"\n"
-                )
-                self._proc.stdin.flush()
+                proc.stdin.write(json.dumps({"id": rid, "texts": list(texts)}).encode() + b"\n")
+                proc.stdin.flush()
             except OSError:
                 raise ConceptError(self._error or "the embedding child exited") from None
             with self._reply:
