@@ -154,8 +154,8 @@ class FeatureBrowser(Panel):
             if job.error:
                 self._set_note(f"keyword results (concept search unavailable: {job.error})")
             else:
-                self.search()
-        elif self.note.startswith("keyword results") or not self.note:
+                self.search()  # now by meaning too (and neighbours by decoder, if exported)
+        elif job.total and (self.note.startswith("keyword results") or not self.note):
             self._set_note(self._embedding_note(job))
 
     @staticmethod
@@ -306,7 +306,7 @@ class FeatureBrowser(Panel):
         found: list[Hit] = []
         job = self.instrument.embedding
         if cat.vectors(block) is None:
-            if job is not None and not job.finished:
+            if job is not None and not job.finished and job.total:
                 note = self._embedding_note(job)
             elif job is not None and job.error:
                 note = f"keyword results (concept search unavailable: {job.error})"

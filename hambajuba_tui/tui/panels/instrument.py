@@ -68,8 +68,10 @@ def panel_classes() -> dict[str, type[Panel]]:
 
 
 class EmbedJob:
-    """Progress of embedding labels in the concept child: ``done``/``total`` rows, then
-    ``finished`` (``error`` says why when it could not)."""
+    """Getting the catalog ready in the background: label vectors embedded in the concept
+    child (``done``/``total`` rows), then, where the SAE weights are present, their decoders
+    exported for neighbours (a torch child). ``finished`` at the end; ``error`` says why
+    concept search could not be prepared."""
 
     def __init__(self, total: int) -> None:
         self.done = 0
@@ -81,18 +83,38 @@ class EmbedJob:
         from hambajuba_tui.catalog import concepts
 
         try:
-            embedder = embedder_of()
-            if embedder is None:
-                raise concepts.ConceptError("the concept model is not installed")
-            embedder.wait_ready(300)
-            catalog.embed_labels(embedder, self._progress)
+            if self.total and catalog.missing_vectors():
+                embedder = embedder_of()
+                if embedder is None:
+                    raise concepts.ConceptError("the concept model is not installed")
+                embedder.wait_ready(300)
+                catalog.embed_labels(embedder, self._progress)
         except (concepts.ConceptError, OSError, ValueError) as exc:
             self.error = str(exc)
+        try:
+            if decoders_to_export(catalog):
+                from hambajuba_tui.catalog import neighbours
+
+                neighbours.prepare_decoders(tuple(catalog.tables))
+        except OSError:
+            pass  # neighbours by label meaning, as the browser then says
         finally:
             self.finished = True
 
     def _progress(self, done: int, total: int) -> None:
         self.done, self.total = done, total
+
+
+def decoders_to_export(catalog) -> bool:
+    """Whether SAE weights are here but some labelled block's decoder is not exported yet."""
+    from hambajuba_tui.catalog import neighbours
+    from hambajuba_tui.engine.hub import SAE_REPO, snapshot_dir
+
+    return (
+        bool(catalog.tables)
+        and snapshot_dir(SAE_REPO) is not None
+        and bool(neighbours.missing_blocks(tuple(catalog.tables)))
+    )
 
 
 class Instrument:
@@ -293,17 +315,19 @@ class Instrument:
             return self._embedder
 
     def embed_labels(self) -> EmbedJob | None:
-        """Start embedding the catalog's missing label vectors in a thread (once); the job
-        says how far it is. None when nothing is missing or the model is not installed."""
+        """Start embedding the catalog's missing label vectors (and exporting SAE decoders for
+        neighbours, where the weights are here) in a thread, once; the job says how far it
+        is. None when there is nothing to do or no concept model to do it with."""
         from hambajuba_tui.catalog import concepts
 
         with self._catalog_lock:
             cat = self.catalog
-            if self.embedding is not None or cat is None or not concepts.model_installed():
+            if self.embedding is not None or cat is None:
                 return self.embedding
-            missing = cat.missing_vectors()
-            if not missing:
+            missing = cat.missing_vectors() if concepts.model_installed() else []
+            if not missing and not decoders_to_export(cat):
                 return None
+            # total 0: nothing to embed (no model), only decoders to export
             self.embedding = job = EmbedJob(sum(len(cat.tables[b].rows) for b in missing))
         threading.Thread(target=job.run, args=(cat, self.concept_embedder), daemon=True).start()
         return job
