@@ -264,6 +264,8 @@ def cmd_show(args) -> int:
         "label-embedding": "label meaning",
         "label-words": "shared label words",
     }.get(how, "")
+    if how == "label-words":
+        by += "; by label meaning once embedded: `hambajuba features embed`"
     print(f"  neighbours ({by}):" if near else "  no neighbours (no decoder, no label)")
     _print_hits(near, False, indent="    ")
     return 0
