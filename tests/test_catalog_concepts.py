@@ -211,3 +211,34 @@ def test_bench_smoke():
     result = json.loads(next(ln for ln in res.stdout.splitlines() if ln.startswith("{")))
     assert result["rows"] == 20_480 and result["tables"] == "synthetic"
     assert result["keyword_ms"]["n"] > 100 and "machine" in result
+
+
+def test_ctrl_c_while_embedding_keeps_the_import_and_the_tables_done(tmp_path, home, monkeypatch):
+    class Interrupted(concepts.Embedder):
+        """The first table embeds; Ctrl-C arrives during the second."""
+
+        calls = 0
+
+        def start(self):
+            self.dim = 8
+            return self
+
+        def wait_ready(self, timeout=None):
+            return True
+
+        def embed(self, texts, timeout=0.5):
+            Interrupted.calls += 1
+            if Interrupted.calls > 1:
+                raise KeyboardInterrupt
+            return np.eye(len(texts), 8, dtype=np.float32)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(concepts, "model_installed", lambda *a: True)
+    monkeypatch.setattr(concepts, "Embedder", Interrupted)
+    folder = small_tables(tmp_path / "t")
+    assert main(["features", "import", str(folder)]) == 130
+    cat = Catalog.load()
+    assert set(cat.tables) == {"mid.0", "up.0.1"}  # imported all the same
+    assert cat.missing_vectors() == ["up.0.1"]  # mid.0 was finished and kept
