@@ -135,7 +135,7 @@ async def measure(edits: int, concept_queries: int = 0) -> dict:
                 out["background_embed_s"] = time.perf_counter() - started
                 out["embed_error"] = job.error
             app.concept_embedder().wait_ready(300)
-            concept = []
+            concept, phases = [], []
             for text in (CONCEPT_QUERIES * 10)[:concept_queries]:
                 query.value = ""
                 await pilot.pause(0.3)
@@ -146,12 +146,19 @@ async def measure(edits: int, concept_queries: int = 0) -> dict:
                 while panel.concept_shown_at < last and time.perf_counter() - last < 5:
                     await pilot.pause(0.002)
                 concept.append(1000 * (panel.concept_shown_at - last))
+                started, searched, shown = panel.concept_timing
+                phases.append((started - last, searched - started, shown - searched))
             concept.sort()
             out["concept_after_last_key_ms"] = {
                 "median": statistics.median(concept),
                 "p95": concept[int(0.95 * (len(concept) - 1))],
                 "max": concept[-1],
                 "n": len(concept),
+                # median ms: last key → worker start (pause + thread), query embedding in the
+                # child + keyword scores + fusion, hand-over to the UI thread + list shown
+                "phases_median_ms": [
+                    round(1000 * statistics.median(p[i] for p in phases), 1) for i in range(3)
+                ],
             }
         await pilot.press("escape", "space")  # paused: a frame comes only from an edit
         await pilot.pause(0.5)

@@ -16,6 +16,7 @@ import time
 
 from textual.binding import Binding
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -96,6 +97,8 @@ class FeatureBrowser(Panel):
         self.concept_runs = 0
         self.concept_shown_at = 0.0
         """perf_counter() when fused results were last shown (bench/panels.py)."""
+        self.concept_timing: tuple[float, float, float] = (0.0, 0.0, 0.0)
+        """perf_counter() of the last shown fused search: worker start, search done, shown."""
 
     def body(self):
         yield Choice("block", BLOCKS, self.block, id="block")
@@ -146,7 +149,7 @@ class FeatureBrowser(Panel):
     def _embed_progress(self) -> None:
         """While labels embed: progress in the note; when done, search again by meaning."""
         job = self.instrument.embedding
-        if job is None or not self.is_attached:
+        if job is None or not self._alive():
             return
         if job.finished:
             self._embed_timer.stop()
@@ -222,7 +225,7 @@ class FeatureBrowser(Panel):
         self.deliver(self._neighbours_done, hit, found)
 
     def _neighbours_done(self, hit: Hit, found: list[Hit]) -> None:
-        if not self.is_attached or hit is not self._highlighted_hit():
+        if not self._alive() or hit is not self._highlighted_hit():
             return  # the cursor moved on; its own neighbours are on their way
         self._neighbours = found
         how = MATCH_WORDS.get(found[0].match, "") if found else ""
@@ -231,6 +234,13 @@ class FeatureBrowser(Panel):
             + (f" (by {how})" if how else " (none: no label to compare)")
         )
         self.query_one("#neighbours", OptionList).add_options([Option(hit_text(h)) for h in found])
+
+    def _alive(self) -> bool:
+        """Still on screen with its widgets (a worker's result may land as the panel closes)."""
+        try:
+            return self.is_attached and self.query_one("#hits", OptionList).is_attached
+        except NoMatches:
+            return False
 
     def _highlighted_hit(self) -> Hit | None:
         i = self.query_one("#hits", OptionList).highlighted
@@ -303,6 +313,7 @@ class FeatureBrowser(Panel):
     def _concept(self, text: str, block: str, category: str | None) -> None:
         """In a thread: ask the concept model (if any), fuse; hand the result to the UI thread."""
         cat = self.catalog
+        started = time.perf_counter()
         found: list[Hit] = []
         job = self.instrument.embedding
         if cat.vectors(block) is None:
@@ -330,15 +341,23 @@ class FeatureBrowser(Panel):
             if note:
                 note = f"keyword results ({note})"
         self.concept_runs += 1
-        self.deliver(self._concept_done, text, block, found, note)
+        self.deliver(self._concept_done, text, block, found, note, (started, time.perf_counter()))
 
-    def _concept_done(self, text: str, block: str, found: list[Hit], note: str | None) -> None:
-        if not self.is_attached or text != self.query_text or block != self.block:
-            return  # the user typed on; a newer search is on its way
+    def _concept_done(
+        self,
+        text: str,
+        block: str,
+        found: list[Hit],
+        note: str | None,
+        times: tuple[float, float] = (0.0, 0.0),
+    ) -> None:
+        if not self._alive() or text != self.query_text or block != self.block:
+            return  # the user typed on (a newer search is on its way), or closed the panel
         if note is None:
             self._show_fused(found)
             self._set_note("")
             self.concept_shown_at = time.perf_counter()
+            self.concept_timing = (*times, self.concept_shown_at)
         else:
             self._set_note(note)
 
