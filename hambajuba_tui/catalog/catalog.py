@@ -266,14 +266,16 @@ class Catalog:
                 return self.fuse(query, q, mask, limit), None
         return self.search(query, block, category, min_confidence, limit), note
 
-    def similarities(self, q: np.ndarray) -> np.ndarray:
+    def similarities(self, q: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Cosine of every row's label vector with ``q`` (-inf where not embedded or not
-        labelled)."""
+        labelled; blocks with no row in ``mask`` are skipped, -inf too)."""
         sim = np.full(len(self.rows), -np.inf, np.float32)
-        for b in self.tables:
+        for b, t in self.tables.items():
+            start = self._start[b]
+            if mask is not None and not mask[start : start + len(t.rows)].any():
+                continue
             vectors = self.vectors(b)
             if vectors is not None:
-                start = self._start[b]
                 sim[start : start + len(vectors)] = _dot(vectors, q)
         sim[~self._labelled] = -np.inf
         return sim
@@ -303,7 +305,7 @@ class Catalog:
         if plain.blocks:
             mask = mask & np.isin(self.index.block_codes, [BLOCKS.index(b) for b in plain.blocks])
         quality, kind = self.index.quality(plain, mask)
-        sim = self.similarities(q)
+        sim = self.similarities(q, mask)
         if method == "rrf":
             fused = np.zeros(len(self.rows), np.float64)
             kw_key = self.index.rank_key(plain)

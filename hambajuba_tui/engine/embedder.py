@@ -48,6 +48,28 @@ def _load(package: str, dtype: str = "fp32"):
     return model
 
 
+def encode(model, texts: list[str]):
+    """Unit vectors of ``texts`` in batches of :data:`BATCH`, in the order given.
+
+    Straight through the model's modules (tokenise, forward, normalise): for one short query
+    that is ~7 ms against ~17 ms through ``SentenceTransformer.encode`` and its bookkeeping.
+    Callers send texts sorted by length (concepts.embed_texts), so batches pad little.
+    """
+    import numpy as np
+    import torch
+
+    prepare = getattr(model, "preprocess", None)
+    if prepare is None:  # sentence-transformers before 5: the same path, by its old name
+        return model.encode(texts, batch_size=BATCH, normalize_embeddings=True)
+    parts = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), BATCH):
+            features = prepare(texts[start : start + BATCH])
+            out = model(features)["sentence_embedding"].float()
+            parts.append(torch.nn.functional.normalize(out, dim=1).numpy())
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     package = args[0] if args else DEFAULT_PACKAGE
@@ -86,13 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             send({"id": None, "error": f"bad request: {exc}"})
             continue
         try:
-            vectors = model.encode(
-                texts,
-                batch_size=BATCH,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            vectors = encode(model, texts)
             vectors = np.ascontiguousarray(vectors, dtype="<f4").reshape(len(texts), dim)
         except Exception as exc:
             send({"id": rid, "error": f"embedding failed: {exc}"})

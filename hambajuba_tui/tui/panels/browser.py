@@ -11,7 +11,9 @@ imported at all.
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import time
 
 from textual.binding import Binding
@@ -27,11 +29,9 @@ from hambajuba_tui.tui.panels.blocks import describe_feature
 from hambajuba_tui.tui.panels.widgets import Choice
 from hambajuba_tui.vocab import BLOCKS
 
+log = logging.getLogger(__name__)
 LIMIT = 50
 NEIGHBOURS = 8
-CONCEPT_DEBOUNCE_S = 0.04
-"""A pause this long in typing sends the query to the concept model (bench/panels.py: concept
-results are shown ~60 ms after the last key, p95 under 100 ms on 2 busy cores)."""
 CONCEPT_TIMEOUT_S = 0.5
 EMBED_POLL_S = 0.25
 ALL = "all"
@@ -67,6 +67,47 @@ def hit_text(hit: Hit) -> Content:
     return Content(f"{f.id:>5}  {label}{cat}")
 
 
+class Newest:
+    """One daemon thread that runs ``fn`` on the newest posted arguments: a post while it is
+    busy replaces any still waiting, so a burst of keystrokes costs one run after the current
+    one, and the last query starts as soon as the thread is free (no timer)."""
+
+    def __init__(self, fn) -> None:
+        self._fn = fn
+        self._cv = threading.Condition()
+        self._want: tuple | None = None
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def post(self, *args) -> None:
+        with self._cv:
+            if self._closed:
+                return
+            self._want = args
+            self._cv.notify()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="by-meaning", daemon=True)
+                self._thread.start()
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while self._want is None and not self._closed:
+                    self._cv.wait()
+                if self._closed:
+                    return
+                args, self._want = self._want, None
+            try:
+                self._fn(*args)
+            except Exception:  # noqa: BLE001 - a failed search must not stop later ones
+                log.exception("concept search failed")
+
+
 class FeatureBrowser(Panel):
     TITLE = "Features"
     NAME = "browser"
@@ -92,8 +133,10 @@ class FeatureBrowser(Panel):
         self._neighbours: list[Hit] = []
         self._keyword: list[Hit] = []
         self._note = ""
-        self._concept_timer = None
+        self._by_meaning = Newest(self._concept)
+        """Every keystroke posts its query; one thread runs the newest (bench/panels.py)."""
         self._embed_timer = None
+        self._latest = ""
         self.concept_runs = 0
         self.concept_shown_at = 0.0
         """perf_counter() when fused results were last shown (bench/panels.py)."""
@@ -260,11 +303,14 @@ class FeatureBrowser(Panel):
         cat = self.catalog
         if cat is None:
             return
-        text = self.query_text
+        text = self._latest = self.query_text
         jump = parse_jump(text)
         if jump is not None and jump[0] is not None and jump[0] != self.block:
             self.instrument.current_block = BLOCKS.index(jump[0])
             self.sync()
+        if self.block in cat.tables and jump is None and any(c.isalpha() for c in text):
+            # by meaning, in a thread, while the keyword hits are found and shown here
+            self._by_meaning.post(text, self.block, self._category())
         hits: list[Hit] = []
         if jump is not None:
             hits.append(Hit(cat.get(self.block, jump[1]), 1.0, "id"))
@@ -294,24 +340,14 @@ class FeatureBrowser(Panel):
             )
         else:
             self._set_note("")
-        if self._concept_timer is not None:
-            self._concept_timer.stop()
-            self._concept_timer = None
-        if block is not None and jump is None and any(c.isalpha() for c in text):
-            self._concept_timer = self.set_timer(CONCEPT_DEBOUNCE_S, self._start_concept)
 
-    def _start_concept(self) -> None:
-        self._concept_timer = None
-        text, block, category = self.query_text, self.block, self._category()
-        self.run_worker(
-            lambda: self._concept(text, block, category),
-            thread=True,
-            exclusive=True,
-            group="concept",
-        )
+    def on_unmount(self) -> None:
+        self._by_meaning.close()
 
     def _concept(self, text: str, block: str, category: str | None) -> None:
         """In a thread: ask the concept model (if any), fuse; hand the result to the UI thread."""
+        if text != self._latest:
+            return  # typed on already
         cat = self.catalog
         started = time.perf_counter()
         found: list[Hit] = []
