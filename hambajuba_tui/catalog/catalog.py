@@ -71,6 +71,7 @@ class Catalog:
             np.array([CONFIDENCES.index(f.confidence) for f in self.rows], np.int8),
         )
         self._vectors: dict[str, np.ndarray] = {}
+        self._queries: dict[tuple[int, str], np.ndarray] = {}
         self._labelled = np.array([f.labelled for f in self.rows], bool)
         self._by_words: dict[tuple[str, ...], list[int]] = {}
         """Rows by their label's words: a label equal to the query ranks first."""
@@ -259,12 +260,24 @@ class Catalog:
             note = f"labels of {', '.join(missing)} are not embedded yet"
         else:
             try:
-                q = embedder.embed([text], timeout=timeout)[0]
+                q = self._query_vector(embedder, text, timeout)
             except concepts.ConceptError as exc:
                 note = str(exc)
             else:
                 return self.fuse(query, q, mask, limit), None
         return self.search(query, block, category, min_confidence, limit), note
+
+    def _query_vector(self, embedder: concepts.Embedder, text: str, timeout: float) -> np.ndarray:
+        """The query's vector, remembered for the last few hundred queries (the browser asks
+        again for the same text on a block or category change, or after a backspace)."""
+        key = (id(embedder), text)
+        found = self._queries.get(key)
+        if found is None:
+            found = embedder.embed([text], timeout=timeout)[0]
+            if len(self._queries) >= QUERY_CACHE:
+                self._queries.pop(next(iter(self._queries)))
+            self._queries[key] = found
+        return found
 
     def similarities(self, q: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         """Cosine of every row's label vector with ``q`` (-inf where not embedded or not
@@ -413,6 +426,7 @@ KEYWORD_WEIGHT = 0.3
 """Fusion weight of word quality against label cosine, chosen on bench/catalog_queries.toml."""
 QUALITY_POWER = 2.0
 RRF_K = 60
+QUERY_CACHE = 256
 
 
 __all__ = ["Catalog", "CatalogError", "Hit", "concept_text"]
