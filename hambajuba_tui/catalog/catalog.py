@@ -214,15 +214,19 @@ class Catalog:
         """
         mask = self._mask(block, category, min_confidence)
         blocks = [b for b in ([block] if block else self.tables) if b in self.tables]
+        named = parse_query(query).blocks  # "mid.0 tunnel": tunnels in mid.0
+        if named:
+            blocks = [b for b in blocks if b in named]
         missing = [b for b in blocks if self.vectors(b) is None]
         note = None
+        text = concept_text(query)
         if embedder is None:
             note = f"concept search needs the concept model; {concepts.INSTALL_HINT}"
         elif missing:
             note = f"labels of {', '.join(missing)} are not embedded yet"
-        if note is None and query.strip():
+        if note is None and text:
             try:
-                q = embedder.embed([query], timeout=timeout)[0]
+                q = self._query_vector(embedder, text, timeout)
             except concepts.ConceptError as exc:
                 note = str(exc)
             else:
