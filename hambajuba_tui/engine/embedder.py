@@ -25,13 +25,14 @@ BATCH = 64
 
 
 def threads() -> int:
-    """Cores not busy now (1..4): on 2 idle cores 2 threads embed ~1.4x faster, on busy ones
-    a second thread only spins (bench/catalog.py). ``HAMBAJUBA_EMBED_THREADS`` overrides."""
+    """Cores left idle now, one kept for the TUI and the rest (1..4). A thread more than
+    there are idle cores only spins: on 2 busy cores (load ~6) 2 threads took 4-7x the CPU
+    time and far longer than 1 (bench/catalog.py). ``HAMBAJUBA_EMBED_THREADS`` overrides."""
     chosen = os.environ.get("HAMBAJUBA_EMBED_THREADS", "")
     if chosen.isdigit() and int(chosen) > 0:
         return int(chosen)
-    free = (os.cpu_count() or 1) - os.getloadavg()[0]
-    return max(1, min(4, int(free + 0.5)))
+    idle = (os.cpu_count() or 1) - os.getloadavg()[0] - 1
+    return max(1, min(4, int(idle)))
 
 
 def _load(package: str, dtype: str = "fp32"):
