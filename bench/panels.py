@@ -10,7 +10,8 @@ tables (``../shared/labels`` or ``--labels``, imported into a temp home) or 20,4
   frame (rendered with the new Session) is shown;
 - with the concept model installed: how long the browser takes to embed the labels in the
   background on first open (cold temp home; ``--home`` reuses a cache), then concept latency:
-  each query typed a key every 80 ms, from the last key to the fused results on screen.
+  each query typed a key every 80 ms, from the last key to the fused results on screen (40
+  different queries, so none is answered from the browser's cache of query vectors).
 Prints one JSON line (name, figures, machine) and a short table.
 """
 
@@ -52,6 +53,26 @@ CONCEPT_QUERIES = [
     "teal",
     "buterfly",
     "luxury",
+    "autumn leaves",
+    "robot",
+    "calm water",
+    "neon city at night",
+    "old photograph",
+    "sunlight through trees",
+    "rough stone wall",
+    "childhood toys",
+    "snowy mountains",
+    "candle light",
+    "spiral staircase",
+    "fluffy clouds",
+    "rainy window",
+    "horse riding",
+    "red roses",
+    "glass reflections",
+    "desert sand dunes",
+    "crowded market",
+    "underwater",
+    "comic book style",
 ]
 _WORD_TEXT = (
     "warm cold neon glow spiral circle petal flower cat face sunset sky ocean wave "
@@ -181,7 +202,7 @@ def main() -> None:
     ap.add_argument("--labels", type=Path, default=PUBLISHED)
     ap.add_argument("--synthetic", action="store_true")
     ap.add_argument("--edits", type=int, default=20)
-    ap.add_argument("--concept-queries", type=int, default=20, help="0: skip concept latency")
+    ap.add_argument("--concept-queries", type=int, default=40, help="0: skip concept latency")
     ap.add_argument("--home", type=Path, help="a HAMBAJUBA_HOME to use (label vectors cached)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
