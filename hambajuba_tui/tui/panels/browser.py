@@ -1,8 +1,9 @@
 """The feature browser: find a feature for the current block and put it to work.
 
-Keyword search runs on every keystroke (a millisecond or so); after a short pause the query
-goes to the concept child (a few milliseconds) and the keyword and concept rankings are fused
-(numpy, here), or the keyword hits stay with a note saying why. Labels not yet embedded are
+Keyword search runs on every keystroke (a millisecond or so); each keystroke also posts the
+query to one thread that runs the newest: the concept child embeds it (a few milliseconds) and
+the keyword and concept rankings are fused (numpy, here), or the keyword hits stay with a note
+saying why. Labels not yet embedded are
 embedded in the child in the background on first open, with progress in the note. Results
 never move above the cursor once the user has moved it. A number (``154``) or ``block:id``
 (``up.0.1:154``) jumps to that feature, labelled or not, so the browser works with no labels
