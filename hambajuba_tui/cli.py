@@ -120,7 +120,8 @@ def _add_features_parser(sub) -> None:
         "--mode",
         choices=["auto", "keyword", "concept"],
         default="auto",
-        help="keyword, concept (by meaning), or auto: exact words first, then concepts (default)",
+        help="keyword, concept (by meaning), or auto: both, fused (default; keyword-only "
+        "until the labels are embedded)",
     )
     s.add_argument("--json", action="store_true")
     show = fsub.add_parser("show", help="one feature (BLOCK:ID) and its neighbours")
@@ -130,8 +131,11 @@ def _add_features_parser(sub) -> None:
     show.add_argument("--json", action="store_true")
     imp = fsub.add_parser("import", help="import label tables (<block>.json files or folders)")
     imp.add_argument("paths", nargs="+", type=Path)
+    no_embed = "import only: leave embedding the labels for concept search to later"
+    imp.add_argument("--no-embed", action="store_true", help=no_embed)
     pull = fsub.add_parser("pull", help="download the published tables from Hugging Face")
     pull.add_argument("--revision", help="dataset revision (default: main)")
+    pull.add_argument("--no-embed", action="store_true", help=no_embed)
     emb = fsub.add_parser("embed", help="embed labels for concept search, export decoders")
     emb.add_argument("--sae-root", type=Path, help="SAE checkpoint folders (default: HF cache)")
 

@@ -20,7 +20,11 @@ ROOT = Path(__file__).resolve().parent.parent
         ("engine.py", ["--sizes", "64", "--seconds", "0.2"], ["results"]),
         ("bridge.py", ["--steps", "200"], ["us_mean", "blocks_routed"]),
         ("graphics.py", ["--sizes", "48", "--frames", "2", "--no-e2e"], ["encode"]),
-        ("panels.py", ["--synthetic", "--edits", "2"], ["keystroke_ms", "edit_to_frame_ms"]),
+        (
+            "panels.py",
+            ["--synthetic", "--edits", "2", "--concept-queries", "0"],
+            ["keystroke_ms", "edit_to_frame_ms"],
+        ),
         (
             "live.py",
             [
