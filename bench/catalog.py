@@ -1,12 +1,16 @@
-"""Catalog benchmark: keyword ms per keystroke, concept query latency, label embed time.
+"""Catalog benchmark: keyword ms per keystroke, concept query latency, label embed time,
+search quality (hit@5, MRR of keyword, concept and hybrid search on bench/catalog_queries.toml).
 
     python bench/catalog.py [--labels DIR] [--synthetic] [--embed-rows N] [--rounds R]
+                            [--embed-choices fp32:1:plain,fp32:1,bf16:1,bf16:2]
 
 Uses the published tables (``../shared/labels`` or ``--labels``) when present, else 20,480
 synthetic rows. Keyword search is timed on every prefix of a set of typed queries (what the
 TUI runs per keystroke). Concept search needs the concept model (``pip install .[concepts]``):
-the bench times the child's start, embedding ``--embed-rows`` labels (cold, in a temp cache),
-and per-query latency (query embedding in the child + numpy over all label vectors).
+the bench times the child's start and embedding ``--embed-rows`` labels (cold, in a temp cache;
+wall and the child's CPU seconds, per ``--embed-choices``), scores each choice's vectors on the
+query set (published tables only), and times per-query latency (query embedding in the child +
+keyword scoring + fusion over all label vectors).
 Neighbours: decoder cosine over a random 5120×1280 decoder, and label-vector neighbours.
 Prints one JSON line (name, figures, machine) and a short table.
 """
@@ -90,6 +94,15 @@ def synthetic_tables(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stats(ms: list[float]) -> dict:
     a = np.asarray(ms)
     return {
@@ -114,6 +127,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="keyword passes over all prefixes")
     ap.add_argument("--home", type=Path, help="a HAMBAJUBA_HOME to use (default: a fresh one)")
     ap.add_argument("--concept-queries", type=int, default=len(CONCEPT_QUERIES))
+    ap.add_argument(
+        "--embed-choices",
+        default="",
+        help="comma-separated DTYPE[:THREADS[:plain]] to time embedding with, e.g. "
+        "fp32:1:plain,fp32:1,bf16:1,bf16:2 (plain: the old way, table order, no dedupe); "
+        "default: this machine's precision, threads by load",
+    )
+    ap.add_argument("--queries", type=Path, default=None, help="query set (TOML) for quality")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="hambajuba-bench-"))
@@ -166,20 +187,57 @@ def main() -> None:
     result["decoder_neighbours_ms"] = stats(dec_ms)
 
     if concepts.model_installed():
-        t = time.perf_counter()
-        embedder = concepts.Embedder().start()
-        embedder.wait_ready(300)
-        result["embedder_start_s"] = round(time.perf_counter() - t, 2)
-        labels = [f.label for f in cat.rows][: args.embed_rows]
-        if labels:
+        from hambajuba_tui.catalog import quality
+
+        queries_set = quality.load_queries(args.queries or quality.QUERIES) if published else []
+        choices = [c for c in args.embed_choices.split(",") if c] or [concepts.precision()]
+        result["embed"] = []
+        embedder = None
+        labels = [f.label or f"feature {f.id}" for f in cat.rows][: args.embed_rows]
+        for n, choice in enumerate(choices):
+            dtype, _, rest = choice.partition(":")
+            threads, _, how = rest.partition(":")
+            os.environ["HAMBAJUBA_EMBED_THREADS"] = threads or ""
             t = time.perf_counter()
-            concepts.embed_texts(embedder, labels)
-            result["embed_s"] = round(time.perf_counter() - t, 1)
-            result["embed_rows"] = len(labels)
+            e = concepts.Embedder(dtype=dtype).start()
+            e.wait_ready(300)
+            row = {"choice": choice, "start_s": round(time.perf_counter() - t, 2)}
+            if labels:
+                cpu0, t = _cpu_s(e._proc.pid), time.perf_counter()
+                if how == "plain":  # before issue 19: table order, 256 at a time, repeats too
+                    got = [e.embed(labels[i : i + 256], 300) for i in range(0, len(labels), 256)]
+                    vectors = np.concatenate(got)
+                else:
+                    vectors = concepts.embed_texts(e, labels)
+                row.update(
+                    rows=len(labels),
+                    embed_s=round(time.perf_counter() - t, 1),
+                    child_cpu_s=round(_cpu_s(e._proc.pid) - cpu0, 1),
+                )
+                if len(labels) == len(cat) and queries_set:
+                    for b in cat.tables:
+                        start = cat._start[b]
+                        v = vectors[start : start + len(cat.tables[b].rows)]
+                        cat._vectors[b] = v.astype(np.float16).astype(np.float32)
+                    qv = quality.query_vectors(e, queries_set)
+                    fusions = ["rrf"] if n == len(choices) - 1 else []
+                    scored = quality.evaluate(cat, queries_set, qv, fusions)
+                    row["quality"] = {
+                        m: {k: v[k] for k in ("hit@5", "mrr")} for m, v in scored.items()
+                    }
+                    if n == len(choices) - 1:
+                        result["quality"] = scored
+                        result["queries"] = len(queries_set)
+            result["embed"].append(row)
+            if n == len(choices) - 1:
+                embedder = e
+            else:
+                e.close()
+        os.environ.pop("HAMBAJUBA_EMBED_THREADS", None)
+        result["embedder_start_s"] = result["embed"][-1]["start_s"]
         if not cat.missing_vectors():
-            vectors = "real (cached)"
-        elif len(labels) == len(cat):
-            cat.embed_labels(embedder)  # the table is embedded above; this caches it
+            vectors = "real (cached)" if not labels else "real"
+        elif len(labels) == len(cat) and cat._vectors:
             vectors = "real"
         else:  # stand-in unit vectors so the numpy part is still timed at full size
             for b in cat.tables:
@@ -193,7 +251,7 @@ def main() -> None:
             embedder.embed([q], timeout=30)
             embed_ms.append((time.perf_counter() - t) * 1e3)
             t = time.perf_counter()
-            hits, note = cat.concept_search(q, embedder, timeout=30, limit=50)
+            hits, note = cat.hybrid_search(q, embedder, timeout=30, limit=50)
             concept_ms.append((time.perf_counter() - t) * 1e3)
             examples[q] = [h.feature.label for h in hits[:3]]
         label_ms = []
@@ -235,11 +293,18 @@ def main() -> None:
         if key in result:
             s = result[key]
             print(f"{key:<26}{s['mean']:>9.2f}{s['p99']:>9.2f}{s['max']:>9.2f}")
-    if "embed_s" in result:
-        print(
-            f"embedding {result['embed_rows']} labels: {result['embed_s']} s "
-            f"(child start {result['embedder_start_s']} s)"
-        )
+    for row in result.get("embed", []):
+        if "embed_s" in row:
+            q = row.get("quality", {}).get("hybrid")
+            print(
+                f"embed {row['rows']} labels, {row['choice']:<14} {row['embed_s']:>6} s wall "
+                f"{row['child_cpu_s']:>6} s cpu (child start {row['start_s']} s)"
+                + (f"  hybrid hit@5 {q['hit@5']:.3f} mrr {q['mrr']:.3f}" if q else "")
+            )
+    if "quality" in result:
+        print(f"quality on {result['queries']} queries   hit@5    MRR")
+        for mode, v in result["quality"].items():
+            print(f"  {mode:<26}{v['hit@5']:>7.3f}{v['mrr']:>7.3f}")
     sys.stdout.flush()
 
 

@@ -1,5 +1,5 @@
-"""Command line: ``hambajuba demo | play FILE | analyze FILE | snapshot FILE --at T |
-features ... | models status|pull | skins list|check | serve``.
+"""Command line: ``hambajuba demo | play FILE | live | analyze FILE | snapshot FILE --at T |
+features ... | models status|pull | skins list|check | render FILE -o OUT | serve``.
 
 Errors a user can cause (missing or unreadable files, bad options) end with one line on
 stderr and a non-zero exit code, never a traceback.
@@ -33,8 +33,15 @@ def _stems_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _show_options(p: argparse.ArgumentParser) -> None:
-    _stems_option(p)
+def _show_options(p: argparse.ArgumentParser, live: bool = False) -> None:
+    if not live:
+        _stems_option(p)
+        p.add_argument(
+            "--wait-analysis",
+            action="store_true",
+            help="analyse the whole song (stems and all) before it starts, instead of dancing "
+            "at once on a quick streaming analysis while the full one runs behind",
+        )
     p.add_argument(
         "--engine",
         default="auto",
@@ -63,7 +70,8 @@ def _show_options(p: argparse.ArgumentParser) -> None:
         help="frame size in pixels (default 512 for sdxl-turbo, 256 for preview)",
     )
     p.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
-    p.add_argument("--no-sound", action="store_true", help="silent clock, no audio output")
+    if not live:
+        p.add_argument("--no-sound", action="store_true", help="silent clock, no audio output")
     p.add_argument(
         "--skin", type=Path, help="a skin: a TOML file, or a name (hambajuba skins list)"
     )
@@ -83,7 +91,8 @@ def _show_options(p: argparse.ArgumentParser) -> None:
         default=10.0,
         help="headless: seconds of the song to run (default 10)",
     )
-    p.add_argument("--start", type=float, default=0.0, help="start at this time (s)")
+    if not live:
+        p.add_argument("--start", type=float, default=0.0, help="start at this time (s)")
     p.add_argument("--frames-out", type=Path, help="headless: write shown frames and summary.json")
     p.add_argument(
         "--frames-every",
@@ -206,7 +215,8 @@ def _add_features_parser(sub) -> None:
         "--mode",
         choices=["auto", "keyword", "concept"],
         default="auto",
-        help="keyword, concept (by meaning), or auto: exact words first, then concepts (default)",
+        help="keyword, concept (by meaning), or auto: both, fused (default; keyword-only "
+        "until the labels are embedded)",
     )
     s.add_argument("--json", action="store_true")
     show = fsub.add_parser("show", help="one feature (BLOCK:ID) and its neighbours")
@@ -216,8 +226,11 @@ def _add_features_parser(sub) -> None:
     show.add_argument("--json", action="store_true")
     imp = fsub.add_parser("import", help="import label tables (<block>.json files or folders)")
     imp.add_argument("paths", nargs="+", type=Path)
+    no_embed = "import only: leave embedding the labels for concept search to later"
+    imp.add_argument("--no-embed", action="store_true", help=no_embed)
     pull = fsub.add_parser("pull", help="download the published tables from Hugging Face")
     pull.add_argument("--revision", help="dataset revision (default: main)")
+    pull.add_argument("--no-embed", action="store_true", help=no_embed)
     emb = fsub.add_parser("embed", help="embed labels for concept search, export decoders")
     emb.add_argument("--sae-root", type=Path, help="SAE checkpoint folders (default: HF cache)")
 
@@ -241,6 +254,18 @@ def build_parser() -> argparse.ArgumentParser:
     play = sub.add_parser("play", help="dance to your song (wav, flac, ogg, mp3)")
     play.add_argument("file", type=Path)
     _show_options(play)
+    live = sub.add_parser(
+        "live", help="dance to whatever is playing (system audio) or a microphone"
+    )
+    live.add_argument(
+        "--source",
+        help="where to listen: a name (or part of one) or a number from --list-sources "
+        "(default: the default output's monitor, i.e. what the speakers play)",
+    )
+    live.add_argument(
+        "--list-sources", action="store_true", help="list the sources to listen to, and exit"
+    )
+    _show_options(live, live=True)
     analyze = sub.add_parser("analyze", help="analyse a song and print a summary")
     analyze.add_argument("file", type=Path)
     analyze.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -249,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_features_parser(sub)
     _add_models_parser(sub)
     _add_skins_parser(sub)
+    _add_render_parser(sub)
     _add_serve_parser(sub)
     return parser
 
@@ -390,6 +416,32 @@ def _load(path: Path):
         raise CliError(str(exc)) from None
 
 
+def _prepare_show(args, song_path: Path, title: str):
+    """Decode, then the cached analysis, or (unless ``--wait-analysis``) a quick streaming
+    pass to dance on at once while the full analysis runs behind; returns
+    (audio, analysis, job or None)."""
+    if args.wait_analysis:
+        return (*_prepare(args, song_path, title), None)
+    from hambajuba_tui.audio import cache
+    from hambajuba_tui.audio.decode import AudioError, content_hash
+    from hambajuba_tui.audio.instant import AnalysisJob
+
+    audio = _load(song_path)
+    backend = _resolve_stems(args.stems)
+    try:
+        song_hash = content_hash(song_path)
+    except (OSError, AudioError) as exc:
+        raise CliError(f"{song_path}: cannot read ({exc})") from None
+    hit = cache.load_cached(song_hash, stems_backend=backend)
+    if hit is not None:
+        hit.title = title
+        return audio, hit, None
+    # The show starts its worker while the job's fast pass runs; it plays once both are ready.
+    job = AnalysisJob(song_path, song_hash, title, audio.n_samples / audio.sr, backend)
+    job.start(audio)  # forked with the decoded song where it can be: no second decode
+    return audio, job.analysis, job
+
+
 def _prepare(args, song_path: Path, title: str):
     """Decode + analyse (cached) with a progress bar; returns (audio, analysis)."""
     audio = _load(song_path)
@@ -463,7 +515,7 @@ def _check_show_args(args) -> None:
             raise CliError(f"feature pack: {exc}") from None
 
 
-def _run_show(args, audio, analysis) -> int:
+def _run_show(args, audio, analysis, job=None, listener=None) -> int:
     from hambajuba_tui.bridge.session import load_or_default
     from hambajuba_tui.catalog.packs import PackError, load_pack
     from hambajuba_tui.paths import performance_path
@@ -492,10 +544,17 @@ def _run_show(args, audio, analysis) -> int:
         width=args.size,
         height=args.size,
         fps=args.fps,
-        sound=not (args.no_sound or args.headless),
+        sound=not (getattr(args, "no_sound", False) or args.headless),
         decoder=args.decoder,
     )
-    show = Show(analysis, audio.samples, audio.sr, session, options)
+    samples, sr = (audio.samples, audio.sr) if audio is not None else (None, 0)
+    try:
+        show = Show(analysis, samples, sr, session, options, job=job, listener=listener)
+    except BaseException:
+        for part in (job, listener):
+            if part is not None:
+                part.close()
+        raise
     try:
         if args.headless:
             from hambajuba_tui.headless import run_headless
@@ -504,18 +563,22 @@ def _run_show(args, audio, analysis) -> int:
                 show,
                 args.seconds,
                 args.frames_out,
-                start=args.start,
+                start=getattr(args, "start", 0.0),
                 every=max(1, args.frames_every),
+                command_started=args.started,
             )
             brief = {k: v for k, v in summary.items() if k != "shown_frames"}
             print(json.dumps(brief))
+            if show.live and summary["capture_t0"] is None:
+                why = show.listener.status.message or show.listener.error or "no input"
+                raise CliError(f"nothing came from the source in {args.seconds:g} s ({why})")
             return 0
         from hambajuba_tui.tui.app import HambajubaApp
         from hambajuba_tui.tui.skin import load_skin
 
         skin, problems = load_skin(args.skin)
         problems = notices + problems
-        if args.start:
+        if getattr(args, "start", 0.0):
             show.player.seek(args.start)
         HambajubaApp(
             show,
@@ -523,6 +586,7 @@ def _run_show(args, audio, analysis) -> int:
             title=analysis.title,
             notices=problems,
             graphics=_graphics_mode(args.graphics),
+            song_path=getattr(args, "song_path", None),
         ).run()
         if show.session != session:  # the user changed the setup: keep it for next time
             from hambajuba_tui.bridge.session import save
@@ -541,19 +605,51 @@ def _graphics_mode(requested: str):
 
 
 def cmd_demo(args) -> int:
-    from hambajuba_tui.audio.demo_song import write_demo_song
+    from hambajuba_tui.audio.demo_song import demo_mix_path
     from hambajuba_tui.paths import demo_dir
 
     _check_show_args(args)
-    path = write_demo_song(demo_dir())
-    audio, analysis = _prepare(args, path, "hambajuba demo")
-    return _run_show(args, audio, analysis)
+    path = demo_mix_path(demo_dir())
+    audio, analysis, job = _prepare_show(args, path, "hambajuba demo")
+    args.song_path = path
+    return _run_show(args, audio, analysis, job)
 
 
 def cmd_play(args) -> int:
     _check_show_args(args)
-    audio, analysis = _prepare(args, args.file, args.file.stem)
-    return _run_show(args, audio, analysis)
+    audio, analysis, job = _prepare_show(args, args.file, args.file.stem)
+    args.song_path = args.file
+    return _run_show(args, audio, analysis, job)
+
+
+def cmd_live(args) -> int:
+    """``hambajuba live``: the streaming analysis of a source, with no file and no waiting."""
+    from hambajuba_tui.audio.capture import CaptureError, find_source, list_sources
+
+    if args.list_sources:
+        try:
+            sources = list_sources()
+        except CaptureError as exc:
+            raise CliError(str(exc)) from None
+        if not sources:
+            print("no sources to listen to")
+        for src in sources:
+            mark = "*" if src.default else " "
+            print(f"{mark}{src.index:>3}  {src.kind:<10}  {src.name}  ({src.label})")
+        return 0
+    _check_show_args(args)
+    source = args.source
+    try:  # a source named now is checked now; missing or busy later, live waits for it
+        source = find_source(args.source).name
+    except CaptureError as exc:
+        if args.source is not None:
+            raise CliError(str(exc)) from None
+        print(f"hambajuba: {exc}; waiting for a source", file=sys.stderr)
+    from hambajuba_tui.audio.listen import Listener
+
+    listener = Listener(source)
+    listener.analysis.title = f"live: {source or 'default source'}"
+    return _run_show(args, None, listener.analysis, listener=listener)
 
 
 def cmd_analyze(args) -> int:
@@ -624,16 +720,233 @@ def cmd_models(args) -> int:
     return 0
 
 
+# -- render: song + performance → video ------------------------------------------------------
+def _add_render_parser(sub) -> None:
+    r = sub.add_parser(
+        "render",
+        help="render the song's performance to a video (H.264 + AAC in an MP4)",
+        description="Render a song's saved performance (or --performance FILE) to a video: "
+        "frame i at t = i / fps, deterministic; H.264 yuv420p with the song's audio in AAC.",
+    )
+    r.add_argument("file", type=Path, help="the song (or `demo` for the built-in song)")
+    r.add_argument("-o", "--output", type=Path, required=True, help="the video file (.mp4)")
+    r.add_argument("--performance", type=Path, help="a performance TOML (default: the song's)")
+    r.add_argument("--pack", type=Path, help="feature pack for the default performance")
+    r.add_argument(
+        "--engine",
+        default="auto",
+        choices=["auto", "sdxl-turbo", "preview"],
+        help="sdxl-turbo (GPU, weights), preview (CPU) or auto (default)",
+    )
+    r.add_argument("--decoder", default="taesd", choices=["taesd", "vae"])
+    r.add_argument("--size", type=int, default=None, help="heart frame size in pixels (512)")
+    r.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30, ≤ 60)")
+    r.add_argument("--start", type=float, default=0.0, help="clip start (s)")
+    r.add_argument("--end", type=float, default=None, help="clip end (s; default: the song's end)")
+    r.add_argument("--seed", type=int, default=None, help="seed noise (default: the performance's)")
+    r.add_argument("--creature", action="store_true", help="draw the creature around the heart")
+    r.add_argument("--vertical", action="store_true", help="1080×1920 layout for phones")
+    r.add_argument("--skin", type=Path, help="skin for --creature (a TOML file or a name)")
+    r.add_argument(
+        "--preset",
+        default="superfast",
+        choices=["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"],
+        help="x264 speed / size trade (default superfast: ahead of real time on 2 cores)",
+    )
+    r.add_argument(
+        "--progress-json",
+        action="store_true",
+        help="progress as JSON lines on stdout (for scripts and the TUI)",
+    )
+    r.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _stems_option(r)
+
+
+def _render_progress(args):
+    """(callback, close) reporting render progress: a bar on a terminal, a line every few
+    seconds without one, JSON lines with ``--progress-json``."""
+    import time as _time
+
+    if args.progress_json:
+        last = [0.0]
+
+        def report(p) -> None:
+            now = _time.monotonic()
+            if p.frame == p.frames or now - last[0] >= 0.25:
+                last[0] = now
+                eta = None if p.eta_s == float("inf") else round(p.eta_s, 1)
+                line = {"frame": p.frame, "frames": p.frames, "fps": round(p.fps, 2), "eta_s": eta}
+                print(json.dumps(line), flush=True)
+
+        return report, lambda: None
+    if args.quiet:
+        return None, lambda: None
+    console = _stderr_console()
+    if not console.is_terminal:
+        last = [0.0]
+
+        def lines(p) -> None:
+            now = _time.monotonic()
+            if p.frame == p.frames or now - last[0] >= 5.0:
+                last[0] = now
+                print(
+                    f"hambajuba: render {p.frame}/{p.frames} frames, {p.fps:.1f} fps, "
+                    f"ETA {_eta(p.eta_s)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        return lines, lambda: None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(
+        TextColumn("[bold]rendering[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames · {task.fields[fps]:.1f} fps · ETA {task.fields[eta]}"),
+        console=console,
+        transient=True,
+    )
+    bar.start()
+    task = bar.add_task("render", total=None, fps=0.0, eta="–")
+
+    def update(p) -> None:
+        bar.update(task, total=p.frames, completed=p.frame, fps=p.fps, eta=_eta(p.eta_s))
+
+    return update, bar.stop
+
+
+def _eta(seconds: float) -> str:
+    if seconds == float("inf"):
+        return "–"
+    s = int(round(seconds))
+    return (
+        f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    )
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_render(args) -> int:
+    import signal
+    import time as _time
+
+    from hambajuba_tui.bridge.session import SessionError, load, load_or_default
+    from hambajuba_tui.catalog.packs import PackError, load_pack
+    from hambajuba_tui.paths import performance_path
+    from hambajuba_tui.render.encoder import RenderError, check_writable, ffmpeg_exe
+    from hambajuba_tui.render.render import MAX_FPS, RenderOptions, render
+
+    if args.size is None:
+        args.size = 512
+    if not 16 <= args.size <= 2048 or args.size % 2:
+        raise CliError("--size must be an even number between 16 and 2048", EXIT_USAGE)
+    if not 0 < args.fps <= MAX_FPS:
+        raise CliError(f"--fps must be above 0 and at most {MAX_FPS:g}", EXIT_USAGE)
+    if args.start < 0 or (args.end is not None and args.end <= args.start):
+        raise CliError("--start must be 0 or more and --end after it", EXIT_USAGE)
+    out = args.output
+    if out.suffix.lower() not in (".mp4", ".m4v", ".mov"):
+        raise CliError(f"{out}: the video is an MP4; name it .mp4", EXIT_USAGE)
+    try:
+        ffmpeg_exe()
+        check_writable(out)
+    except RenderError as exc:
+        raise CliError(str(exc)) from None
+    _choose_engine(args, early=True)
+    if args.performance is not None and not args.performance.is_file():
+        raise CliError(f"{args.performance}: no such performance file")
+    # SIGTERM (a parent such as the TUI stopping us) cleans up like Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
+    if str(args.file) == "demo" and not args.file.exists():
+        from hambajuba_tui.audio.demo_song import demo_mix_path
+        from hambajuba_tui.paths import demo_dir
+
+        song, title = demo_mix_path(demo_dir()), "hambajuba demo"
+    else:
+        song, title = args.file, args.file.stem
+    audio, analysis = _prepare(args, song, title)
+    _choose_engine(args, early=False)
+    try:
+        default = load_pack(args.pack).session()
+    except (PackError, OSError) as exc:
+        raise CliError(f"feature pack: {exc}") from None
+    if args.performance is not None:
+        try:
+            session = load(args.performance, default)
+        except (SessionError, OSError, ValueError) as exc:
+            raise CliError(str(exc)) from None
+    else:
+        session, problem = load_or_default(performance_path(analysis.song_hash), default)
+        if problem:
+            print(f"hambajuba: {problem}", file=sys.stderr)
+    skin = None
+    if args.creature or args.vertical:
+        from hambajuba_tui.tui.skin import load_skin
+
+        skin, problems = load_skin(args.skin)
+        for problem in problems:
+            print(f"hambajuba: {problem}", file=sys.stderr)
+    opts = RenderOptions(
+        engine=args.engine,
+        size=args.size,
+        fps=args.fps,
+        start=args.start,
+        end=args.end,
+        seed=args.seed,
+        creature=args.creature,
+        vertical=args.vertical,
+        decoder=args.decoder,
+        title=title,
+        preset=args.preset,
+    )
+    report, close = _render_progress(args)
+    began = _time.monotonic()
+    try:
+        path = render(analysis, audio.samples, audio.sr, session, out, opts, skin, report)
+    except RenderError as exc:
+        raise CliError(str(exc), 1) from None
+    finally:
+        close()
+    took = _time.monotonic() - began
+    end = analysis.duration if args.end is None else min(args.end, analysis.duration)
+    seconds = max(0.0, end - args.start)
+    summary = {
+        "done": str(path),
+        "seconds": round(seconds, 3),
+        "fps": args.fps,
+        "engine": args.engine,
+        "render_s": round(took, 2),
+        "realtime": round(seconds / took, 2) if took > 0 else None,
+    }
+    if args.progress_json:
+        print(json.dumps(summary), flush=True)
+    elif not args.quiet:
+        print(
+            f"wrote {path}: {seconds:.1f} s at {args.fps:g} fps, engine {args.engine}, "
+            f"in {took:.1f} s ({summary['realtime']}× real time)"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    import time
+
+    started = time.monotonic()
     args = build_parser().parse_args(argv)
+    args.started = started
     handler = {
         "demo": cmd_demo,
         "play": cmd_play,
+        "live": cmd_live,
         "analyze": cmd_analyze,
         "snapshot": cmd_snapshot,
         "features": cmd_features,
         "models": cmd_models,
         "skins": cmd_skins,
+        "render": cmd_render,
         "serve": cmd_serve,
     }[args.command]
     try:

@@ -246,3 +246,60 @@ def open_player(clock: MediaClock, samples: np.ndarray, sr: int, want_sound: boo
     except Exception as exc:  # no device, device busy, host API error
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return SilentPlayer(clock, duration, f"no audio device: {msg}")
+
+
+class LivePlayer:
+    """The clock for live input: media time is capture time, seconds since the listener's
+    first sample (its ``t0``). Nothing plays out loud (the music is already playing); there is
+    no seek, and a pause freezes the creature while listening goes on."""
+
+    kind = "live"
+
+    def __init__(self, clock: MediaClock, listener) -> None:
+        self.clock = clock
+        self.listener = listener
+        self._want = False
+        self._paused = False
+        self._t0: float | None = None
+
+    @property
+    def playing(self) -> bool:
+        return self._want and not self._paused and self._t0 is not None
+
+    def position(self) -> float:
+        return self.clock.now()
+
+    def _publish(self, new_epoch: bool) -> None:
+        now = time.monotonic()
+        self.clock.publish(max(0.0, now - self._t0), now, self.playing, new_epoch=new_epoch)
+
+    def play(self) -> None:
+        self._want, self._paused = True, False
+        self.tick()
+        if self._t0 is not None:
+            self._publish(new_epoch=True)
+
+    def pause(self) -> None:
+        if self.playing:
+            self._paused = True
+            self.clock.publish(self.clock.now(), time.monotonic(), False)
+
+    def toggle(self) -> None:
+        self.play() if self._paused or not self._want else self.pause()
+
+    def seek(self, seconds: float) -> None:
+        """Live music has no seek: the creature always dances to now."""
+
+    def tick(self) -> None:
+        """Start the clock once the listener knows its time origin; follow it if it moves."""
+        t0 = self.listener.t0
+        if t0 is not None and t0 != self._t0:
+            self._t0 = t0
+            if self._want and not self._paused:
+                self._publish(new_epoch=True)
+
+    def close(self) -> None:
+        self._want = False
+
+    def describe(self) -> str:
+        return f"live ({self.listener.status.source})"

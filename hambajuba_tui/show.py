@@ -8,8 +8,10 @@ playing meanwhile.
 from __future__ import annotations
 
 import collections
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,7 +28,11 @@ from hambajuba_tui.engine.worker import (
     Stats,
     WorkerConfig,
 )
-from hambajuba_tui.player import MediaClock, open_player
+from hambajuba_tui.player import LivePlayer, MediaClock, open_player
+
+if TYPE_CHECKING:
+    from hambajuba_tui.audio.instant import AnalysisJob
+    from hambajuba_tui.audio.listen import Listener
 
 MAX_RESTARTS = 5
 """Worker restarts allowed within RESTART_WINDOW_S before the Show gives up and says so."""
@@ -61,21 +67,35 @@ class ShowStatus:
 
 
 class Show:
+    """One performance. ``job``: the background analysis of a song that plays on its fast
+    streaming pass (instant start); ``listener``: live input (``samples`` is then None)."""
+
     def __init__(
         self,
         analysis: Analysis,
-        samples: np.ndarray,
+        samples: np.ndarray | None,
         sr: int,
         session: Session,
         options: ShowOptions | None = None,
+        *,
+        job: AnalysisJob | None = None,
+        listener: Listener | None = None,
     ) -> None:
         self.options = options = options or ShowOptions()
         self.analysis = analysis
         self.session = session
+        self.job = job
+        self.listener = listener
         self.stale_removed = shm.remove_stale()
         self.clock = MediaClock.create(analysis.duration)
         self.ring = FrameRing.create(options.width, options.height, n_slots=4)
-        self.player = open_player(self.clock, samples, sr, options.sound)
+        if listener is not None:
+            self.player = LivePlayer(self.clock, listener)
+        else:
+            self.player = open_player(self.clock, samples, sr, options.sound)
+        self._worker_ready = False
+        self._loading: threading.Thread | None = None
+        self._loaded: list = []
         self.worker = EngineWorker(
             WorkerConfig(
                 ring_name=self.ring.name,
@@ -105,10 +125,13 @@ class Show:
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, play: bool = True, wait_ready_s: float = 20.0) -> None:
         """Spawn the worker; playback begins once it is ready (or after ``wait_ready_s``)."""
+        if self.listener is not None and self.listener.proc is None:
+            self.listener.start()
         self.worker.start()
         self._play_at = time.monotonic() + wait_ready_s if play else None
 
     def _maybe_begin(self, ready: bool) -> None:
+        ready = ready and (self.job is None or self.job.ready)  # the quick pass has a head start
         if self._play_at is not None and (ready or time.monotonic() >= self._play_at):
             self._play_at = None
             self.player.play()
@@ -123,6 +146,9 @@ class Show:
         self._closed = True
         self.worker.stop()
         self.player.close()
+        for part in (self.job, self.listener):
+            if part is not None:
+                part.close()
         self.ring.close()
         self.clock.close()
 
@@ -136,6 +162,20 @@ class Show:
     def set_session(self, session: Session) -> None:
         self.session = session
         self.worker.set_session(session)
+
+    def set_analysis(self, analysis: Analysis) -> None:
+        """Hand the show over to a new analysis of the same song (the worker blends)."""
+        self.analysis = analysis
+        self.worker.set_analysis(analysis)
+
+    @property
+    def live(self) -> bool:
+        return self.listener is not None
+
+    @property
+    def analysing(self) -> str:
+        """The background analysis's state for the status line ("" when none runs)."""
+        return self.job.status_text() if self.job is not None else ""
 
     def toggle_pause(self) -> None:
         self.player.toggle()
@@ -182,7 +222,7 @@ class Show:
         for msg in self.worker.messages():
             if isinstance(msg, Ready):
                 self.status.engine, self.status.worker = msg.engine, "running"
-                self._maybe_begin(ready=True)
+                self._worker_ready = True
             elif isinstance(msg, Stats):
                 self.status.gen_ms, self.status.gen_fps = msg.gen_ms, msg.fps
                 self.status.link = msg.link
@@ -195,7 +235,13 @@ class Show:
                 news.append(msg.message)
         if not self._closed and self.worker.proc is not None and not self.worker.alive:
             news.extend(self._restart())
-        self._maybe_begin(ready=False)
+        news.extend(self._poll_job())
+        if self.listener is not None:
+            news.extend(self.listener.poll())
+            if not self._closed and self.listener.proc is not None and not self.listener.alive:
+                self.listener.restart()
+                news.append("the listener stopped; restarted it")
+        self._maybe_begin(ready=self._worker_ready)
         self.status.events.extend(news)
         return news
 
@@ -218,3 +264,31 @@ class Show:
         self.status.worker = "restarting"
         self.worker.start()
         return [f"engine worker stopped (exit code {code}); restarted it"]
+
+    def _poll_job(self) -> list[str]:
+        """Follow the background analysis; load its result off the UI thread and hand over."""
+        job, news = self.job, []
+        if job is None:
+            return news
+        for n in job.poll():
+            if n.stage == "done":
+                self._loading = threading.Thread(
+                    target=self._load_full, args=(job.song_hash, n.detail), daemon=True
+                )
+                self._loading.start()
+            elif n.stage == "failed":
+                news.append(f"{n.detail}; dancing on the quick analysis")
+        if self._loaded:
+            full = self._loaded.pop()
+            if full is None:
+                news.append("the full analysis could not be read back; the quick one stays")
+            else:
+                full.title = self.analysis.title
+                self.set_analysis(full)  # quietly: the status line's "analysing" just ends
+                self.status.events.append(f"full analysis ready (stems by {full.stems_backend})")
+        return news
+
+    def _load_full(self, song_hash: str, backend: str) -> None:
+        from hambajuba_tui.audio import cache
+
+        self._loaded.append(cache.load_cached(song_hash, stems_backend=backend or None))

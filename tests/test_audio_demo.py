@@ -110,3 +110,22 @@ def test_write_reuse_and_rewrite(tmp_path, song_and_time, monkeypatch):
     meta.write_text(json.dumps({"demo_version": -1}))
     write_demo_song(tmp_path)
     assert json.loads(meta.read_text())["demo_version"] != -1  # rewritten
+
+
+def test_shipped_demo_is_this_version_of_the_synthesis():
+    """`hambajuba demo` plays the shipped Ogg; it must be the current synthesis (re-render it
+    with `python -m hambajuba_tui.audio.demo_song` when DEMO_VERSION changes)."""
+    import soundfile as sf
+
+    from hambajuba_tui.audio.demo_song import shipped_demo_path
+
+    path = shipped_demo_path()
+    assert path is not None, "the shipped demo mix is missing from the package"
+    shipped, sr = sf.read(str(path), dtype="float32")
+    song = synthesize_demo()
+    assert sr == song.sr
+    assert abs(len(shipped) - len(song.mix)) <= 2048
+    n = min(len(shipped), len(song.mix))
+    for ch in range(2):
+        r = np.corrcoef(shipped[:n, ch], song.mix[:n, ch])[0, 1]
+        assert r > 0.99, f"channel {ch}: correlation {r:.4f} with the synthesis"

@@ -20,7 +20,26 @@ ROOT = Path(__file__).resolve().parent.parent
         ("engine.py", ["--sizes", "64", "--seconds", "0.2"], ["results"]),
         ("bridge.py", ["--steps", "200"], ["us_mean", "blocks_routed"]),
         ("graphics.py", ["--sizes", "48", "--frames", "2", "--no-e2e"], ["encode"]),
-        ("panels.py", ["--synthetic", "--edits", "2"], ["keystroke_ms", "edit_to_frame_ms"]),
+        (
+            "panels.py",
+            ["--synthetic", "--edits", "2", "--concept-queries", "0"],
+            ["keystroke_ms", "edit_to_frame_ms"],
+        ),
+        (
+            "live.py",
+            [
+                "--minutes",
+                "0.1",
+                "--realtime-seconds",
+                "2",
+                "--rss-minutes",
+                "0.1",
+                "--bursts",
+                "2",
+            ],
+            ["realtime_cpu_pct_512", "fast_pass_s_per_min", "memory", "latency"],
+        ),
+        ("render.py", ["--size", "64", "--seconds", "0.5"], ["results"]),
         (
             "remote.py",
             ["--engines", "preview", "--clients", "1", "--seconds", "1", "--size", "48"],

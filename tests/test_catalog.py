@@ -272,7 +272,7 @@ def test_cli_import_search_show_list(tmp_path, home, capsys):
     assert main(["features", "search", "neon", "--mode", "keyword"]) == 3
     assert "features pull" in capsys.readouterr().err
 
-    assert main(["features", "import", str(small_tables(tmp_path / "t"))]) == 0
+    assert main(["features", "import", str(small_tables(tmp_path / "t")), "--no-embed"]) == 0
     assert "imported up.0.1: 12 rows" in capsys.readouterr().out
 
     assert main(["features", "search", "neon", "--mode", "keyword", "--json"]) == 0
@@ -307,7 +307,7 @@ def test_cli_bad_input_is_one_line_with_the_right_code(tmp_path, home, capsys):
     assert "no such file" in capsys.readouterr().err
     assert main(["features", "show", "spiral"]) == 2
     assert "BLOCK:ID" in capsys.readouterr().err
-    main(["features", "import", str(small_tables(tmp_path / "t"))])
+    main(["features", "import", str(small_tables(tmp_path / "t")), "--no-embed"])
     capsys.readouterr()
     assert main(["features", "search", "x", "--category", "smell", "--mode", "keyword"]) == 3
     assert "no category 'smell'" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import pytest
 from catalog_tables import small_tables
 
 from hambajuba_tui.catalog import concepts
-from hambajuba_tui.catalog.catalog import Catalog, blend
+from hambajuba_tui.catalog.catalog import Catalog
 from hambajuba_tui.cli import main
 
 needs_model = pytest.mark.skipif(
@@ -98,52 +98,55 @@ def test_without_the_model_concept_search_falls_back_to_keywords(tmp_path, home)
     assert "not installed" in note and hits[0].match == "exact"
 
 
-def test_blend_puts_exact_words_first_then_concepts(tmp_path):
-    cat = Catalog.load(small_tables(tmp_path / "t"))
-    keyword = cat.search("neon")
-    concept = [h for h in cat.search("fire")]  # stand-ins for concept hits
-    merged = blend(keyword, concept, 6)
-    assert [h.match for h in merged[:2]] == ["exact", "exact"]
-    assert merged[2].key == concept[0].key
-    assert len({h.key for h in merged}) == len(merged)
-
-
 @needs_model
-def test_cli_concept_search_embeds_once_then_answers_auto_blends(tmp_path, home, capsys):
-    assert main(["features", "import", str(small_tables(tmp_path / "t"))]) == 0
-    capsys.readouterr()
-    # auto mode never starts a long embedding by surprise: keywords, and a hint
+def test_cli_import_embeds_then_search_fuses_meaning_and_words(tmp_path, home, capsys):
+    folder = small_tables(tmp_path / "t")
+    assert main(["features", "import", str(folder), "--no-embed"]) == 0
+    captured = capsys.readouterr()
+    assert "keyword search only" in captured.err
+    # not embedded: auto search says it is keyword-only and never starts embedding by surprise
     assert main(["features", "search", "warmth", "--json"]) == 0
     captured = capsys.readouterr()
-    assert "features embed" in captured.err
+    assert "keyword search only" in captured.err and "not embedded" in captured.err
     assert all(h["match"] != "concept" for h in json.loads(captured.out)["hits"])
-    assert (
-        main(
-            [
-                "features",
-                "search",
-                "warmth",
-                "--mode",
-                "concept",
-                "--block",
-                "up.0.1",
-                "--limit",
-                "3",
-                "--json",
-            ]
-        )
-        == 0
-    )
-    out = json.loads(capsys.readouterr().out)
-    assert out["note"] is None and "warm amber glow" in [h["label"] for h in out["hits"]]
+    # a plain import embeds the labels right away (progress on stderr), once per table
+    assert main(["features", "import", str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert "concept search ready" in captured.out and "embedding 16 labels" in captured.err
     assert main(["features", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert listed["tables"]["up.0.1"]["concept_vectors"] is True
     assert main(["features", "search", "warmth", "--block", "up.0.1", "--json"]) == 0
     auto = json.loads(capsys.readouterr().out)
     assert auto["note"] is None and auto["hits"][0]["label"] == "warm amber glow"
+    # a label equal to the query first; concept mode is meaning alone
+    assert main(["features", "search", "neonish haze", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["hits"][0]["label"] == "neonish haze"
+    argv = ["features", "search", "a small cat", "--mode", "concept", "--limit", "3", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["note"] is None and out["hits"][0]["label"] == "fluffy kitten fur"
+    assert {h["match"] for h in out["hits"]} == {"concept"}
     assert main(["features", "embed"]) == 0
     assert "label vectors cached for mid.0, up.0.1" in capsys.readouterr().out
+
+
+def test_embedding_texts_dedupes_and_keeps_order():
+    class Fake:
+        dim = 2
+        calls: list[list[str]] = []
+
+        def embed(self, texts, timeout):
+            self.calls.append(list(texts))
+            return np.array([[len(t), 1.0] for t in texts], np.float32)
+
+    fake = Fake()
+    seen = []
+    texts = ["ccc", "a", "bb", "a", "ccc", "dddd"]
+    out = concepts.embed_texts(fake, texts, lambda done, total: seen.append((done, total)))
+    assert out[:, 0].tolist() == [3, 1, 2, 1, 3, 4]  # in the order given
+    assert sum(fake.calls, []) == ["a", "bb", "ccc", "dddd"]  # each once, shortest first
+    assert seen[-1] == (6, 6)
 
 
 def test_the_catalog_never_imports_torch(tmp_path, home):
@@ -151,14 +154,19 @@ def test_the_catalog_never_imports_torch(tmp_path, home):
     code = textwrap.dedent(f"""
         import sys
         from hambajuba_tui.catalog.catalog import Catalog
-        from hambajuba_tui.catalog import concepts, neighbours, commands, pull, packs
+        from hambajuba_tui.catalog import concepts, neighbours, commands, pull, packs, quality
+        from hambajuba_tui.tui.panels import browser, instrument
         cat = Catalog.load({str(tmp_path / "t")!r})
         cat.search("neon"); cat.neighbours("up.0.1", 2)
         e = concepts.Embedder()
         if concepts.model_installed():
             e.wait_ready(180)
-            cat.embed_labels(e)
+            job = instrument.EmbedJob(16)  # what the browser runs in the background
+            job.run(cat, lambda: e)
+            assert job.finished and not job.error and not cat.missing_vectors(), job.error
             hits, note = cat.concept_search("warmth", e, timeout=30)
+            assert note is None, note
+            hits, note = cat.hybrid_search("warmth", e, timeout=30)
             assert note is None, note
             cat.neighbours("up.0.1", 2)
         e.close()
@@ -206,3 +214,34 @@ def test_bench_smoke():
     result = json.loads(next(ln for ln in res.stdout.splitlines() if ln.startswith("{")))
     assert result["rows"] == 20_480 and result["tables"] == "synthetic"
     assert result["keyword_ms"]["n"] > 100 and "machine" in result
+
+
+def test_ctrl_c_while_embedding_keeps_the_import_and_the_tables_done(tmp_path, home, monkeypatch):
+    class Interrupted(concepts.Embedder):
+        """The first table embeds; Ctrl-C arrives during the second."""
+
+        calls = 0
+
+        def start(self):
+            self.dim = 8
+            return self
+
+        def wait_ready(self, timeout=None):
+            return True
+
+        def embed(self, texts, timeout=0.5):
+            Interrupted.calls += 1
+            if Interrupted.calls > 1:
+                raise KeyboardInterrupt
+            return np.eye(len(texts), 8, dtype=np.float32)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(concepts, "model_installed", lambda *a: True)
+    monkeypatch.setattr(concepts, "Embedder", Interrupted)
+    folder = small_tables(tmp_path / "t")
+    assert main(["features", "import", str(folder)]) == 130
+    cat = Catalog.load()
+    assert set(cat.tables) == {"mid.0", "up.0.1"}  # imported all the same
+    assert cat.missing_vectors() == ["up.0.1"]  # mid.0 was finished and kept

@@ -116,7 +116,7 @@ def test_show_finds_saes_in_the_hub_cache(tmp_path, home, monkeypatch, capsys):
     (repo / "refs" / "main").write_text("abc123")
     monkeypatch.setenv("HF_HOME", str(hf))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
-    assert main(["features", "import", str(small_tables(tmp_path / "t"))]) == 0
+    assert main(["features", "import", str(small_tables(tmp_path / "t")), "--no-embed"]) == 0
     capsys.readouterr()
     assert main(["features", "show", "up.0.1:0", "-k", "2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -128,7 +128,7 @@ def test_a_checkpoint_that_runs_code_is_refused_and_labels_answer(tmp_path, home
     root = tmp_path / "saes"
     marker = tmp_path / "marker"
     write_sae(root / FOLDER, known_decoder(), evil=marker)
-    assert main(["features", "import", str(small_tables(tmp_path / "t"))]) == 0
+    assert main(["features", "import", str(small_tables(tmp_path / "t")), "--no-embed"]) == 0
     capsys.readouterr()
     assert main(["features", "show", "up.0.1:2", "--sae-root", str(root), "--json"]) == 0
     captured = capsys.readouterr()

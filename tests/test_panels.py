@@ -199,8 +199,10 @@ def test_block_panel_edits_every_setting_and_each_reaches_the_worker(analysis):
 # -- feature browser -------------------------------------------------------------------------
 
 
-def test_feature_browser_searches_filters_and_sets_features(analysis):
+def test_feature_browser_searches_filters_and_sets_features(analysis, monkeypatch):
     small_tables(labels_dir())
+    # without the concept model (whether installed here or not): keyword results, said so
+    monkeypatch.setattr("hambajuba_tui.catalog.concepts.model_installed", lambda *a: False)
 
     async def scenario():
         app, spy = _app(analysis)
@@ -810,9 +812,13 @@ def test_feature_browser_blends_in_concept_hits_after_a_pause(analysis):
             await _type(pilot, "up.0.1:0")
             await pilot.pause()
             assert panel.block == "up.0.1"
-            embedder = app.concept_embedder()  # the app's own child (started on first use)
-            assert embedder.wait_ready(180)
-            assert set(app.catalog.embed_labels(embedder)) == {"up.0.1", "mid.0"}
+            # opening the browser started embedding the labels in the app's concept child;
+            # meanwhile search says it is keyword-only, with progress
+            job = app.embedding
+            assert job is not None and job.total == 16
+            assert job.finished or "embedding labels for concept search" in panel.note
+            assert await _until(pilot, lambda: job.finished, 180) and not job.error
+            assert app.catalog.missing_vectors() == []
             app.query_one("#query").value = ""
             await _type(pilot, "a small cat")
             # keyword hits at once (no label says "cat"), concept hits after the pause
@@ -829,6 +835,19 @@ def test_feature_browser_blends_in_concept_hits_after_a_pause(analysis):
             await pilot.press("enter")
             await pilot.pause()
             assert spy.last.block("up.0.1").feature == panel.hits[0].feature.id
+            # a label equal to the query comes first; then meaning and words fused
+            app.query_one("#query").value = ""
+            await _type(pilot, "warm amber glow")
+            assert await _until(pilot, lambda: panel.concept_shown_at > 0 and not panel.note, 20)
+            assert panel.hits[0].feature.label == "warm amber glow"
+            # the list never moves under the cursor: rows down to it stay when hits arrive
+            await pilot.press("down", "down", "down")
+            await pilot.pause()
+            before = [h.key for h in panel.hits[:3]]
+            panel._show_fused(list(reversed(panel.hits)))
+            assert [h.key for h in panel.hits[:3]] == before
+            assert app.query_one("#hits").highlighted == 2
+            assert len({h.key for h in panel.hits}) == len(panel.hits)
             await pilot.press("escape", "q")
         assert app._embedder is None  # closed with the app
 

@@ -27,6 +27,35 @@ SAE_DIRS = 24
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
+TINY_UNET = dict(
+    sample_size=16,
+    in_channels=4,
+    out_channels=4,
+    block_out_channels=BLOCK_CHANNELS,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    layers_per_block=2,
+    transformer_layers_per_block=(1, 1, 2),
+    attention_head_dim=(2, 4, 6),
+    cross_attention_dim=CROSS_DIM,
+    norm_num_groups=8,
+    addition_embed_type="text_time",
+    addition_time_embed_dim=TIME_DIM,
+    projection_class_embeddings_input_dim=6 * TIME_DIM + TEXT_DIM_2,
+    use_linear_projection=True,
+)
+"""The tiny same-architecture UNet's config (3 levels, so the four steered block paths exist)."""
+
+TINY_TAESD = dict(
+    encoder_block_out_channels=(8, 8, 8, 8),
+    decoder_block_out_channels=(8, 8, 8, 8),
+    num_encoder_blocks=(1, 1, 1, 1),
+    num_decoder_blocks=(1, 1, 1, 1),
+    latent_channels=4,
+)
+"""The tiny AutoencoderTiny's config (TAESDXL is the AutoencoderTiny default)."""
+
+
 def _bytes_to_unicode() -> dict[int, str]:
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
     bs += list(range(ord("®"), ord("ÿ") + 1))
@@ -64,23 +93,7 @@ def build_pipeline_parts(seed: int = 0) -> dict:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        sample_size=16,
-        in_channels=4,
-        out_channels=4,
-        block_out_channels=BLOCK_CHANNELS,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        layers_per_block=2,
-        transformer_layers_per_block=(1, 1, 2),
-        attention_head_dim=(2, 4, 6),
-        cross_attention_dim=CROSS_DIM,
-        norm_num_groups=8,
-        addition_embed_type="text_time",
-        addition_time_embed_dim=TIME_DIM,
-        projection_class_embeddings_input_dim=6 * TIME_DIM + TEXT_DIM_2,
-        use_linear_projection=True,
-    )
+    unet = UNet2DConditionModel(**TINY_UNET)
     common = dict(
         intermediate_size=37,
         num_hidden_layers=3,
@@ -112,13 +125,7 @@ def build_taesd(seed: int = 1):
     from diffusers import AutoencoderTiny
 
     torch.manual_seed(seed)
-    vae = AutoencoderTiny(
-        encoder_block_out_channels=(8, 8, 8, 8),
-        decoder_block_out_channels=(8, 8, 8, 8),
-        num_encoder_blocks=(1, 1, 1, 1),
-        num_decoder_blocks=(1, 1, 1, 1),
-        latent_channels=4,
-    )
+    vae = AutoencoderTiny(**TINY_TAESD)
     with torch.no_grad():  # centre the output at mid-grey so pixels are not clamped to black
         vae.decoder.layers[-1].bias.fill_(0.5)
         vae.decoder.layers[-1].weight.mul_(4.0)

@@ -95,6 +95,10 @@ class Analysis:
         frac = pos - i
         return float(x[i] + (x[i + 1] - x[i]) * frac)
 
+    def beat_time(self, i: int) -> float:
+        """Time (s) of beat ``i``; nan outside the beat list."""
+        return float(self.beats[i]) if 0 <= i < len(self.beats) else float("nan")
+
     def beat_phase(self, t: float) -> tuple[int, float]:
         """(index of the last beat at or before t, 0..1 position inside that beat)."""
         b = self.beats

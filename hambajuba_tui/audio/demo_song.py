@@ -27,9 +27,16 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy import signal as sps
 
 from hambajuba_tui.vocab import PHYSICAL_STEMS, SAMPLE_RATE
+
+
+def _sps():
+    """scipy.signal, imported when a song is synthesised (not to find the shipped demo)."""
+    from scipy import signal
+
+    return signal
+
 
 DEMO_VERSION = 1
 """Bump when the synthesis changes, so written demo files are regenerated."""
@@ -121,7 +128,7 @@ def _saw(freq: np.ndarray, sr: int, offset: float = 0.0) -> np.ndarray:
 def _smooth(x: np.ndarray, tau_s: float, sr: int) -> np.ndarray:
     """One-pole lowpass (time constant ``tau_s``) of a per-sample control signal."""
     a = np.exp(-1.0 / (tau_s * sr))
-    return sps.lfilter([1.0 - a], [1.0, -a], x)
+    return _sps().lfilter([1.0 - a], [1.0, -a], x)
 
 
 def _pan(x: np.ndarray, pos: float) -> np.ndarray:
@@ -158,18 +165,20 @@ def _render_drums(n: int, sr: int, beat: float, rng: np.random.Generator) -> np.
     kick *= np.minimum(1.0, (len(tk) - np.arange(len(tk))) / (0.02 * sr))
 
     ts = np.arange(int(0.3 * sr)) / sr
-    hp = sps.butter(2, [900.0, 9000.0], btype="bandpass", fs=sr, output="sos")
+    hp = _sps().butter(2, [900.0, 9000.0], btype="bandpass", fs=sr, output="sos")
     snares = []
     for _ in range(4):
-        noise = sps.sosfilt(hp, rng.standard_normal(len(ts))) * np.exp(-ts / 0.075)
+        noise = _sps().sosfilt(hp, rng.standard_normal(len(ts))) * np.exp(-ts / 0.075)
         tone = (np.sin(2 * np.pi * 185 * ts) + 0.5 * np.sin(2 * np.pi * 330 * ts)) * np.exp(
             -ts / 0.045
         )
         snares.append(0.9 * noise + 0.45 * tone)
 
     th = np.arange(int(0.09 * sr)) / sr
-    hh = sps.butter(4, 7000.0, btype="highpass", fs=sr, output="sos")
-    hats = [sps.sosfilt(hh, rng.standard_normal(len(th))) * np.exp(-th / 0.018) for _ in range(4)]
+    hh = _sps().butter(4, 7000.0, btype="highpass", fs=sr, output="sos")
+    hats = [
+        _sps().sosfilt(hh, rng.standard_normal(len(th))) * np.exp(-th / 0.018) for _ in range(4)
+    ]
 
     def place(sample: np.ndarray, when: float, gain: float, pan: float) -> None:
         s = int(round(when * sr))
@@ -200,7 +209,7 @@ def _render_bass(t: np.ndarray, sr: int, beat: float) -> np.ndarray:
     note, gate, since = _active_notes(t, starts, starts + 0.72 * eighth, notes)
     f = _midi_hz(note)
     env = _smooth(gate, 0.004, sr) * np.exp(-since / 0.35)
-    saw = sps.sosfilt(sps.butter(2, 420.0, fs=sr, output="sos"), _saw(f, sr))
+    saw = _sps().sosfilt(_sps().butter(2, 420.0, fs=sr, output="sos"), _saw(f, sr))
     sub = np.sin(2 * np.pi * _phase(f, sr))
     x = (0.55 * saw + 0.8 * sub) * env * _bar_mask(t, beat * BEATS_PER_BAR, "bass")
     return _pan(x, 0.0)
@@ -211,7 +220,7 @@ def _render_chords(t: np.ndarray, sr: int, beat: float) -> np.ndarray:
     starts = DEMO_START_S + np.arange(DEMO_BARS) * bar_len
     ends = starts + bar_len - 0.03
     gate_on = _bar_mask(t, bar_len, "other")
-    lp = sps.butter(2, 1100.0, fs=sr, output="sos")
+    lp = _sps().butter(2, 1100.0, fs=sr, output="sos")
     groups = {-0.6: np.zeros(len(t)), 0.0: np.zeros(len(t)), 0.6: np.zeros(len(t))}
     for voice in range(3):
         notes = np.array([_CHORDS[b % 4][1][voice] for b in range(DEMO_BARS)])
@@ -220,7 +229,7 @@ def _render_chords(t: np.ndarray, sr: int, beat: float) -> np.ndarray:
         for k, (cents, pan) in enumerate(((-9.0, -0.6), (0.0, 0.0), (9.0, 0.6))):
             f = _midi_hz(note + cents / 100.0)
             groups[pan] += _saw(f, sr, offset=0.37 * k + 0.11 * voice) * env
-    return sum(_pan(sps.sosfilt(lp, x), pan) for pan, x in groups.items())
+    return sum(_pan(_sps().sosfilt(lp, x), pan) for pan, x in groups.items())
 
 
 def _render_lead(t: np.ndarray, sr: int, beat: float) -> np.ndarray:
@@ -241,7 +250,10 @@ def _render_lead(t: np.ndarray, sr: int, beat: float) -> np.ndarray:
     f = _midi_hz(glide + vib_depth * np.sin(2 * np.pi * 5.5 * t))
     src = _saw(f, sr)
     formants = sum(
-        g * sps.sosfilt(sps.butter(2, [fc / q, fc * q], btype="bandpass", fs=sr, output="sos"), src)
+        g
+        * _sps().sosfilt(
+            _sps().butter(2, [fc / q, fc * q], btype="bandpass", fs=sr, output="sos"), src
+        )
         for fc, q, g in ((730.0, 1.25, 1.0), (1150.0, 1.2, 0.7), (2500.0, 1.15, 0.25))
     )
     env = _smooth(gate, 0.018, sr)
@@ -327,3 +339,52 @@ def write_demo_song(directory: str | os.PathLike[str]) -> Path:
     tmp.write_text(json.dumps(wanted))
     os.replace(tmp, meta_path)
     return wav
+
+
+SHIPPED_DEMO = f"hambajuba-demo-v{DEMO_VERSION}.ogg"
+"""The demo mix rendered once and shipped with the package (Ogg Vorbis, ~0.7 MB), so the first
+``hambajuba demo`` on a machine dances at once instead of synthesising for seconds first."""
+
+
+def shipped_demo_path() -> Path | None:
+    """The shipped demo mix of this :data:`DEMO_VERSION`, or None when it is not installed."""
+    from importlib import resources
+
+    try:
+        path = Path(str(resources.files("hambajuba_tui.audio") / SHIPPED_DEMO))
+    except (ModuleNotFoundError, TypeError):
+        return None
+    return path if path.is_file() else None
+
+
+def demo_mix_path(directory: str | os.PathLike[str]) -> Path:
+    """The demo mix to play: the shipped one, else synthesised into ``directory``."""
+    return shipped_demo_path() or write_demo_song(directory)
+
+
+def render_shipped_demo(out: Path, quality: float = 0.4) -> Path:
+    """Render the demo and write it as Ogg Vorbis (how :data:`SHIPPED_DEMO` is made):
+    ``python -m hambajuba_tui.audio.demo_song``."""
+    song = synthesize_demo(SAMPLE_RATE)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        with sf.SoundFile(
+            str(tmp),
+            "w",
+            SAMPLE_RATE,
+            2,
+            format="OGG",
+            subtype="VORBIS",
+            compression_level=1.0 - quality,
+        ) as f:
+            for i in range(0, len(song.mix), 1 << 14):  # libsndfile's Vorbis writer dies on
+                f.write(song.mix[i : i + (1 << 14)])  # one big buffer
+
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+if __name__ == "__main__":
+    print(render_shipped_demo(Path(__file__).with_name(SHIPPED_DEMO)))

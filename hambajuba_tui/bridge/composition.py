@@ -94,3 +94,103 @@ class BeatWalk:
         if self.w_drift:
             theta += self.w_drift * self.drift_at(t)
         return theta
+
+
+STREAM_AUTO_EVERY_S = 2.0
+"""How often a streaming walk re-judges how percussive the music is (mode ``auto``)."""
+STREAM_AUTO_WINDOW_S = 10.0
+
+
+class StreamBeatWalk(BeatWalk):
+    """θ(t) over a streaming analysis, whose beats arrive as the music plays.
+
+    Each beat's step is folded in when the walk first reaches it (its energy sampled then), so
+    the walk needs no future; only the last few beats' θ are kept, so memory stays flat however
+    long the music runs. Going back before them (a seek in a fast-passed file) refolds from the
+    first beat the store still holds.
+    """
+
+    KEEP = 8
+
+    def __init__(
+        self,
+        analysis,
+        distance: float,
+        mode: str = "pulse",
+        move: float = 0.5,
+        energy_signal: str = "global.energy_smooth",
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"composition mode must be one of {', '.join(MODES)}, got {mode!r}")
+        self.analysis = analysis
+        self.move = move
+        self.mode = mode
+        self.distance = distance
+        self._energy = energy_signal if energy_signal in analysis.signals else None
+        self._td_key = Sampler(analysis).key("tonal_distance", "value")
+        self.drift_gain = DRIFT_MAX * (distance / 0.25)
+        self._folded: dict[int, tuple[float, float]] = {}
+        """beat index -> (θ at its start, its step), for the last few beats."""
+        self._judged_at = -math.inf
+        self.w_pulse, self.w_drift = (1.0, 0.0) if mode != "continuous" else (0.0, 1.0)
+        self.steps = np.ones(1)  # the walk always has somewhere to go
+
+    def _step_of(self, i: int) -> float:
+        a = self.analysis
+        t = a.beat_time(i)
+        energy = a.sample(self._energy, t) if self._energy and math.isfinite(t) else 1.0
+        return self.distance * 2.0 * math.pi * min(max(energy, 0.0), 1.0)
+
+    def _fold(self, i: int) -> tuple[float, float]:
+        folded = self._folded
+        if i in folded:
+            return folded[i]
+        known = max(folded) if folded else None
+        if known is None or i < known:  # the start, or back before what is kept: refold
+            first = max(0, self.analysis.n_beats - self.analysis.store.beat_capacity)
+            folded.clear()
+            folded[first] = (0.0, self._step_of(first))
+            known = first
+        while known < i:
+            before, step = folded[known]
+            known += 1
+            folded[known] = (before + step, self._step_of(known))
+        for old in [k for k in folded if k < i - self.KEEP]:
+            del folded[old]
+        return folded[i]
+
+    def _judge(self, t: float) -> None:
+        """Mode auto: re-weigh pulse against drift from the last few seconds' energies."""
+        if self.mode != "auto" or t - self._judged_at < STREAM_AUTO_EVERY_S:
+            return
+        self._judged_at = t
+        a = self.analysis
+        ts = np.linspace(max(0.0, t - STREAM_AUTO_WINDOW_S), t, 50)
+        means = {}
+        for s in ("bass", "drums", "vocals", "other"):
+            key = f"{s}.envelope"
+            if key in a.signals:
+                means[s] = sum(a.sample(key, float(x)) for x in ts) / len(ts)
+        total = sum(means.values())
+        perc = means.get("drums", 0.0) / total if total > 0 else 1.0
+        w = min(max((perc - 0.05) / 0.20, 0.0), 1.0)
+        self.w_pulse, self.w_drift = w, 1.0 - w
+
+    def pulse(self, t: float) -> float:
+        i, phase = self.analysis.beat_phase(t)
+        if i < 0:
+            return 0.0
+        before, step = self._fold(i)
+        eased = ease_in_out_cubic(phase / self.move) if self.move > 0 else 1.0
+        return float(before + step * eased)
+
+    def theta(self, t: float) -> float:
+        self._judge(t)
+        return super().theta(t)
+
+
+def make_walk(analysis, distance: float, mode: str = "pulse") -> BeatWalk:
+    """The walk for an offline Analysis, or for a streaming one (beats still arriving)."""
+    if getattr(analysis, "streaming", False):
+        return StreamBeatWalk(analysis, distance, mode)
+    return BeatWalk(analysis, distance, mode)

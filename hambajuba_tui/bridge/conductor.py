@@ -15,7 +15,7 @@ import numpy as np
 
 from hambajuba_tui.audio.analysis import Analysis
 from hambajuba_tui.bridge import masks
-from hambajuba_tui.bridge.composition import BeatWalk
+from hambajuba_tui.bridge.composition import make_walk
 from hambajuba_tui.bridge.dance import DanceState
 from hambajuba_tui.bridge.motion import Dancer
 from hambajuba_tui.bridge.params import FrameParams
@@ -77,7 +77,7 @@ class Conductor:
         fresh = False
         self.session = session
         comp = session.composition
-        self.walk = BeatWalk(a, comp.distance, comp.mode)
+        self.walk = make_walk(a, comp.distance, comp.mode)
         sc = session.scenes
         self.scene = SceneBlend(
             sc.mode, sc.slider, sc.depth, sc.slew_per_s, t=getattr(self, "scene", SceneBlend()).t

@@ -14,8 +14,6 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tomli_w
-
 from hambajuba_tui.bridge.dance import INTENSITY_SOURCES, SILENCE_MODES, Stage
 from hambajuba_tui.bridge.masks import PRESETS
 from hambajuba_tui.bridge.prominence import RANKS
@@ -247,6 +245,8 @@ def from_dict(data: dict, origin: str = "session", base: Session | None = None) 
 
 def save(session: Session, path: Path) -> None:
     """Write atomically (temp name, then rename)."""
+    import tomli_w  # here, not at the top: the engine imports this module on machines without it
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(tomli_w.dumps(to_dict(session)), encoding="utf-8")

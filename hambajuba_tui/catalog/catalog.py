@@ -5,6 +5,7 @@ The small API the TUI and the CLI share (numpy + rapidfuzz only, never torch)::
     cat = Catalog.load()                       # imported tables (user data dir)
     cat.search("warm amb", block="up.0.1", min_confidence="medium")   # every keystroke
     cat.concept_search("warmth", embedder)     # needs the model child; else keyword hits
+    cat.hybrid_search("warmth", embedder)      # both, fused (the default everywhere)
     cat.get("up.0.1", 154)                     # a Feature, labelled or not
     cat.neighbours("up.0.1", 154, k=10)        # decoder cosine, else label similarity
 
@@ -23,7 +24,14 @@ from rapidfuzz import fuzz, process
 
 from hambajuba_tui.bridge.session import N_FEATURES
 from hambajuba_tui.catalog import concepts, neighbours
-from hambajuba_tui.catalog.search import KeywordIndex, fold
+from hambajuba_tui.catalog.search import (
+    KINDS,
+    KeywordIndex,
+    concept_text,
+    fold,
+    parse_query,
+    words,
+)
 from hambajuba_tui.catalog.tables import CONFIDENCES, Feature, LabelTable, load_tables
 from hambajuba_tui.vocab import BLOCKS
 
@@ -63,7 +71,13 @@ class Catalog:
             np.array([CONFIDENCES.index(f.confidence) for f in self.rows], np.int8),
         )
         self._vectors: dict[str, np.ndarray] = {}
+        self._queries: dict[tuple[int, str], np.ndarray] = {}
         self._labelled = np.array([f.labelled for f in self.rows], bool)
+        self._by_words: dict[tuple[str, ...], list[int]] = {}
+        """Rows by their label's words: a label equal to the query ranks first."""
+        for n, f in enumerate(self.rows):
+            if f.labelled:
+                self._by_words.setdefault(tuple(words(f.label)), []).append(n)
 
     @classmethod
     def load(cls, folder: Path | None = None) -> Catalog:
@@ -161,18 +175,26 @@ class Catalog:
     def embed_labels(
         self, embedder: concepts.Embedder, progress: Callable[[int, int], None] | None = None
     ) -> list[str]:
-        """Embed every table not yet cached (slow: once per table); returns those blocks."""
+        """Embed every table not yet cached; returns those blocks.
+
+        Table by table, each cached as soon as it is done (an interrupted run keeps the
+        tables it finished); ``progress(done, total)`` counts rows over all of them.
+        """
         todo = self.missing_vectors()
-        texts = [f.label or f"feature {f.id}" for b in todo for f in self.tables[b].rows]
-        if not todo:
-            return []
-        vectors = concepts.embed_texts(embedder, texts, progress)
-        start = 0
+        total = sum(len(self.tables[b].rows) for b in todo)
+        done = 0
         for b in todo:
-            n = len(self.tables[b].rows)
-            concepts.save_vectors(self.tables[b].sha256, vectors[start : start + n])
-            self._vectors[b] = vectors[start : start + n].astype(np.float16).astype(np.float32)
-            start += n
+            table = self.tables[b]
+            texts = [f.label or f"feature {f.id}" for f in table.rows]
+
+            def step(n: int, _: int, before: int = done) -> None:
+                if progress:
+                    progress(before + n, total)
+
+            vectors = concepts.embed_texts(embedder, texts, step)
+            concepts.save_vectors(table.sha256, vectors, getattr(embedder, "dtype", None))
+            self._vectors[b] = vectors.astype(np.float16).astype(np.float32)
+            done += len(texts)
         return todo
 
     def concept_search(
@@ -192,20 +214,145 @@ class Catalog:
         """
         mask = self._mask(block, category, min_confidence)
         blocks = [b for b in ([block] if block else self.tables) if b in self.tables]
+        named = parse_query(query).blocks  # "mid.0 tunnel": tunnels in mid.0
+        if named:
+            blocks = [b for b in blocks if b in named]
+        missing = [b for b in blocks if self.vectors(b) is None]
+        note = None
+        text = concept_text(query)
+        if embedder is None:
+            note = f"concept search needs the concept model; {concepts.INSTALL_HINT}"
+        elif missing:
+            note = f"labels of {', '.join(missing)} are not embedded yet"
+        if note is None and text:
+            try:
+                q = self._query_vector(embedder, text, timeout)
+            except concepts.ConceptError as exc:
+                note = str(exc)
+            else:
+                return self._nearest(q, mask, blocks, limit, "concept"), None
+        return self.search(query, block, category, min_confidence, limit), note
+
+    def hybrid_search(
+        self,
+        query: str,
+        embedder: concepts.Embedder | None,
+        block: str | None = None,
+        category: str | None = None,
+        min_confidence: str | None = None,
+        limit: int = 50,
+        timeout: float = 0.5,
+    ) -> tuple[list[Hit], str | None]:
+        """Keyword and concept search fused (:meth:`fuse`); returns (hits, note).
+
+        Like :meth:`concept_search`, the hits are keyword hits with a note saying why when
+        concept search cannot answer (no model, labels not embedded yet, too slow).
+        """
+        text = concept_text(query)
+        plain = parse_query(query)
+        mask = self._mask(block, category, min_confidence)
+        blocks = [b for b in ([block] if block else self.tables) if b in self.tables]
+        if plain.blocks:
+            blocks = [b for b in blocks if b in plain.blocks]
+        if plain.feature is not None or not plain.words or not text:
+            return self.search(query, block, category, min_confidence, limit), None
         missing = [b for b in blocks if self.vectors(b) is None]
         note = None
         if embedder is None:
             note = f"concept search needs the concept model; {concepts.INSTALL_HINT}"
         elif missing:
             note = f"labels of {', '.join(missing)} are not embedded yet"
-        if note is None and query.strip():
+        else:
             try:
-                q = embedder.embed([query], timeout=timeout)[0]
+                q = self._query_vector(embedder, text, timeout)
             except concepts.ConceptError as exc:
                 note = str(exc)
             else:
-                return self._nearest(q, mask, blocks, limit, "concept"), None
+                return self.fuse(query, q, mask, limit), None
         return self.search(query, block, category, min_confidence, limit), note
+
+    def _query_vector(self, embedder: concepts.Embedder, text: str, timeout: float) -> np.ndarray:
+        """The query's vector, remembered for the last few hundred queries (the browser asks
+        again for the same text on a block or category change, or after a backspace)."""
+        key = (id(embedder), text)
+        found = self._queries.get(key)
+        if found is None:
+            found = embedder.embed([text], timeout=timeout)[0]
+            if len(self._queries) >= QUERY_CACHE:
+                self._queries.pop(next(iter(self._queries)))
+            self._queries[key] = found
+        return found
+
+    def similarities(self, q: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Cosine of every row's label vector with ``q`` (-inf where not embedded or not
+        labelled; blocks with no row in ``mask`` are skipped, -inf too)."""
+        sim = np.full(len(self.rows), -np.inf, np.float32)
+        for b, t in self.tables.items():
+            start = self._start[b]
+            if mask is not None and not mask[start : start + len(t.rows)].any():
+                continue
+            vectors = self.vectors(b)
+            if vectors is not None:
+                sim[start : start + len(vectors)] = _dot(vectors, q)
+        sim[~self._labelled] = -np.inf
+        return sim
+
+    def fuse(
+        self,
+        query: str,
+        q: np.ndarray,
+        mask: np.ndarray | None = None,
+        limit: int = 50,
+        method: str = "score",
+        weight: float | None = None,
+        power: float | None = None,
+    ) -> list[Hit]:
+        """Keyword and concept rankings merged into one, best first.
+
+        A feature named by id, or whose label is the query (same words), comes first. The
+        rest rank by ``cosine + weight × word quality`` (``method="score"``, the default:
+        word quality is 0..1, the mean best match per query word, see
+        :meth:`KeywordIndex.quality`), so a label that means the query outranks one that only
+        shares a side word with it, and of two labels that mean it as much the one holding
+        its words wins. ``method="rrf"``: reciprocal-rank fusion of the two rankings
+        (1/(60 + rank) each), kept for comparison (bench/catalog.py).
+        """
+        plain = parse_query(query)
+        mask = np.ones(len(self.rows), bool) if mask is None else mask
+        if plain.blocks:
+            mask = mask & np.isin(self.index.block_codes, [BLOCKS.index(b) for b in plain.blocks])
+        quality, kind = self.index.quality(plain, mask)
+        sim = self.similarities(q, mask)
+        if method == "rrf":
+            fused = np.zeros(len(self.rows), np.float64)
+            kw_key = self.index.rank_key(plain)
+            for key, ok in ((kw_key, kind > 0), (sim, np.isfinite(sim))):
+                ranked = np.flatnonzero(ok & mask)
+                ranked = ranked[np.argsort(-key[ranked], kind="stable")][: max(limit * 4, 200)]
+                fused[ranked] += 1.0 / (RRF_K + 1 + np.arange(len(ranked)))
+            fused[fused == 0] = -np.inf
+        elif method == "score":
+            w = KEYWORD_WEIGHT if weight is None else weight
+            p = QUALITY_POWER if power is None else power
+            words_score = w * quality.astype(np.float64) ** p
+            fused = np.where(np.isfinite(sim), sim, 0.0) + words_score
+            fused[~np.isfinite(sim) & (quality <= 0)] = -np.inf
+        else:
+            raise ValueError(f"unknown fusion method {method!r}")
+        first = kind == 4
+        equal = self._by_words.get(tuple(plain.words))
+        if equal:
+            first[equal] = True
+        fused[first] += 1_000.0
+        fused[~mask] = -np.inf
+        ok = np.flatnonzero(np.isfinite(fused))
+        if len(ok) > limit:
+            ok = ok[np.argpartition(-fused[ok], limit - 1)[:limit]]
+        top = ok[np.lexsort((ok, -fused[ok]))]
+        return [
+            Hit(self.rows[r], float(fused[r]), KINDS[max(kind[r], 3 * first[r])] or "concept")
+            for r in top.tolist()
+        ]
 
     def _nearest(
         self,
@@ -279,16 +426,11 @@ def _check_block(block: str) -> None:
         raise CatalogError(f"unknown block {block!r}; blocks are {', '.join(BLOCKS)}")
 
 
-def blend(keyword: list[Hit], concept: list[Hit], limit: int) -> list[Hit]:
-    """Exact word and id hits first, then concept hits, then the other keyword hits."""
-    strong = [h for h in keyword if h.match in ("id", "exact")]
-    seen = {h.key for h in strong}
-    out = list(strong)
-    for h in concept + keyword:
-        if h.key not in seen:
-            seen.add(h.key)
-            out.append(h)
-    return out[:limit]
+KEYWORD_WEIGHT = 0.3
+"""Fusion weight of word quality against label cosine, chosen on bench/catalog_queries.toml."""
+QUALITY_POWER = 2.0
+RRF_K = 60
+QUERY_CACHE = 256
 
 
-__all__ = ["Catalog", "CatalogError", "Hit", "blend"]
+__all__ = ["Catalog", "CatalogError", "Hit", "concept_text"]

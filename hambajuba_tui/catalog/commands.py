@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 
 from hambajuba_tui.catalog import concepts, neighbours
-from hambajuba_tui.catalog.catalog import Catalog, CatalogError, Hit, blend
+from hambajuba_tui.catalog.catalog import Catalog, CatalogError, Hit
 from hambajuba_tui.catalog.packs import list_packs
 from hambajuba_tui.catalog.search import parse_query
 from hambajuba_tui.catalog.tables import LabelError, import_tables, labels_dir
@@ -87,21 +87,29 @@ def _progress_bar(total_label: str) -> tuple[Callable[[int, int], None], Callabl
     return update, bar.stop
 
 
+NOT_EMBEDDED = (
+    "the labels are not embedded yet (importing them does it; `hambajuba features embed` "
+    "finishes an interrupted one)"
+)
+INTERRUPTED = (
+    "embedding stopped: the labels are imported and keyword search works; "
+    "`hambajuba features embed` finishes the concept vectors (tables done so far are kept)"
+)
+
+
 def _embedder_for(cat: Catalog, embed_missing: bool) -> tuple[concepts.Embedder | None, str]:
     """A ready embedder (labels embedded), or None and why."""
     if not concepts.model_installed():
         return None, f"the concept model is not installed; {concepts.INSTALL_HINT}"
     missing = cat.missing_vectors()
     if missing and not embed_missing:
-        return None, (
-            "labels are not embedded yet; run `hambajuba features embed` once for concept search"
-        )
+        return None, NOT_EMBEDDED
     embedder = concepts.Embedder().start()
     try:
         embedder.wait_ready(120)
         if missing:
             rows = sum(len(cat.tables[b].rows) for b in missing)
-            _say(f"embedding {rows} labels once for concept search (cached afterwards)")
+            _say(f"embedding {rows} labels for concept search (once per table, then cached)")
             update, stop = _progress_bar("embedding labels")
             try:
                 cat.embed_labels(embedder, update)
@@ -185,12 +193,13 @@ def cmd_search(args) -> int:
         if wants_concepts:
             embedder, note = _embedder_for(cat, embed_missing=args.mode == "concept")
             if embedder is not None:
+                search = cat.concept_search if args.mode == "concept" else cat.hybrid_search
                 try:
-                    found, note = cat.concept_search(args.query, embedder, timeout=30, **filters)
+                    found, note = search(args.query, embedder, timeout=30, **filters)
                 finally:
                     embedder.close()
                 if note is None:
-                    hits = found if args.mode == "concept" else blend(keyword, found, args.limit)
+                    hits = found
     except CatalogError as exc:
         raise FeaturesError(str(exc)) from None
     if note:
@@ -255,8 +264,34 @@ def cmd_show(args) -> int:
         "label-embedding": "label meaning",
         "label-words": "shared label words",
     }.get(how, "")
+    if how == "label-words":
+        by += "; by label meaning once embedded: `hambajuba features embed`"
     print(f"  neighbours ({by}):" if near else "  no neighbours (no decoder, no label)")
     _print_hits(near, False, indent="    ")
+    return 0
+
+
+def _embed_after_import(args) -> int:
+    """Embed the labels just imported, with a progress bar; Ctrl-C leaves the import done."""
+    if getattr(args, "no_embed", False):
+        _say(f"keyword search only for now: {NOT_EMBEDDED}")
+        return 0
+    if not concepts.model_installed():
+        _say(f"keyword search only: the concept model is not installed; {concepts.INSTALL_HINT}")
+        return 0
+    cat = _catalog()
+    if not cat.missing_vectors():
+        return 0
+    try:
+        embedder, note = _embedder_for(cat, embed_missing=True)
+    except KeyboardInterrupt:
+        _say(INTERRUPTED)
+        return 130
+    if embedder is None:
+        _say(f"keyword search only: {note}")
+        return 0
+    embedder.close()
+    print(f"concept search ready: label vectors cached for {', '.join(cat.tables)}")
     return 0
 
 
@@ -267,7 +302,8 @@ def cmd_import(args) -> int:
         raise FeaturesError(f"nothing imported: {exc}") from None
     for t in tables:
         print(f"imported {t.block}: {len(t.rows)} rows from {t.source}")
-    return 0
+    sys.stdout.flush()
+    return _embed_after_import(args)
 
 
 def cmd_pull(args) -> int:
@@ -280,7 +316,8 @@ def cmd_pull(args) -> int:
     for t in tables:
         print(f"imported {t.block}: {len(t.rows)} rows")
     print(f"from {folder}")
-    return 0
+    sys.stdout.flush()
+    return _embed_after_import(args)
 
 
 def cmd_embed(args) -> int:

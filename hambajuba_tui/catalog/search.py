@@ -29,6 +29,8 @@ _BLOCK_REF = re.compile(r"(?<![\w.])(down\.2\.1|mid\.0|up\.0\.0|up\.0\.1)(?![\w.
 STOPWORDS = frozenset(
     {"a", "an", "and", "the", "of", "or", "with", "in", "on", "to", "for", "by", "at", "as", "from"}
 )
+KINDS = ("", "fuzzy", "prefix", "exact", "id")
+"""How a row matched a query's words, by :meth:`KeywordIndex.quality`'s kind code."""
 EXACT, PREFIX_MIN, PREFIX_SPAN, FUZZY_MAX = 1.0, 0.6, 0.25, 0.6
 CATEGORY_WEIGHT = 0.7
 FUZZY_CUTOFF = 72.0
@@ -51,6 +53,11 @@ def stem(word: str) -> str:
 
 def words(text: str) -> list[str]:
     return [stem(w) for w in _WORD.findall(fold(text))]
+
+
+def concept_text(query: str) -> str:
+    """What the concept model reads of a query: its words, without the block names in it."""
+    return " ".join(_BLOCK_REF.sub(" ", query.lower()).split())
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,57 @@ class KeywordIndex:
             np.maximum.at(best, self._post_rows[offsets], np.repeat(vs[hit], counts))
         return best
 
+    def _score(self, q: Query) -> tuple[np.ndarray, ...]:
+        """Per row: ranking key, exact word count, best word score, id hit, match quality."""
+        total = np.zeros(self.n, np.float32)
+        exact = np.zeros(self.n, np.int32)
+        matched = np.zeros(self.n, np.float32)
+        peak = np.zeros(self.n, np.float32)
+        for word in q.words:
+            vs = self._vocab_scores(word)
+            in_label = self._label_scores(vs)
+            in_cat = vs[self._cat_words].max(axis=1)[self.category_codes]
+            best = np.maximum(in_label, CATEGORY_WEIGHT * in_cat)
+            total += best
+            np.maximum(peak, best, out=peak)
+            exact += (in_label >= EXACT) | (in_cat >= EXACT)
+            matched += in_label > 0
+        key = exact.astype(np.float64) * 100.0 + total
+        key += 0.05 * np.minimum(matched / self._label_len, 1.0)
+        key -= 0.001 * self.confidence_codes
+        id_hit = np.zeros(self.n, bool) if q.number is None else self.ids == q.number
+        key[id_hit] += 10_000.0
+        quality = total / np.float32(len(q.words))
+        return key, exact, peak, id_hit, quality
+
+    def quality(
+        self, query: str | Query, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: how well its label and category hold the query words, 0..1 (the mean
+        over query words of the best match: exact 1, prefix 0.6–0.85, fuzzy ≤ 0.6, a category
+        word 0.7 of that), and how it matched as an index into :data:`KINDS` (0: not at all,
+        nor outside ``allowed`` and the blocks the query names)."""
+        q = parse_query(query) if isinstance(query, str) else query
+        quality = np.zeros(self.n, np.float32)
+        kind = np.zeros(self.n, np.int8)
+        if not q.words:
+            return quality, kind
+        mask = np.ones(self.n, bool) if allowed is None else allowed
+        if q.blocks:
+            mask = mask & np.isin(self.block_codes, [BLOCKS.index(b) for b in q.blocks])
+        _, exact, peak, id_hit, quality = self._score(q)
+        kind[peak > 0] = 1
+        kind[peak >= PREFIX_MIN] = 2
+        kind[exact > 0] = 3
+        kind[id_hit] = 4
+        quality[~mask] = 0.0
+        kind[~mask] = 0
+        return quality, kind
+
+    def rank_key(self, q: Query) -> np.ndarray:
+        """Per row, the key :meth:`search` ranks by (higher first; ≤ 0.01: no match)."""
+        return self._score(q)[0]
+
     def search(
         self, query: str | Query, allowed: np.ndarray | None = None, limit: int = 50
     ) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -181,24 +239,7 @@ class KeywordIndex:
         if not q.words:
             rows = np.flatnonzero(mask)[:limit]
             return rows, np.zeros(len(rows)), ["all"] * len(rows)
-        total = np.zeros(self.n, np.float32)
-        exact = np.zeros(self.n, np.int32)
-        matched = np.zeros(self.n, np.float32)
-        peak = np.zeros(self.n, np.float32)
-        for word in q.words:
-            vs = self._vocab_scores(word)
-            in_label = self._label_scores(vs)
-            in_cat = vs[self._cat_words].max(axis=1)[self.category_codes]
-            best = np.maximum(in_label, CATEGORY_WEIGHT * in_cat)
-            total += best
-            np.maximum(peak, best, out=peak)
-            exact += (in_label >= EXACT) | (in_cat >= EXACT)
-            matched += in_label > 0
-        key = exact.astype(np.float64) * 100.0 + total
-        key += 0.05 * np.minimum(matched / self._label_len, 1.0)
-        key -= 0.001 * self.confidence_codes
-        id_hit = np.zeros(self.n, bool) if q.number is None else self.ids == q.number
-        key[id_hit] += 10_000.0
+        key, exact, peak, id_hit, _ = self._score(q)
         key[~mask | (key <= 0.01)] = -np.inf
         candidates = np.flatnonzero(key > -np.inf)
         if len(candidates) > limit:

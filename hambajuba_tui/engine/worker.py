@@ -38,6 +38,14 @@ class SetSession:
 
 
 @dataclass(frozen=True)
+class SetAnalysis:
+    """A better analysis of the same song (the offline one, after the streaming fast pass):
+    the worker hands over to it over about a second (bridge/handover.py)."""
+
+    analysis: Analysis
+
+
+@dataclass(frozen=True)
 class Stop:
     pass
 
@@ -193,7 +201,12 @@ def worker_main(conn, cfg: WorkerConfig) -> None:
 
 
 def _loop(conn, cfg, engine: Engine, ring, clock, conductor) -> None:
+    from hambajuba_tui.bridge.conductor import Conductor
+    from hambajuba_tui.bridge.handover import Handover
+
     interval = 1.0 / cfg.fps
+    # Live input has no future to look ahead into: render the newest moment, show it at once.
+    live = bool(getattr(cfg.analysis, "live", False))
     gen_s = interval / 2  # first guess; measured from the first frame on
     last_epoch, dirty = -1, True
     parent = mp.parent_process()
@@ -204,6 +217,11 @@ def _loop(conn, cfg, engine: Engine, ring, clock, conductor) -> None:
             msg = conn.recv()
             if isinstance(msg, Stop):
                 return
+            if isinstance(msg, SetAnalysis):
+                current = conductor.new if isinstance(conductor, Handover) else conductor
+                conductor = Handover(current, Conductor(msg.analysis, current.session))
+                live = bool(getattr(msg.analysis, "live", False))
+                dirty = True
             if isinstance(msg, SetSession):
                 if msg.session.seed != conductor.session.seed:
                     engine.reseed(msg.session.seed)  # in place: nothing rebuilt, --decoder kept
@@ -212,14 +230,13 @@ def _loop(conn, cfg, engine: Engine, ring, clock, conductor) -> None:
                 dirty = True
         reading = clock.read()
         if reading.playing or dirty or reading.epoch != last_epoch:
-            lookahead = (
-                gen_s + engine.latency() + interval + cfg.display_latency
-                if reading.playing
-                else 0.0
-            )
+            ahead = reading.playing and not live
+            lookahead = gen_s + engine.latency() + interval + cfg.display_latency if ahead else 0.0
             t = min(reading.now + lookahead, reading.duration)
             started = time.perf_counter()
             params = conductor.step(t)
+            if isinstance(conductor, Handover) and conductor.done:
+                conductor = conductor.new
             slot, view = ring.begin_write(cfg.width, cfg.height)
             shown_t = engine.generate(params, view)
             if shown_t is None:  # nothing arrived yet (remote): the slot keeps its frame
@@ -300,6 +317,11 @@ class EngineWorker:
     def set_session(self, session: Session) -> None:
         self.cfg = dataclasses.replace(self.cfg, session=session)
         self.send(SetSession(session))
+
+    def set_analysis(self, analysis: Analysis) -> None:
+        """Hand over to a new analysis of the same song (kept for a restart too)."""
+        self.cfg = dataclasses.replace(self.cfg, analysis=analysis)
+        self.send(SetAnalysis(analysis))
 
     def stop(self, timeout: float = 3.0) -> None:
         if self.proc is None:

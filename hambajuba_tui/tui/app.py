@@ -29,7 +29,7 @@ from hambajuba_tui.tui.panels.base import PanelDock, dock_columns
 from hambajuba_tui.tui.panels.commands import InstrumentCommands
 from hambajuba_tui.tui.panels.instrument import INSTRUMENT_BINDINGS, Instrument
 from hambajuba_tui.tui.skin import Skin, default_skin, load_skin, skin_files
-from hambajuba_tui.tui.status import StatusInfo, StatusLine, link_text
+from hambajuba_tui.tui.status import StatusInfo, StatusLine, input_text, link_text
 from hambajuba_tui.tui.tendrils import BEAD_STEPS, Tendrils
 
 SEEK_S = 5.0
@@ -76,6 +76,7 @@ class HambajubaApp(Instrument, App):
         title: str = "",
         notices: list[str] | None = None,
         graphics: GraphicsMode | None = None,
+        song_path: Path | None = None,
     ) -> None:
         # Every colour here is truecolor already: skip Textual's per-segment ANSI conversion.
         super().__init__(ansi_color=True)
@@ -90,6 +91,10 @@ class HambajubaApp(Instrument, App):
         self.compact = False
         self._skin_at: int | None = None
         """Where the skin key is in the list of skins (None: not pressed yet)."""
+        self.song_path = song_path
+        """The song's file (what "Render this song to video" renders); None: not known."""
+        self.render_job = None
+        """The video render running in the background (hambajuba_tui.render.job.RenderJob)."""
         self.init_instrument()
 
     # -- layout ----------------------------------------------------------------------------
@@ -223,6 +228,8 @@ class HambajubaApp(Instrument, App):
             heart.painted_over(renderable)
 
     def on_unmount(self) -> None:
+        if self.render_job is not None:
+            self.render_job.cancel()  # the child removes its unfinished file
         self.close_instrument()
         self.show.close()
 
@@ -234,11 +241,19 @@ class HambajubaApp(Instrument, App):
         if show.poll_frame() is not None:
             self._heart.show_frame(show.frame)
         status = show.status
+        a = show.analysis
+        if a is not self.creature_clock.analysis:  # the full analysis took over
+            self.creature_clock = CreatureClock(a, self.skin.heart_pulse_s)
+        source = level = ""
+        if show.live:
+            listened = show.listener.status
+            source = listened.source or "default source"
+            level = input_text(a.input_state, a.level_db, listened.message)
         info = StatusInfo(
             playing=show.playing,
             now=show.now,
-            duration=show.analysis.duration,
-            bpm=show.analysis.bpm,
+            duration=a.duration,
+            bpm=a.bpm if getattr(a, "has_tempo", True) else 0.0,
             engine=status.engine,
             fps=show.shown_fps,
             dropped=status.dropped,
@@ -246,6 +261,9 @@ class HambajubaApp(Instrument, App):
             sound=show.player.kind,
             worker=status.worker,
             link=link_text(status.link),
+            analysing=show.analysing,
+            source=source,
+            input=level,
         )
         self.show_moment(info)
 
@@ -253,7 +271,11 @@ class HambajubaApp(Instrument, App):
         """Draw the creature and the status line for the media time ``info.now``."""
         sources = self.show.session.sources
         moment = self.creature_clock.at(info.now, info.playing, sources)
-        self._status.text = replace(info, key=moment.key).text()
+        text = replace(info, key=moment.key).text()
+        job = self.render_job
+        if job is not None and not job.state.finished:
+            text += "  ·  " + job.state.text()
+        self._status.text = text
         face = self._face
         if face.expression != moment.expression:
             face.expression = moment.expression
@@ -295,3 +317,48 @@ class HambajubaApp(Instrument, App):
             self.notify(problem, severity="error", timeout=8)
         self.apply_skin(skin)
         self.notify(f"skin: {name} ({origin})", timeout=2)
+
+    # -- render to video -------------------------------------------------------------------
+    def action_render_video(self) -> None:
+        """Render this song (its current performance, this skin) to an MP4 in a child process;
+        progress shows in the status line, a notification gives the path."""
+        from hambajuba_tui.render.job import RenderJob, output_path, render_command
+
+        job = self.render_job
+        if job is not None and not job.state.finished:
+            self.notify(f"Already {job.state.text()}", timeout=3)
+            return
+        if self.song_path is None:
+            self.notify("No song file to render", severity="warning", timeout=4)
+            return
+        options = self.show.options
+        engine = options.engine if options.engine != "auto" else "preview"
+        size = options.width if engine == "sdxl-turbo" else max(options.width, 512)
+        names = {name for name, _, _ in skin_files()}
+        stems = getattr(self.show.analysis, "stems_backend", "auto")
+        out = output_path(self.song_title or self.song_path.stem)
+        command, cleanup = render_command(
+            self.song_path,
+            out,
+            self.show.session,
+            engine,
+            size,
+            self.skin.name if self.skin.name in names else None,
+            stems if stems in ("demucs", "dsp") else "auto",
+        )
+        self.render_job = RenderJob(command, out, cleanup)
+        self.notify(f"Rendering this song to {out}", timeout=4)
+        self.run_worker(self._run_render(self.render_job), group="render", exit_on_error=False)
+
+    def action_cancel_render(self) -> None:
+        if self.render_job is None or not self.render_job.running:
+            self.notify("No video render is running", timeout=2)
+            return
+        self.render_job.cancel()
+
+    async def _run_render(self, job) -> None:
+        state = await job.run()
+        if state.done:
+            self.notify(f"Rendered the video: {state.done}", title="Render done", timeout=12)
+        else:
+            self.notify(f"Render failed: {state.error}", severity="error", timeout=12)

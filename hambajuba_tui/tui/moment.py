@@ -75,18 +75,38 @@ class CreatureClock:
     def __init__(self, analysis: Analysis, pulse_s: float = 0.25) -> None:
         self.analysis = analysis
         self.sampler = Sampler(analysis)
-        self.drops = drop_times(analysis)
+        self.streaming = bool(getattr(analysis, "streaming", False))
+        self.drops = np.zeros(0) if self.streaming else drop_times(analysis)
         self.pulse_s = pulse_s
+        self._novelty_key = (
+            "global.novelty_mid" if "global.novelty_mid" in analysis.signals else None
+        )
+        self._novelty_drop = -math.inf
+        self._novelty_high = False
 
     def since_drop(self, t: float) -> float:
         """Seconds since the last drop at or before ``t`` (inf when none)."""
+        if self.streaming:
+            return t - max(self.analysis.last_entry_before(t), self._stream_novelty(t))
         i = int(np.searchsorted(self.drops, t, side="right")) - 1
         return t - float(self.drops[i]) if i >= 0 else math.inf
+
+    def _stream_novelty(self, t: float) -> float:
+        """Streaming: the time the mid novelty last rose through a peak (as the offline peaks)."""
+        if self._novelty_key is None:
+            return -math.inf
+        high = self.analysis.sample(self._novelty_key, t) >= NOVELTY_PEAK
+        if high and not self._novelty_high and t - self._novelty_drop >= NOVELTY_GAP_S:
+            self._novelty_drop = t
+        self._novelty_high = high
+        return self._novelty_drop
 
     def at(self, t: float, playing: bool, sources: list[str]) -> Moment:
         a = self.analysis
         beat_i, phase = a.beat_phase(t)
-        since_beat = t - float(a.beats[beat_i]) if beat_i >= 0 and len(a.beats) else -1.0
+        since_beat = t - a.beat_time(beat_i) if beat_i >= 0 else -1.0
+        if not math.isfinite(since_beat):
+            since_beat = -1.0
         since_drop = self.since_drop(t)
         drop = 1.0 if 0.0 <= since_drop < WIDE_S else 0.0
         vocals = self.sampler.at(self.sampler.level_key("vocals"), t)

@@ -1,31 +1,40 @@
 """The feature browser: find a feature for the current block and put it to work.
 
-Keyword search runs on every keystroke (a millisecond or so); concept search runs after a short
-pause in a thread (it asks the embedding child) and its hits are blended in, or the keyword
-hits stay with a note saying why. A number (``154``) or ``block:id`` (``up.0.1:154``) jumps to
-that feature, labelled or not, so the browser works with no labels imported at all.
+Keyword search runs on every keystroke (a millisecond or so); each keystroke also posts the
+query to one thread that runs the newest: the concept child embeds it (a few milliseconds) and
+the keyword and concept rankings are fused (numpy, here), or the keyword hits stay with a note
+saying why. Labels not yet embedded are
+embedded in the child in the background on first open, with progress in the note. Results
+never move above the cursor once the user has moved it. A number (``154``) or ``block:id``
+(``up.0.1:154``) jumps to that feature, labelled or not, so the browser works with no labels
+imported at all.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
+import time
 
 from textual.binding import Binding
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from hambajuba_tui.bridge.session import N_FEATURES
-from hambajuba_tui.catalog.catalog import Catalog, CatalogError, Hit, blend
+from hambajuba_tui.catalog.catalog import Catalog, CatalogError, Hit
 from hambajuba_tui.tui.panels.base import Panel
 from hambajuba_tui.tui.panels.blocks import describe_feature
 from hambajuba_tui.tui.panels.widgets import Choice
 from hambajuba_tui.vocab import BLOCKS
 
+log = logging.getLogger(__name__)
 LIMIT = 50
 NEIGHBOURS = 8
-CONCEPT_DEBOUNCE_S = 0.35
 CONCEPT_TIMEOUT_S = 0.5
+EMBED_POLL_S = 0.25
 ALL = "all"
 NO_LABELS = (
     "No feature labels imported: features are shown by id. Import labels with "
@@ -59,6 +68,47 @@ def hit_text(hit: Hit) -> Content:
     return Content(f"{f.id:>5}  {label}{cat}")
 
 
+class Newest:
+    """One daemon thread that runs ``fn`` on the newest posted arguments: a post while it is
+    busy replaces any still waiting, so a burst of keystrokes costs one run after the current
+    one, and the last query starts as soon as the thread is free (no timer)."""
+
+    def __init__(self, fn) -> None:
+        self._fn = fn
+        self._cv = threading.Condition()
+        self._want: tuple | None = None
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def post(self, *args) -> None:
+        with self._cv:
+            if self._closed:
+                return
+            self._want = args
+            self._cv.notify()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="by-meaning", daemon=True)
+                self._thread.start()
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while self._want is None and not self._closed:
+                    self._cv.wait()
+                if self._closed:
+                    return
+                args, self._want = self._want, None
+            try:
+                self._fn(*args)
+            except Exception:  # noqa: BLE001 - a failed search must not stop later ones
+                log.exception("concept search failed")
+
+
 class FeatureBrowser(Panel):
     TITLE = "Features"
     NAME = "browser"
@@ -84,8 +134,15 @@ class FeatureBrowser(Panel):
         self._neighbours: list[Hit] = []
         self._keyword: list[Hit] = []
         self._note = ""
-        self._concept_timer = None
+        self._by_meaning = Newest(self._concept)
+        """Every keystroke posts its query; one thread runs the newest (bench/panels.py)."""
+        self._embed_timer = None
+        self._latest = ""
         self.concept_runs = 0
+        self.concept_shown_at = 0.0
+        """perf_counter() when fused results were last shown (bench/panels.py)."""
+        self.concept_timing: tuple[float, float, float] = (0.0, 0.0, 0.0)
+        """perf_counter() of the last shown fused search: worker start, search done, shown."""
 
     def body(self):
         yield Choice("block", BLOCKS, self.block, id="block")
@@ -130,6 +187,27 @@ class FeatureBrowser(Panel):
             return
         self.sync()
         self.search()
+        if self.instrument.embed_labels() is not None and self._embed_timer is None:
+            self._embed_timer = self.set_interval(EMBED_POLL_S, self._embed_progress)
+
+    def _embed_progress(self) -> None:
+        """While labels embed: progress in the note; when done, search again by meaning."""
+        job = self.instrument.embedding
+        if job is None or not self._alive():
+            return
+        if job.finished:
+            self._embed_timer.stop()
+            self._embed_timer = None
+            if job.error:
+                self._set_note(f"keyword results (concept search unavailable: {job.error})")
+            else:
+                self.search()  # now by meaning too (and neighbours by decoder, if exported)
+        elif job.total and (self.note.startswith("keyword results") or not self.note):
+            self._set_note(self._embedding_note(job))
+
+    @staticmethod
+    def _embedding_note(job) -> str:
+        return f"keyword results: embedding labels for concept search, {job.done:,}/{job.total:,}"
 
     # -- showing -----------------------------------------------------------------------------
     def sync(self) -> None:
@@ -191,7 +269,7 @@ class FeatureBrowser(Panel):
         self.deliver(self._neighbours_done, hit, found)
 
     def _neighbours_done(self, hit: Hit, found: list[Hit]) -> None:
-        if not self.is_attached or hit is not self._highlighted_hit():
+        if not self._alive() or hit is not self._highlighted_hit():
             return  # the cursor moved on; its own neighbours are on their way
         self._neighbours = found
         how = MATCH_WORDS.get(found[0].match, "") if found else ""
@@ -200,6 +278,13 @@ class FeatureBrowser(Panel):
             + (f" (by {how})" if how else " (none: no label to compare)")
         )
         self.query_one("#neighbours", OptionList).add_options([Option(hit_text(h)) for h in found])
+
+    def _alive(self) -> bool:
+        """Still on screen with its widgets (a worker's result may land as the panel closes)."""
+        try:
+            return self.is_attached and self.query_one("#hits", OptionList).is_attached
+        except NoMatches:
+            return False
 
     def _highlighted_hit(self) -> Hit | None:
         i = self.query_one("#hits", OptionList).highlighted
@@ -219,11 +304,14 @@ class FeatureBrowser(Panel):
         cat = self.catalog
         if cat is None:
             return
-        text = self.query_text
+        text = self._latest = self.query_text
         jump = parse_jump(text)
         if jump is not None and jump[0] is not None and jump[0] != self.block:
             self.instrument.current_block = BLOCKS.index(jump[0])
             self.sync()
+        if self.block in cat.tables and jump is None and any(c.isalpha() for c in text):
+            # by meaning, in a thread, while the keyword hits are found and shown here
+            self._by_meaning.post(text, self.block, self._category())
         hits: list[Hit] = []
         if jump is not None:
             hits.append(Hit(cat.get(self.block, jump[1]), 1.0, "id"))
@@ -253,34 +341,31 @@ class FeatureBrowser(Panel):
             )
         else:
             self._set_note("")
-        if self._concept_timer is not None:
-            self._concept_timer.stop()
-            self._concept_timer = None
-        if block is not None and jump is None and any(c.isalpha() for c in text):
-            self._concept_timer = self.set_timer(CONCEPT_DEBOUNCE_S, self._start_concept)
 
-    def _start_concept(self) -> None:
-        self._concept_timer = None
-        text, block, category = self.query_text, self.block, self._category()
-        self.run_worker(
-            lambda: self._concept(text, block, category),
-            thread=True,
-            exclusive=True,
-            group="concept",
-        )
+    def on_unmount(self) -> None:
+        self._by_meaning.close()
 
     def _concept(self, text: str, block: str, category: str | None) -> None:
-        """In a thread: ask the concept model (if any); hand the result to the UI thread."""
+        """In a thread: ask the concept model (if any), fuse; hand the result to the UI thread."""
+        if text != self._latest:
+            return  # typed on already
         cat = self.catalog
+        started = time.perf_counter()
         found: list[Hit] = []
+        job = self.instrument.embedding
         if cat.vectors(block) is None:
-            note = (
-                f"the labels of {block} are not embedded yet; "
-                "`hambajuba features embed` prepares concept search"
-            )
+            if job is not None and not job.finished and job.total:
+                note = self._embedding_note(job)
+            elif job is not None and job.error:
+                note = f"keyword results (concept search unavailable: {job.error})"
+            else:
+                note = (
+                    f"keyword results (the labels of {block} are not embedded yet; "
+                    "`hambajuba features embed` prepares concept search)"
+                )
         else:
             try:
-                found, note = cat.concept_search(
+                found, note = cat.hybrid_search(
                     text,
                     self.instrument.concept_embedder(),
                     block=block,
@@ -290,19 +375,48 @@ class FeatureBrowser(Panel):
                 )
             except CatalogError as exc:
                 note = str(exc)
+            if note:
+                note = f"keyword results ({note})"
         self.concept_runs += 1
-        if note:
-            note = f"keyword results ({note})"
-        self.deliver(self._concept_done, text, block, found, note)
+        self.deliver(self._concept_done, text, block, found, note, (started, time.perf_counter()))
 
-    def _concept_done(self, text: str, block: str, found: list[Hit], note: str | None) -> None:
-        if not self.is_attached or text != self.query_text or block != self.block:
-            return  # the user typed on; a newer search is on its way
+    def _concept_done(
+        self,
+        text: str,
+        block: str,
+        found: list[Hit],
+        note: str | None,
+        times: tuple[float, float] = (0.0, 0.0),
+    ) -> None:
+        if not self._alive() or text != self.query_text or block != self.block:
+            return  # the user typed on (a newer search is on its way), or closed the panel
         if note is None:
-            self._show_hits(blend(self._keyword, found, LIMIT))
+            self._show_fused(found)
             self._set_note("")
+            self.concept_shown_at = time.perf_counter()
+            self.concept_timing = (*times, self.concept_shown_at)
         else:
             self._set_note(note)
+
+    def _show_fused(self, found: list[Hit]) -> None:
+        """Fused hits in place of the keyword hits, without moving what the user is on: once
+        the cursor has left the first row (or the list has the focus), the rows down to the
+        cursor stay as they are and the fused hits fill in below."""
+        lst = self.query_one("#hits", OptionList)
+        at = lst.highlighted
+        if at is None or (at == 0 and not lst.has_focus) or at >= len(self._hits):
+            self._show_hits(found)
+            return
+        kept = self._hits[: at + 1]
+        keys = {h.key for h in kept}
+        rest = [h for h in found if h.key not in keys][: max(0, LIMIT - len(kept))]
+        if [h.key for h in self._hits[at + 1 :]] == [h.key for h in rest]:
+            return
+        self._hits = kept + rest
+        for _ in range(len(lst.options) - len(kept)):
+            lst.remove_option_at_index(len(kept))
+        lst.add_options([Option(hit_text(h)) for h in rest])
+        lst.highlighted = at
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "query":

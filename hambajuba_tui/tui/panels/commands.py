@@ -27,6 +27,12 @@ def entries(app) -> list[tuple[str, object, str]]:
         ("Help: every key", partial(run, "open_panel('help')"), "all key bindings"),
         ("Save performance", partial(run, "save_performance"), "this song's setup (ctrl+s)"),
         ("Load performance", partial(run, "load_performance"), "this song's saved setup (ctrl+o)"),
+        (
+            "Render this song to video",
+            partial(run, "render_video"),
+            "an MP4 with the creature and the sound, in the background",
+        ),
+        ("Cancel video render", partial(run, "cancel_render"), "stop the background render"),
         ("Play / pause", partial(run, "toggle_pause"), "space"),
         ("Seek back 5 s", partial(run, "seek(-5)"), "left"),
         ("Seek forward 5 s", partial(run, "seek(5)"), "right"),

@@ -67,6 +67,56 @@ def panel_classes() -> dict[str, type[Panel]]:
     }
 
 
+class EmbedJob:
+    """Getting the catalog ready in the background: label vectors embedded in the concept
+    child (``done``/``total`` rows), then, where the SAE weights are present, their decoders
+    exported for neighbours (a torch child). ``finished`` at the end; ``error`` says why
+    concept search could not be prepared."""
+
+    def __init__(self, total: int) -> None:
+        self.done = 0
+        self.total = total
+        self.finished = False
+        self.error = ""
+
+    def run(self, catalog, embedder_of: Callable) -> None:
+        from hambajuba_tui.catalog import concepts
+
+        try:
+            if self.total and catalog.missing_vectors():
+                embedder = embedder_of()
+                if embedder is None:
+                    raise concepts.ConceptError("the concept model is not installed")
+                embedder.wait_ready(300)
+                catalog.embed_labels(embedder, self._progress)
+        except (concepts.ConceptError, OSError, ValueError) as exc:
+            self.error = str(exc)
+        try:
+            if decoders_to_export(catalog):
+                from hambajuba_tui.catalog import neighbours
+
+                neighbours.prepare_decoders(tuple(catalog.tables))
+        except OSError:
+            pass  # neighbours by label meaning, as the browser then says
+        finally:
+            self.finished = True
+
+    def _progress(self, done: int, total: int) -> None:
+        self.done, self.total = done, total
+
+
+def decoders_to_export(catalog) -> bool:
+    """Whether SAE weights are here but some labelled block's decoder is not exported yet."""
+    from hambajuba_tui.catalog import neighbours
+    from hambajuba_tui.engine.hub import SAE_REPO, snapshot_dir
+
+    return (
+        bool(catalog.tables)
+        and snapshot_dir(SAE_REPO) is not None
+        and bool(neighbours.missing_blocks(tuple(catalog.tables)))
+    )
+
+
 class Instrument:
     """Panel and performance handling for :class:`~hambajuba_tui.tui.app.HambajubaApp`."""
 
@@ -79,6 +129,8 @@ class Instrument:
         """The feature catalog, once loaded (by the feature browser, in a thread)."""
         self._catalog_lock = threading.Lock()
         self._embedder = None
+        self.embedding: EmbedJob | None = None
+        """Labels being embedded for concept search in the model's child (started once)."""
         self._last_source = {name: b.source for name, b in zip(BLOCKS, session.blocks)}
 
     # -- the session -----------------------------------------------------------------------
@@ -261,6 +313,24 @@ class Instrument:
             if self._embedder is None and concepts.model_installed():
                 self._embedder = concepts.Embedder().start()
             return self._embedder
+
+    def embed_labels(self) -> EmbedJob | None:
+        """Start embedding the catalog's missing label vectors (and exporting SAE decoders for
+        neighbours, where the weights are here) in a thread, once; the job says how far it
+        is. None when there is nothing to do or no concept model to do it with."""
+        from hambajuba_tui.catalog import concepts
+
+        with self._catalog_lock:
+            cat = self.catalog
+            if self.embedding is not None or cat is None:
+                return self.embedding
+            missing = cat.missing_vectors() if concepts.model_installed() else []
+            if not missing and not decoders_to_export(cat):
+                return None
+            # total 0: nothing to embed (no model), only decoders to export
+            self.embedding = job = EmbedJob(sum(len(cat.tables[b].rows) for b in missing))
+        threading.Thread(target=job.run, args=(cat, self.concept_embedder), daemon=True).start()
+        return job
 
     def close_instrument(self) -> None:
         if self._embedder is not None:

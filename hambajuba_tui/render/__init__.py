@@ -1,0 +1,1 @@
+"""Song + performance → video (``hambajuba render``)."""

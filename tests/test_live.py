@@ -1,0 +1,218 @@
+"""Live input and instant start, end to end through the real processes (headless).
+
+The listener runs the streaming analyser in its own process and writes the shared store; the
+worker conducts from it; the Show's clock is capture time. A replay source plays a song with
+known beats into the listener in real time (tests/test_live_pulse.py does the same through a
+real PulseAudio server).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from songs import f_measure, steady
+
+from hambajuba_tui.audio.listen import Listener
+from hambajuba_tui.audio.replay import ReplaySource
+from hambajuba_tui.catalog.packs import load_pack
+from hambajuba_tui.headless import run_headless
+from hambajuba_tui.show import Show, ShowOptions
+
+WARMUP_S = 8.0
+"""Beats are scored after this (the tracker needs a few seconds to lock)."""
+
+
+@pytest.fixture(scope="module")
+def song():
+    return steady(126.0, seconds=24.0, seed=5)
+
+
+@pytest.fixture(scope="module")
+def live_run(song):
+    """14 s of the song played live into a headless show."""
+    listener = Listener("replay", fake=ReplaySource(song.mix.mean(axis=1)))
+    show = Show(
+        listener.analysis, None, 0, load_pack().session(), ShowOptions(fps=20), listener=listener
+    )
+    try:
+        summary = run_headless(show, 16.0, None, ready_timeout=60.0)
+    finally:
+        show.close()
+    return summary
+
+
+def test_live_show_dances_with_the_tempo_and_predicted_beats(live_run, song):
+    s = live_run
+    assert s["frames_shown"] > 100, s
+    assert s["source"] == "replay"
+    assert s["bpm"] == pytest.approx(song.bpm, rel=0.02)
+    beats = np.array(s["beats"])
+    truth = song.beat_times[(song.beat_times > WARMUP_S) & (song.beat_times < beats.max())]
+    scored = beats[beats > WARMUP_S]
+    assert f_measure(scored, truth) >= 0.85
+
+
+def test_live_summary_has_no_duration_and_a_capture_origin(live_run):
+    assert live_run["duration"] is None and live_run["capture_t0"] is not None
+    assert live_run["analysis"] == "streaming"
+
+
+def _cli(*args, home: Path, timeout=240):
+    env = {**os.environ, "HAMBAJUBA_AUDIO": "none", "HAMBAJUBA_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "hambajuba_tui.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_play_starts_on_the_quick_pass(tmp_path, song):
+    path = tmp_path / "song.wav"
+    sf.write(str(path), song.mix[: int(8 * song.sr)], song.sr)
+    res = _cli(
+        "play",
+        str(path),
+        "--headless",
+        "--seconds",
+        "5",
+        "--engine",
+        "preview",
+        "--frames-out",
+        str(tmp_path / "a"),
+        home=tmp_path / "home",
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    s = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert s["analysis"] == "streaming" and s["frames_shown"] > 20
+    assert s["first_frame_s"] is not None and s["first_frame_s"] > 0
+    assert s["bpm"] == pytest.approx(song.bpm, rel=0.03)
+
+
+def test_full_analysis_takes_over_and_the_next_play_uses_the_cache(tmp_path, song, monkeypatch):
+    """The background analysis finishes, the show hands over to it, and it is cached."""
+    from hambajuba_tui.audio import cache
+    from hambajuba_tui.audio.decode import content_hash, load_audio
+    from hambajuba_tui.audio.instant import AnalysisJob
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HAMBAJUBA_HOME", str(home))
+    path = tmp_path / "song.wav"
+    sf.write(str(path), song.mix[: int(8 * song.sr)], song.sr)
+    audio = load_audio(path)
+    song_hash = content_hash(path)
+    job = AnalysisJob(path, song_hash, "song", audio.n_samples / audio.sr, "dsp")
+    job.start()
+    show = Show(
+        job.analysis,
+        audio.samples,
+        audio.sr,
+        load_pack().session(),
+        ShowOptions(sound=False),
+        job=job,
+    )
+    try:
+        show.start(play=False)
+        deadline = time.monotonic() + 240
+        while getattr(show.analysis, "streaming", False) and time.monotonic() < deadline:
+            show.poll_worker()
+            time.sleep(0.05)
+        assert not getattr(show.analysis, "streaming", False), job.state
+        assert show.analysis.stems_backend == "dsp"
+        assert any(e.startswith("full analysis ready") for e in show.status.events)
+        assert show.worker.cfg.analysis is show.analysis  # a restarted worker keeps it
+    finally:
+        show.close()
+    assert cache.load_cached(song_hash, stems_backend="dsp") is not None
+    second = _cli(
+        "play",
+        str(path),
+        "--headless",
+        "--seconds",
+        "2",
+        "--engine",
+        "preview",
+        "--stems",
+        "dsp",
+        home=home,
+    )
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert json.loads(second.stdout.strip().splitlines()[-1])["analysis"] == "full"
+
+
+def test_wait_analysis_keeps_the_old_way(tmp_path, song):
+    path = tmp_path / "song.wav"
+    sf.write(str(path), song.mix[: int(6 * song.sr)], song.sr)
+    res = _cli(
+        "play",
+        str(path),
+        "--headless",
+        "--seconds",
+        "2",
+        "--engine",
+        "preview",
+        "--wait-analysis",
+        home=tmp_path / "home",
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert summary["analysis"] == "full" and summary["frames_shown"] > 10
+
+
+def _live_app(song):
+    from hambajuba_tui.tui.app import HambajubaApp
+
+    listener = Listener("replay", fake=ReplaySource(song.mix.mean(axis=1)))
+    show = Show(
+        listener.analysis,
+        None,
+        0,
+        load_pack().session(),
+        ShowOptions(width=96, height=96),
+        listener=listener,
+    )
+    return HambajubaApp(show, title="live")
+
+
+def test_live_tui_shows_source_level_and_bpm_and_every_panel_opens(song):
+    import asyncio
+
+    from hambajuba_tui.tui.heart import Heart
+
+    async def scenario():
+        app = _live_app(song)
+        async with app.run_test(size=(120, 40)) as pilot:
+
+            async def until(pred, timeout=60.0):
+                for _ in range(int(timeout / 0.05)):
+                    if pred():
+                        return True
+                    await pilot.pause(0.05)
+                return False
+
+            status = app.query_one("#status")
+            assert await until(lambda: app.show.playing)
+            assert await until(lambda: app.query_one(Heart).frames_drawn >= 5)
+            assert await until(lambda: "BPM" in status.text and "– BPM" not in status.text)
+            text = status.text
+            assert "live replay" in text and " dB" in text and "/" not in text.split("·")[0]
+            for key in ("b", "f", "m", "s", "c"):
+                await pilot.press(key)
+                await pilot.pause(0.1)
+                await pilot.press("escape")
+            before = app.show.now
+            await pilot.press("right")  # no seek in live: the clock goes on from now
+            await pilot.pause(0.2)
+            assert app.show.now - before < 1.0
+            await pilot.press("q")
+
+    asyncio.run(scenario())
