@@ -58,7 +58,9 @@ def _listen_main(meta, source, conn, fake=None, resume_t0: float | None = None) 
     ``start``, ``stop`` and ``status`` like a Capture). ``resume_t0``: a restarted listener
     goes on from the first one's time origin."""
     from hambajuba_tui.audio.stream import StreamingAnalyser
+    from hambajuba_tui.threads import one_blas_thread
 
+    one_blas_thread()  # the analyser's products are small; it must not spin two cores
     analysis = StreamAnalysis(meta)
     store = analysis.store
     blocks: queue.Queue = queue.Queue(maxsize=QUEUE_BLOCKS)

@@ -172,7 +172,9 @@ def worker_main(conn, cfg: WorkerConfig) -> None:
     from hambajuba_tui.bridge.conductor import Conductor
     from hambajuba_tui.engine.ring import FrameRing
     from hambajuba_tui.player import MediaClock
+    from hambajuba_tui.threads import one_blas_thread
 
+    one_blas_thread()  # for this process's life: small products, a busy machine
     engine = None
     try:
         ring = FrameRing.attach(cfg.ring_name)
@@ -230,8 +232,12 @@ def _loop(conn, cfg, engine: Engine, ring, clock, conductor) -> None:
                 dirty = True
         reading = clock.read()
         if reading.playing or dirty or reading.epoch != last_epoch:
-            ahead = reading.playing and not live
-            lookahead = gen_s + engine.latency() + interval + cfg.display_latency if ahead else 0.0
+            if not reading.playing:
+                lookahead = 0.0
+            elif live:  # no future to read: only a remote engine's round trip is waited for
+                lookahead = engine.latency()
+            else:
+                lookahead = gen_s + engine.latency() + interval + cfg.display_latency
             t = min(reading.now + lookahead, reading.duration)
             started = time.perf_counter()
             params = conductor.step(t)

@@ -10,7 +10,6 @@ dancers arrive at ``--start`` the same way every time.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
@@ -23,6 +22,7 @@ import numpy as np
 from hambajuba_tui.audio.analysis import Analysis
 from hambajuba_tui.bridge.session import Session
 from hambajuba_tui.render.encoder import Encoder, RenderError
+from hambajuba_tui.threads import one_blas_thread
 
 SETTLE_S = 4.0
 """Seconds of conductor steps (not rendered) before a clip's first frame."""
@@ -73,20 +73,6 @@ def clip_frames(duration: float, fps: float, start: float, end: float | None) ->
     first = round(start * fps)
     last = math.ceil(end * fps - 1e-6)  # exclusive
     return first, max(1, last - first)
-
-
-def one_blas_thread():
-    """A context in which numpy's BLAS uses one thread.
-
-    The preview engine's matrix products are small: on a busy two-core machine OpenBLAS's
-    threads spin against each other and against ffmpeg (measured 6.6 ms per 512² frame on one
-    thread, 53 ms on two). The encoder has the other core.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # librosa brings it; without it, numpy keeps its threads
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 class Renderer:
