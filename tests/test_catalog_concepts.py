@@ -155,13 +155,13 @@ def test_the_catalog_never_imports_torch(tmp_path, home):
         import sys
         from hambajuba_tui.catalog.catalog import Catalog
         from hambajuba_tui.catalog import concepts, neighbours, commands, pull, packs, quality
-        from hambajuba_tui.tui.panels import browser, instrument
+        from hambajuba_tui.tui.panels import browser, catalog_loader
         cat = Catalog.load({str(tmp_path / "t")!r})
         cat.search("neon"); cat.neighbours("up.0.1", 2)
         e = concepts.Embedder()
         if concepts.model_installed():
             e.wait_ready(180)
-            job = instrument.EmbedJob(16)  # what the browser runs in the background
+            job = catalog_loader.EmbedJob(16)  # what the browser runs in the background
             job.run(cat, lambda: e)
             assert job.finished and not job.error and not cat.missing_vectors(), job.error
             hits, note = cat.concept_search("warmth", e, timeout=30)

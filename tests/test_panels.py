@@ -849,6 +849,6 @@ def test_feature_browser_blends_in_concept_hits_after_a_pause(analysis):
             assert app.query_one("#hits").highlighted == 2
             assert len({h.key for h in panel.hits}) == len(panel.hits)
             await pilot.press("escape", "q")
-        assert app._embedder is None  # closed with the app
+        assert app.catalogs._embedder is None  # closed with the app
 
     run(scenario)

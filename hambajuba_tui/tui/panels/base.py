@@ -9,19 +9,26 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.reactive import reactive
 from textual.widgets import Label, Static
 
 from hambajuba_tui.bridge.session import Session
+from hambajuba_tui.tui.panels.catalog_loader import CatalogLoader
+from hambajuba_tui.tui.panels.messages import (
+    BlockChosen,
+    BlockToggled,
+    EditOutcome,
+    PanelClosed,
+    SessionEdit,
+)
 from hambajuba_tui.tui.panels.widgets import Problem
 from hambajuba_tui.vocab import BLOCKS
 
-if TYPE_CHECKING:
-    from hambajuba_tui.tui.panels.instrument import Instrument
-
+CROSSFADE_STEP = 0.05
+"""How far ``[`` and ``]`` move the crossfader."""
 
 DOCK_WIDTH = (60, 0.55)
 """An open panel's width in columns, and at most this share of the window."""
@@ -47,7 +54,13 @@ class PanelBody(VerticalScroll, can_focus=False):
 
 
 class Panel(Vertical):
-    """Base of every panel: a title, a body the subclass composes, and a message line."""
+    """Base of every panel: a title, a body the subclass composes, and a message line.
+
+    A panel shows the reactive :attr:`session` and :attr:`current_block`, which follow the
+    app's own (watched from mount on); it changes them only by posting messages
+    (:class:`SessionEdit`, :class:`BlockChosen`, :class:`BlockToggled`) to the app, which
+    answers an edit with :class:`EditOutcome`.
+    """
 
     TITLE = "panel"
     BODY: type[VerticalScroll] = PanelBody
@@ -63,6 +76,24 @@ class Panel(Vertical):
     Panel > .panel-msg.ok { color: $success; }
     """
 
+    session: reactive[Session] = reactive(Session, init=False)
+    """The Session the engine plays (the app's, as it changes)."""
+    current_block: reactive[int] = reactive(0, init=False)
+    """Index (BLOCKS order) of the block the panels edit (the app's, as it changes)."""
+
+    def __init__(
+        self,
+        session: Session,
+        current_block: int = 0,
+        catalogs: CatalogLoader | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.set_reactive(Panel.session, session)
+        self.set_reactive(Panel.current_block, current_block)
+        self.catalogs = catalogs or CatalogLoader()
+        """The feature catalog and the concept child, shared by every panel of the app."""
+
     def compose(self):
         yield Label(self.heading(), classes="panel-title")
         with self.BODY(classes="panel-body"):
@@ -76,8 +107,24 @@ class Panel(Vertical):
         return self.TITLE
 
     def on_mount(self) -> None:
+        app = type(self.app)
+        if isinstance(getattr(app, "session", None), reactive):  # follow the app's state
+            self.watch(self.app, "session", self._follow_session)
+            self.watch(self.app, "current_block", self._follow_block)
         self.sync()
         self.take_keyboard()
+
+    def _follow_session(self, session: Session) -> None:
+        self.session = session
+
+    def _follow_block(self, index: int) -> None:
+        self.current_block = index
+
+    def watch_session(self) -> None:
+        self.sync()
+
+    def watch_current_block(self) -> None:
+        self.sync()
 
     def take_keyboard(self) -> None:
         """Focus the panel's first field (on opening, and when a tiny window grows back)."""
@@ -89,30 +136,33 @@ class Panel(Vertical):
         """The widget that takes the keyboard when the panel opens."""
         return next((w for w in self.query("*") if w.focusable), None)
 
-    # -- the app and its session -------------------------------------------------------------
-    @property
-    def instrument(self) -> Instrument:
-        return self.app  # type: ignore[return-value]
-
-    @property
-    def session(self) -> Session:
-        return self.instrument.show.session
-
     @property
     def block(self) -> str:
         """The block this panel edits (the instrument's current block)."""
-        return BLOCKS[self.instrument.current_block]
+        return BLOCKS[self.current_block]
 
-    def apply(self, make: Callable[[Session], Session], done: str = "") -> bool:
-        """Build a new Session from the current one and send it; on a bad value say why."""
+    # -- asking the app ------------------------------------------------------------------------
+    def apply(self, make: Callable[[Session], Session], done: str = "") -> None:
+        """Ask for a new Session built from the current one; the app answers whether it was
+        sent (an :class:`EditOutcome`: ``done``, or why not, shown on the message line)."""
         if not self.is_attached:
-            return False  # closing: a field's last blur arrives after the panel left
-        problem = self.instrument.edit(make)  # re-syncs this (the open) panel when sent
-        self.say(problem or done, ok=not problem)
-        return not problem
+            return  # closing: a field's last blur arrives after the panel left
+        self.post_message(SessionEdit(make, done, origin=self))
 
-    def edit_block(self, **changes) -> bool:
-        return self.apply(lambda s: s.with_block(self.block, **changes))
+    def edit_block(self, **changes) -> None:
+        block = self.block
+        self.apply(lambda s: s.with_block(block, **changes))
+
+    def choose_block(self, block: str) -> None:
+        """Edit ``block`` from now on (every panel follows)."""
+        self.current_block = BLOCKS.index(block)  # shown at once; the app follows
+        self.post_message(BlockChosen(BLOCKS.index(block)))
+
+    def toggle_block(self) -> None:
+        self.post_message(BlockToggled(self.block))
+
+    def on_edit_outcome(self, event: EditOutcome) -> None:
+        self.say(event.problem or event.done, ok=not event.problem)
 
     def sync(self) -> None:
         """Show the current session's values (after an edit, or a loaded performance)."""
@@ -136,4 +186,4 @@ class Panel(Vertical):
             self.app.call_from_thread(callback, *args)
 
     def action_close(self) -> None:
-        self.instrument.close_panel()
+        self.post_message(PanelClosed())

@@ -41,16 +41,6 @@ def parse_bound(text: str) -> float:
     return value
 
 
-def describe_feature(app, block: str, fid: int | None) -> str:
-    if fid is None:
-        return "—"
-    catalog = getattr(app, "catalog", None)
-    if catalog is None:
-        return f"{block}:{fid}"
-    f = catalog.get(block, fid)
-    return f"{block}:{fid} {f.label}" if f.labelled else f"{block}:{fid} (no label)"
-
-
 class BlockPanel(Panel):
     TITLE = "Block"
     NAME = "blocks"
@@ -89,12 +79,12 @@ class BlockPanel(Panel):
 
     def on_mount(self) -> None:
         super().on_mount()
-        if self.instrument.catalog is None:  # feature labels, once loaded, name the features
+        if self.catalogs.catalog is None:  # feature labels, once loaded, name the features
             self.run_worker(self._load_labels, thread=True, group="catalog")
 
     def _load_labels(self) -> None:
         try:
-            self.instrument.load_catalog()
+            self.catalogs.load()
         except (OSError, ValueError):
             return  # the browser says why; here the features keep their ids
         self.deliver(lambda: self.is_attached and self.sync())
@@ -105,9 +95,9 @@ class BlockPanel(Panel):
         self.query_one("#route", Choice).set(b.source or OFF)
         self.query_one("#feature", Field).set(str(b.feature))
         self.query_one("#feature-label", Static).update(
-            f"  {describe_feature(self.app, self.block, b.feature)}"
+            f"  {self.catalogs.describe(self.block, b.feature)}"
             + (
-                f"\n  mix: {describe_feature(self.app, self.block, b.mix_feature)}"
+                f"\n  mix: {self.catalogs.describe(self.block, b.mix_feature)}"
                 if b.mix_feature is not None
                 else ""
             )
@@ -132,12 +122,10 @@ class BlockPanel(Panel):
         event.stop()
         wid, value = event.choice.id, event.value
         if wid == "block":
-            self.instrument.current_block = BLOCKS.index(value)
             self.say("")
-            self.sync()
+            self.choose_block(value)
         elif wid == "route":
-            self.instrument.set_route(self.block, None if value == OFF else value)
-            self.sync()
+            self.edit_block(source=None if value == OFF else value)
         elif wid == "mask" and value == "painted" and not self.session.block(self.block).painted:
             self.say("paint the mask first: press m for the mask painter")
             self.sync()
@@ -159,8 +147,8 @@ class BlockPanel(Panel):
         elif wid == "mix-feature":
             self.edit_block(mix_feature=event.value)
         else:
-            stage = self.session.block(self.block).stage
-            self.edit_block(stage=replace(stage, **{wid: event.value}))
+            block, bound = self.block, {wid: event.value}
+            self.apply(lambda s: s.with_block(block, stage=replace(s.block(block).stage, **bound)))
 
     def on_slider_changed(self, event: Slider.Changed) -> None:
         event.stop()
@@ -170,9 +158,8 @@ class BlockPanel(Panel):
         self.query_one("#block", Choice).action_step(int(delta))
 
     def action_toggle_on(self) -> None:
-        self.instrument.toggle_block(self.block)
-        self.sync()
+        self.toggle_block()
 
     def action_negate(self) -> None:
-        stage = self.session.block(self.block).stage
-        self.edit_block(stage=stage.flipped())
+        block = self.block
+        self.apply(lambda s: s.with_block(block, stage=s.block(block).stage.flipped()))

@@ -26,7 +26,6 @@ from textual.widgets.option_list import Option
 from hambajuba_tui.bridge.session import N_FEATURES
 from hambajuba_tui.catalog.catalog import Catalog, CatalogError, Hit
 from hambajuba_tui.tui.panels.base import Panel
-from hambajuba_tui.tui.panels.blocks import describe_feature
 from hambajuba_tui.tui.panels.widgets import Choice
 from hambajuba_tui.vocab import BLOCKS
 
@@ -128,8 +127,8 @@ class FeatureBrowser(Panel):
     FeatureBrowser #current { height: auto; }
     """
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self._hits: list[Hit] = []
         self._neighbours: list[Hit] = []
         self._keyword: list[Hit] = []
@@ -159,7 +158,7 @@ class FeatureBrowser(Panel):
 
     @property
     def catalog(self) -> Catalog | None:
-        return self.instrument.catalog
+        return self.catalogs.catalog
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -171,14 +170,14 @@ class FeatureBrowser(Panel):
 
     def _load_catalog(self) -> None:
         try:
-            self.instrument.load_catalog()
+            self.catalogs.load()
         except (OSError, ValueError) as exc:
             self.deliver(self._catalog_failed, str(exc))
             return
         self.deliver(self._catalog_ready)
 
     def _catalog_failed(self, why: str) -> None:
-        self.instrument.catalog = Catalog({})
+        self.catalogs.stand_in_empty()
         self._catalog_ready()
         self._set_note(f"the feature labels could not be read: {why}")
 
@@ -187,12 +186,12 @@ class FeatureBrowser(Panel):
             return
         self.sync()
         self.search()
-        if self.instrument.embed_labels() is not None and self._embed_timer is None:
+        if self.catalogs.embed_labels() is not None and self._embed_timer is None:
             self._embed_timer = self.set_interval(EMBED_POLL_S, self._embed_progress)
 
     def _embed_progress(self) -> None:
         """While labels embed: progress in the note; when done, search again by meaning."""
-        job = self.instrument.embedding
+        job = self.catalogs.embedding
         if job is None or not self._alive():
             return
         if job.finished:
@@ -213,11 +212,11 @@ class FeatureBrowser(Panel):
     def sync(self) -> None:
         b = self.session.block(self.block)
         self.query_one("#block", Choice).set(self.block)
-        text = f"now: {describe_feature(self.app, self.block, b.feature)}"
+        text = f"now: {self.catalogs.describe(self.block, b.feature)}"
         if b.stage.right < b.stage.left:
             text += "  (negative)"
         if b.mix_feature is not None:
-            text += f"\nmix {b.mix:.2f}: {describe_feature(self.app, self.block, b.mix_feature)}"
+            text += f"\nmix {b.mix:.2f}: {self.catalogs.describe(self.block, b.mix_feature)}"
         self.query_one("#current", Static).update(text)
         if self.catalog is not None:
             cats = (ALL, *self.catalog.categories(self.block))
@@ -307,8 +306,7 @@ class FeatureBrowser(Panel):
         text = self._latest = self.query_text
         jump = parse_jump(text)
         if jump is not None and jump[0] is not None and jump[0] != self.block:
-            self.instrument.current_block = BLOCKS.index(jump[0])
-            self.sync()
+            self.choose_block(jump[0])
         if self.block in cat.tables and jump is None and any(c.isalpha() for c in text):
             # by meaning, in a thread, while the keyword hits are found and shown here
             self._by_meaning.post(text, self.block, self._category())
@@ -352,7 +350,7 @@ class FeatureBrowser(Panel):
         cat = self.catalog
         started = time.perf_counter()
         found: list[Hit] = []
-        job = self.instrument.embedding
+        job = self.catalogs.embedding
         if cat.vectors(block) is None:
             if job is not None and not job.finished and job.total:
                 note = self._embedding_note(job)
@@ -367,7 +365,7 @@ class FeatureBrowser(Panel):
             try:
                 found, note = cat.hybrid_search(
                     text,
-                    self.instrument.concept_embedder(),
+                    self.catalogs.concept_embedder(),
                     block=block,
                     category=category,
                     limit=LIMIT,
@@ -430,8 +428,7 @@ class FeatureBrowser(Panel):
     def on_choice_changed(self, event: Choice.Changed) -> None:
         event.stop()
         if event.choice.id == "block":
-            self.instrument.current_block = BLOCKS.index(event.value)
-            self.sync()
+            self.choose_block(event.value)
         self.search()
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:

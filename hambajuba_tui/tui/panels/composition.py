@@ -39,11 +39,11 @@ class CompositionPanel(Panel):
         self.query_one("#mode", Choice).set(c.mode)
         self.query_one("#seed", Field).set(str(self.session.seed))
 
-    def _composition(self, **changes) -> bool:
+    def _composition(self, **changes) -> None:
         def make(s: Session) -> Session:
             return replace(s, composition=replace(s.composition, **changes))
 
-        return self.apply(make)
+        self.apply(make)
 
     def on_slider_changed(self, event: Slider.Changed) -> None:
         event.stop()

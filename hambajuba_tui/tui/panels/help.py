@@ -9,6 +9,8 @@ from textual.keys import format_key
 from textual.widgets import Static
 
 from hambajuba_tui.tui.panels.base import Panel
+from hambajuba_tui.tui.panels.masks import MaskGrid
+from hambajuba_tui.tui.panels.widgets import Choice, Slider
 
 
 def keys_text(binding: Binding) -> str:
@@ -30,17 +32,14 @@ def _bindings(cls) -> list[Binding]:
 
 
 def sections(app) -> list[tuple[str, list[Binding]]]:
-    """(title, bindings) for the main screen, each panel and the shared controls."""
-    from hambajuba_tui.tui.panels.instrument import panel_classes
-    from hambajuba_tui.tui.panels.masks import MaskGrid
-    from hambajuba_tui.tui.panels.widgets import Choice, Slider
-
+    """(title, bindings) for the main screen, each of its panels (the app's ``PANELS``) and
+    the shared controls."""
     main = _bindings(type(app))
     palette = getattr(app, "COMMAND_PALETTE_BINDING", "")
     if palette and app.ENABLE_COMMAND_PALETTE:
         main.append(Binding(palette, "command_palette", "Command palette"))
     out = [("Main screen", main)]
-    out += [(f"{cls.TITLE} panel", _bindings(cls)) for cls in panel_classes().values()]
+    out += [(f"{cls.TITLE} panel", _bindings(cls)) for cls in getattr(app, "PANELS", {}).values()]
     out += [
         ("A choice (‹ value ›)", _bindings(Choice)),
         ("A slider", _bindings(Slider)),

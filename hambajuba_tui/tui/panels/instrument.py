@@ -1,34 +1,43 @@
-"""The instrument: what the app does with panels — open them, edit the Session, save it.
+"""The instrument: what the app does with panels — open them, apply their edits, save them.
 
 A mixin for the App (``class HambajubaApp(Instrument, App)``) so the creature's app module
-stays small. Every edit goes through :meth:`Instrument.apply_session`, which hands the new
-Session to the Show; the Show sends it to the engine worker, which uses it for its next frame.
+stays small. It is the one owner of the Session: panels post :mod:`messages`
+(:class:`SessionEdit`, :class:`BlockChosen`, :class:`BlockToggled`, :class:`PanelClosed`) and
+read the reactive ``session`` and ``current_block`` back; main-screen keys edit through the
+same :meth:`Instrument.apply_edit`. Every new Session goes through
+:meth:`Instrument.apply_session`, which hands it to the Show; the Show sends it to the engine
+worker, which uses it for its next frame.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import replace
 
 from textual.binding import Binding
+from textual.reactive import reactive
 
 from hambajuba_tui.bridge.masks import PRESETS
 from hambajuba_tui.bridge.scenes import MODES as SCENE_MODES
-from hambajuba_tui.bridge.session import (
-    COMPOSITION_MODES,
-    SOURCES,
-    Session,
-    SessionError,
-    load,
-    save,
+from hambajuba_tui.bridge.session import COMPOSITION_MODES, SOURCES, Session, SessionError
+from hambajuba_tui.tui.panels import performance
+from hambajuba_tui.tui.panels.base import CROSSFADE_STEP, Panel, PanelDock
+from hambajuba_tui.tui.panels.blocks import BlockPanel
+from hambajuba_tui.tui.panels.browser import FeatureBrowser
+from hambajuba_tui.tui.panels.catalog_loader import CatalogLoader
+from hambajuba_tui.tui.panels.composition import CompositionPanel
+from hambajuba_tui.tui.panels.help import HelpPanel
+from hambajuba_tui.tui.panels.masks import MaskPainter
+from hambajuba_tui.tui.panels.messages import (
+    BlockChosen,
+    BlockToggled,
+    EditOutcome,
+    PanelClosed,
+    SessionEdit,
 )
-from hambajuba_tui.paths import performance_path
-from hambajuba_tui.tui.panels.base import Panel, PanelDock
+from hambajuba_tui.tui.panels.scenes import ScenesPanel
 from hambajuba_tui.vocab import BLOCKS
 
-CROSSFADE_STEP = 0.05
-"""How far ``[`` and ``]`` move the crossfader."""
 INSTRUMENT_BINDINGS = [
     Binding("b", "open_panel('blocks')", "Block"),
     Binding("f", "open_panel('browser')", "Features"),
@@ -47,13 +56,6 @@ INSTRUMENT_BINDINGS = [
 
 def panel_classes() -> dict[str, type[Panel]]:
     """Every panel by the name ``open_panel`` takes."""
-    from hambajuba_tui.tui.panels.blocks import BlockPanel
-    from hambajuba_tui.tui.panels.browser import FeatureBrowser
-    from hambajuba_tui.tui.panels.composition import CompositionPanel
-    from hambajuba_tui.tui.panels.help import HelpPanel
-    from hambajuba_tui.tui.panels.masks import MaskPainter
-    from hambajuba_tui.tui.panels.scenes import ScenesPanel
-
     return {
         cls.NAME: cls
         for cls in (
@@ -67,80 +69,49 @@ def panel_classes() -> dict[str, type[Panel]]:
     }
 
 
-class EmbedJob:
-    """Getting the catalog ready in the background: label vectors embedded in the concept
-    child (``done``/``total`` rows), then, where the SAE weights are present, their decoders
-    exported for neighbours (a torch child). ``finished`` at the end; ``error`` says why
-    concept search could not be prepared."""
-
-    def __init__(self, total: int) -> None:
-        self.done = 0
-        self.total = total
-        self.finished = False
-        self.error = ""
-
-    def run(self, catalog, embedder_of: Callable) -> None:
-        from hambajuba_tui.catalog import concepts
-
-        try:
-            if self.total and catalog.missing_vectors():
-                embedder = embedder_of()
-                if embedder is None:
-                    raise concepts.ConceptError("the concept model is not installed")
-                embedder.wait_ready(300)
-                catalog.embed_labels(embedder, self._progress)
-        except (concepts.ConceptError, OSError, ValueError) as exc:
-            self.error = str(exc)
-        try:
-            if decoders_to_export(catalog):
-                from hambajuba_tui.catalog import neighbours
-
-                neighbours.prepare_decoders(tuple(catalog.tables))
-        except OSError:
-            pass  # neighbours by label meaning, as the browser then says
-        finally:
-            self.finished = True
-
-    def _progress(self, done: int, total: int) -> None:
-        self.done, self.total = done, total
-
-
-def decoders_to_export(catalog) -> bool:
-    """Whether SAE weights are here but some labelled block's decoder is not exported yet."""
-    from hambajuba_tui.catalog import neighbours
-    from hambajuba_tui.engine.hub import SAE_REPO, snapshot_dir
-
-    return (
-        bool(catalog.tables)
-        and snapshot_dir(SAE_REPO) is not None
-        and bool(neighbours.missing_blocks(tuple(catalog.tables)))
-    )
-
-
 class Instrument:
     """Panel and performance handling for :class:`~hambajuba_tui.tui.app.HambajubaApp`."""
+
+    PANELS = panel_classes()
+    """The panels the app opens, by name (the help panel lists their keys)."""
+
+    session: reactive[Session] = reactive(Session, init=False)
+    """The Session the engine plays; only :meth:`apply_session` sets it (the panels watch it)."""
+    current_block: reactive[int] = reactive(0, init=False)
+    """Index (BLOCKS order) of the block the panels edit (the panels watch it)."""
 
     def init_instrument(self) -> None:
         session: Session = self.show.session
         routed = [i for i, b in enumerate(session.blocks) if b.source is not None]
-        self.current_block = routed[0] if routed else 0
-        """Index (BLOCKS order) of the block the panels edit."""
-        self.catalog = None
-        """The feature catalog, once loaded (by the feature browser, in a thread)."""
-        self._catalog_lock = threading.Lock()
-        self._embedder = None
-        self.embedding: EmbedJob | None = None
-        """Labels being embedded for concept search in the model's child (started once)."""
+        self.set_reactive(Instrument.session, session)
+        self.set_reactive(Instrument.current_block, routed[0] if routed else 0)
+        self.catalogs = CatalogLoader()
+        """The feature catalog and the concept child, shared by the panels."""
         self._last_source = {name: b.source for name, b in zip(BLOCKS, session.blocks)}
+        """Route memory: the source each block had last, to turn it on with."""
 
-    # -- the session -----------------------------------------------------------------------
+    @property
+    def catalog(self):
+        """The feature catalog, once a panel has loaded it."""
+        return self.catalogs.catalog
+
+    @property
+    def embedding(self):
+        return self.catalogs.embedding
+
+    def concept_embedder(self):
+        return self.catalogs.concept_embedder()
+
+    # -- the session: the one place a new Session is built and sent ------------------------
     def apply_session(self, session: Session) -> None:
-        """Send a new Session to the engine (next frame) and show it in the open panel."""
+        """Send a new Session to the engine (next frame); the panels show it (they watch
+        :attr:`session`)."""
+        for name, b in zip(BLOCKS, session.blocks):
+            if b.source is not None:
+                self._last_source[name] = b.source
         if session != self.show.session:
             self.show.set_session(session)
-        panel = self.open_panel_widget
-        if panel is not None:
-            panel.sync()
+        self.session = self.show.session
 
     def edit(self, make: Callable[[Session], Session]) -> str:
         """Build a Session from the current one and send it; returns why not ('' if sent)."""
@@ -151,7 +122,7 @@ class Instrument:
         self.apply_session(session)
         return ""
 
-    def _edit(self, make: Callable[[Session], Session], what: str = "") -> bool:
+    def apply_edit(self, make: Callable[[Session], Session], what: str = "") -> bool:
         """:meth:`edit` from a main-screen key: the outcome is a notification."""
         problem = self.edit(make)
         if problem:
@@ -160,19 +131,30 @@ class Instrument:
             self.notify(what, timeout=2)
         return not problem
 
-    def set_route(self, block: str, source: str | None) -> None:
-        if source is not None:
-            self._last_source[block] = source
-        self._edit(lambda s: s.with_block(block, source=source))
+    def on_session_edit(self, event: SessionEdit) -> None:
+        """A panel's edit: apply it, and tell the panel how it went."""
+        event.stop()
+        problem = self.edit(event.make)
+        if event.origin is not None:
+            event.origin.post_message(EditOutcome(problem, event.done))
+
+    def on_block_chosen(self, event: BlockChosen) -> None:
+        event.stop()
+        self.current_block = event.index % len(BLOCKS)
+
+    def on_block_toggled(self, event: BlockToggled) -> None:
+        event.stop()
+        self.toggle_block(event.block)
+
+    def on_panel_closed(self, event: PanelClosed) -> None:
+        event.stop()
+        self.close_panel()
 
     def toggle_block(self, block: str) -> None:
         """Off keeps the block still; on brings back the source it had (or the first one)."""
-        current = self.show.session.block(block).source
-        if current is not None:
-            self._last_source[block] = current
-            self.set_route(block, None)
-        else:
-            self.set_route(block, self._last_source.get(block) or SOURCES[0])
+        on = self.show.session.block(block).source is None
+        source = (self._last_source.get(block) or SOURCES[0]) if on else None
+        self.apply_edit(lambda s: s.with_block(block, source=source))
 
     @property
     def block_name(self) -> str:
@@ -185,7 +167,6 @@ class Instrument:
         return found.first() if found else None
 
     def action_open_panel(self, name: str) -> None:
-        classes = panel_classes()
         docks = self.query(PanelDock)
         if not docks:
             return  # the app is closing (a key typed after q)
@@ -195,7 +176,9 @@ class Instrument:
             if name == current.NAME:
                 return
             current.remove()
-        panel = classes[name](id=f"panel-{name}")
+        panel = self.PANELS[name](
+            self.session, self.current_block, self.catalogs, id=f"panel-{name}"
+        )
         dock.add_class("open")
         dock.mount(panel)  # the panel takes the keyboard when it mounts
         self.fit_layout()  # the creature moves over for the panel
@@ -211,9 +194,6 @@ class Instrument:
     # -- main-screen actions -------------------------------------------------------------------
     def action_next_block(self, delta: int) -> None:
         self.current_block = (self.current_block + int(delta)) % len(BLOCKS)
-        panel = self.open_panel_widget
-        if panel is not None:
-            panel.sync()
         self.notify(f"editing block {self.block_name}", timeout=2)
 
     def action_crossfade(self, delta: float) -> None:
@@ -223,7 +203,7 @@ class Instrument:
             t = round(min(max(s.scenes.slider + float(delta), 0.0), 1.0), 6)
             return replace(s, scenes=replace(s.scenes, mode="slider", slider=t))
 
-        self._edit(make)
+        self.apply_edit(make)
 
     def action_cycle(self, what: str) -> None:
         """Step one engine-visible setting to its next value (command palette entries)."""
@@ -233,16 +213,16 @@ class Instrument:
             b = s.block(block)
             modes = (*PRESETS, "pitch", *(("painted",) if b.painted else ()))
             new = modes[(modes.index(b.mask) + 1) % len(modes)] if b.mask in modes else modes[0]
-            self._edit(lambda s: s.with_block(block, mask=new), f"{block} mask: {new}")
+            self.apply_edit(lambda s: s.with_block(block, mask=new), f"{block} mask: {new}")
         elif what == "scene_mode":
             new = SCENE_MODES[(SCENE_MODES.index(s.scenes.mode) + 1) % len(SCENE_MODES)]
-            self._edit(
+            self.apply_edit(
                 lambda s: replace(s, scenes=replace(s.scenes, mode=new)), f"scene blend: {new}"
             )
         elif what == "composition_mode":
             modes = COMPOSITION_MODES
             new = modes[(modes.index(s.composition.mode) + 1) % len(modes)]
-            self._edit(
+            self.apply_edit(
                 lambda s: replace(s, composition=replace(s.composition, mode=new)),
                 f"composition: {new}",
             )
@@ -251,7 +231,7 @@ class Instrument:
             state = "on" if self.show.session.block(block).source else "off"
             self.notify(f"{block} {state}", timeout=2)
         elif what == "negate":
-            self._edit(
+            self.apply_edit(
                 lambda s: s.with_block(block, stage=s.block(block).stage.flipped()),
                 f"{block} pushes the other way",
             )
@@ -261,78 +241,19 @@ class Instrument:
     # -- performances ----------------------------------------------------------------------
     @property
     def performance_file(self):
-        return performance_path(self.show.analysis.song_hash)
+        return performance.file_for(self.show.analysis.song_hash)
 
     def action_save_performance(self) -> None:
-        path = self.performance_file
-        try:
-            save(self.show.session, path)
-        except OSError as exc:
-            self.notify(
-                f"Could not save the performance to {path}: {exc}", severity="error", timeout=8
-            )
-            return
-        self.notify(f"Saved the performance to {path}", timeout=4)
+        self._say(performance.save_to(self.show.session, self.performance_file))
 
     def action_load_performance(self) -> None:
-        path = self.performance_file
-        if not path.exists():
-            self.notify(
-                f"No saved performance for this song yet ({path}); save one with ctrl+s",
-                severity="warning",
-                timeout=6,
-            )
-            return
-        try:
-            session = load(path, base=self.show.session)
-        except SessionError as exc:
-            self.notify(
-                f"Could not load the performance: {exc}. Kept the current setup.",
-                severity="error",
-                timeout=10,
-            )
-            return
-        self.apply_session(session)
-        self.notify(f"Loaded the performance from {path}", timeout=4)
+        session, note = performance.load_from(self.performance_file, self.show.session)
+        if session is not None:
+            self.apply_session(session)
+        self._say(note)
 
-    # -- the catalog and the concept model -------------------------------------------------
-    def load_catalog(self):
-        """The feature catalog (loads it once; call from a thread, it may take a second)."""
-        from hambajuba_tui.catalog.catalog import Catalog
-
-        with self._catalog_lock:
-            if self.catalog is None:
-                self.catalog = Catalog.load()
-            return self.catalog
-
-    def concept_embedder(self):
-        """The concept model's child process, started on first use; None if not installed."""
-        from hambajuba_tui.catalog import concepts
-
-        with self._catalog_lock:
-            if self._embedder is None and concepts.model_installed():
-                self._embedder = concepts.Embedder().start()
-            return self._embedder
-
-    def embed_labels(self) -> EmbedJob | None:
-        """Start embedding the catalog's missing label vectors (and exporting SAE decoders for
-        neighbours, where the weights are here) in a thread, once; the job says how far it
-        is. None when there is nothing to do or no concept model to do it with."""
-        from hambajuba_tui.catalog import concepts
-
-        with self._catalog_lock:
-            cat = self.catalog
-            if self.embedding is not None or cat is None:
-                return self.embedding
-            missing = cat.missing_vectors() if concepts.model_installed() else []
-            if not missing and not decoders_to_export(cat):
-                return None
-            # total 0: nothing to embed (no model), only decoders to export
-            self.embedding = job = EmbedJob(sum(len(cat.tables[b].rows) for b in missing))
-        threading.Thread(target=job.run, args=(cat, self.concept_embedder), daemon=True).start()
-        return job
+    def _say(self, note: performance.Note) -> None:
+        self.notify(note.text, severity=note.severity, timeout=note.timeout)
 
     def close_instrument(self) -> None:
-        if self._embedder is not None:
-            self._embedder.close()
-            self._embedder = None
+        self.catalogs.close()

@@ -197,8 +197,7 @@ class MaskPainter(Panel):
 
     def on_choice_changed(self, event: Choice.Changed) -> None:
         event.stop()
-        self.instrument.current_block = BLOCKS.index(event.value)
-        self.sync()
+        self.choose_block(event.value)
 
     def action_preset(self, name: str) -> None:
         self.edit_block(mask=name)

@@ -8,8 +8,7 @@ from textual.binding import Binding
 
 from hambajuba_tui.bridge.scenes import MODES
 from hambajuba_tui.bridge.session import SOURCES, Session
-from hambajuba_tui.tui.panels.base import Panel
-from hambajuba_tui.tui.panels.instrument import CROSSFADE_STEP
+from hambajuba_tui.tui.panels.base import CROSSFADE_STEP, Panel
 from hambajuba_tui.tui.panels.widgets import Choice, Field, Slider
 
 
@@ -50,11 +49,11 @@ class ScenesPanel(Panel):
         for key in ("slider", "depth", "slew_per_s"):
             self.query_one(f"#{key}", Slider).set(getattr(s, key))
 
-    def _scenes(self, **changes) -> bool:
+    def _scenes(self, **changes) -> None:
         def make(s: Session) -> Session:
             return replace(s, scenes=replace(s.scenes, **changes))
 
-        return self.apply(make)
+        self.apply(make)
 
     def on_field_applied(self, event: Field.Applied) -> None:
         event.stop()

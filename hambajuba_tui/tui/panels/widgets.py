@@ -14,12 +14,17 @@ from textual import events
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Input, Label
 
 
 class Choice(Widget, can_focus=True):
-    """One of a few named options: ``label  ‹ value ›``."""
+    """One of a few named options: ``label  ‹ value ›``.
+
+    The option shown is the reactive :attr:`value`; each change of it posts ``Changed`` (set it
+    quietly with ``with choice.prevent(Choice.Changed)``, as :meth:`set` does).
+    """
 
     DEFAULT_CSS = """
     Choice { height: 1; width: 1fr; }
@@ -29,6 +34,9 @@ class Choice(Widget, can_focus=True):
         Binding("left", "step(-1)", "Previous", show=False),
         Binding("right", "step(1)", "Next", show=False),
     ]
+
+    value: reactive[str] = reactive("", init=False)
+    """The option shown (always one of :attr:`options`)."""
 
     class Changed(Message):
         def __init__(self, choice: Choice, value: str) -> None:
@@ -46,30 +54,31 @@ class Choice(Widget, can_focus=True):
         super().__init__(**kwargs)
         self.label = label
         self.options = tuple(options)
-        self._value = value if value in self.options else self.options[0]
         self._label_width = width
+        self.set_reactive(Choice.value, self.validate_value(value))
 
-    @property
-    def value(self) -> str:
-        return self._value
+    def validate_value(self, value: str) -> str:
+        return value if value in self.options else self.options[0]
+
+    def watch_value(self, value: str) -> None:
+        self.post_message(self.Changed(self, value))
 
     def set(self, value: str, options: Sequence[str] | None = None) -> None:
         """Show ``value`` (and maybe new options) without posting Changed."""
         if options is not None:
             self.options = tuple(options)
-        self._value = value if value in self.options else self.options[0]
+        with self.prevent(self.Changed):
+            self.value = value
         self.refresh()
 
     def render(self) -> Text:
         text = Text(f"{self.label:<{self._label_width}}", style="bold")
-        text.append(f"‹ {self._value} ›")
+        text.append(f"‹ {self.value} ›")
         return text
 
     def action_step(self, delta: int) -> None:
-        i = (self.options.index(self._value) + int(delta)) % len(self.options)
-        self._value = self.options[i]
-        self.refresh()
-        self.post_message(self.Changed(self, self._value))
+        at = self.options.index(self.value) if self.value in self.options else 0
+        self.value = self.options[(at + int(delta)) % len(self.options)]
 
     def on_click(self, event: events.Click) -> None:
         self.focus()
@@ -77,7 +86,11 @@ class Choice(Widget, can_focus=True):
 
 
 class Slider(Widget, can_focus=True):
-    """A number between ``lo`` and ``hi``: left / right nudge by ``step``, a click sets it."""
+    """A number between ``lo`` and ``hi``: left / right nudge by ``step``, a click sets it.
+
+    The number is the reactive :attr:`value` (clamped, rounded); each change of it posts
+    ``Changed`` (set it quietly with ``with slider.prevent(Slider.Changed)``, as :meth:`set` does).
+    """
 
     DEFAULT_CSS = """
     Slider { height: 1; width: 1fr; }
@@ -90,6 +103,9 @@ class Slider(Widget, can_focus=True):
         Binding("end", "to(1)", "Highest", show=False),
     ]
     BAR = 20
+
+    value: reactive[float] = reactive(0.0, init=False)
+    """The number shown, in ``lo..hi``."""
 
     class Changed(Message):
         def __init__(self, slider: Slider, value: float) -> None:
@@ -114,48 +130,41 @@ class Slider(Widget, can_focus=True):
     ) -> None:
         super().__init__(**kwargs)
         self.label, self.lo, self.hi, self.step = label, lo, hi, step
-        self._value = self._clamp(value)
         self._label_width = width
+        self.set_reactive(Slider.value, self.validate_value(value))
 
-    def _clamp(self, v: float) -> float:
-        return round(min(max(float(v), self.lo), self.hi), 6)
+    def validate_value(self, value: float) -> float:
+        return round(min(max(float(value), self.lo), self.hi), 6)
 
-    @property
-    def value(self) -> float:
-        return self._value
+    def watch_value(self, value: float) -> None:
+        self.post_message(self.Changed(self, value))
 
     def set(self, value: float) -> None:
-        self._value = self._clamp(value)
-        self.refresh()
-
-    def _change(self, value: float) -> None:
-        value = self._clamp(value)
-        if value != self._value:
-            self._value = value
-            self.refresh()
-            self.post_message(self.Changed(self, value))
+        """Show ``value`` without posting Changed."""
+        with self.prevent(self.Changed):
+            self.value = value
 
     def render(self) -> Text:
-        frac = (self._value - self.lo) / (self.hi - self.lo)
+        frac = (self.value - self.lo) / (self.hi - self.lo)
         knob = min(int(round(frac * (self.BAR - 1))), self.BAR - 1)
         text = Text(f"{self.label:<{self._label_width}}", style="bold")
         text.append("━" * knob, style="bold")
         text.append("●")
         text.append("─" * (self.BAR - 1 - knob), style="dim")
-        text.append(f" {self._value:.2f}")
+        text.append(f" {self.value:.2f}")
         return text
 
     def action_nudge(self, direction: int) -> None:
-        self._change(self._value + int(direction) * self.step)
+        self.value += int(direction) * self.step
 
     def action_to(self, end: int) -> None:
-        self._change(self.hi if int(end) else self.lo)
+        self.value = self.hi if int(end) else self.lo
 
     def on_click(self, event: events.Click) -> None:
         self.focus()
         x = event.x - self._label_width
         if 0 <= x < self.BAR:
-            self._change(self.lo + (x / (self.BAR - 1)) * (self.hi - self.lo))
+            self.value = self.lo + (x / (self.BAR - 1)) * (self.hi - self.lo)
 
 
 class Field(Horizontal):
