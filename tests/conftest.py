@@ -63,3 +63,12 @@ def make_analysis(duration: float = 12.0, bpm: float = 120.0) -> Analysis:
 @pytest.fixture
 def analysis() -> Analysis:
     return make_analysis()
+
+
+@pytest.fixture
+def make_app(analysis):
+    """Builds the real app on a silent Show of the synthetic song (``tests/pilot.py``); call it
+    inside the scenario: ``make_app()``, ``make_app(graphics=...)``, ``make_app(size=64)``."""
+    from pilot import app_for  # here, not at the top: only the app tests pay for Textual
+
+    return lambda **kwargs: app_for(analysis, **kwargs)

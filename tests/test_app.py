@@ -6,48 +6,24 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
+from pilot import until
 from test_graphics import decode_sixel
 from test_halfblock import decode_halfblocks
 
-from hambajuba_tui.catalog.packs import load_pack
 from hambajuba_tui.graphics.probe import GraphicsMode
-from hambajuba_tui.show import Show, ShowOptions
-from hambajuba_tui.tui.app import HambajubaApp
 from hambajuba_tui.tui.face import Face
 from hambajuba_tui.tui.heart import Heart
 from hambajuba_tui.tui.orbs import Orb
-from hambajuba_tui.vocab import SAMPLE_RATE
 
 
-def _app(analysis, graphics: GraphicsMode | None = None) -> HambajubaApp:
-    silence = np.zeros((int(analysis.duration * SAMPLE_RATE), 2), np.float32)
-    show = Show(
-        analysis,
-        silence,
-        SAMPLE_RATE,
-        load_pack().session(),
-        ShowOptions(width=96, height=96, sound=False),
-    )
-    return HambajubaApp(show, title="synthetic", graphics=graphics)
-
-
-async def _until(pilot, predicate, timeout=20.0):
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return True
-        await pilot.pause(0.05)
-    return False
-
-
-def test_creature_dances_pauses_and_quits(analysis):
+def test_creature_dances_pauses_and_quits(make_app):
     async def scenario():
-        app = _app(analysis)
+        app = make_app()
         async with app.run_test(size=(100, 40)) as pilot:
             heart = app.query_one(Heart)
             assert len(app.query(Orb)) == 4 and app.query_one(Face)
-            assert await _until(pilot, lambda: app.show.playing)
-            assert await _until(pilot, lambda: heart.frames_drawn >= 5)
+            assert await until(pilot, lambda: app.show.playing)
+            assert await until(pilot, lambda: heart.frames_drawn >= 5)
             # The heart shows the frame: the half-block escapes it wrote carry its colours.
             cells = decode_halfblocks(heart.last_payload)
             place = heart.placement()
@@ -74,12 +50,12 @@ def test_creature_dances_pauses_and_quits(analysis):
     asyncio.run(scenario())
 
 
-def test_face_blinks_on_beats_while_playing(analysis):
+def test_face_blinks_on_beats_while_playing(make_app):
     async def scenario():
-        app = _app(analysis)
+        app = make_app()
         seen = set()
         async with app.run_test(size=(100, 40)) as pilot:
-            assert await _until(pilot, lambda: app.show.playing)
+            assert await until(pilot, lambda: app.show.playing)
             for _ in range(60):
                 seen.add(app.query_one(Face).expression.eyes)
                 await pilot.pause(1 / 30)
@@ -95,10 +71,10 @@ def test_the_tui_process_never_imports_torch():
         import asyncio, json, sys
         sys.path.insert(0, "tests")
         from conftest import make_analysis
-        from test_app import _app
+        from pilot import app_for
 
         async def main():
-            app = _app(make_analysis())
+            app = app_for(make_analysis())
             async with app.run_test(size=(90, 36)) as pilot:
                 for _ in range(200):
                     if app.query_one("Heart").frames_drawn >= 3:
@@ -129,27 +105,27 @@ def test_the_tui_process_never_imports_torch():
     assert result["torch"] == []
 
 
-def test_a_tiny_terminal_does_not_break_the_creature(analysis):
+def test_a_tiny_terminal_does_not_break_the_creature(make_app):
     async def scenario():
-        app = _app(analysis)
+        app = make_app()
         async with app.run_test(size=(24, 8)) as pilot:
-            assert await _until(pilot, lambda: app.show.playing)
+            assert await until(pilot, lambda: app.show.playing)
             await pilot.pause(0.3)
             await pilot.resize_terminal(12, 4)
             await pilot.pause(0.3)
             await pilot.resize_terminal(100, 40)
-            assert await _until(pilot, lambda: app.query_one(Heart).frames_drawn >= 2)
+            assert await until(pilot, lambda: app.query_one(Heart).frames_drawn >= 2)
             await pilot.press("q")
 
     asyncio.run(scenario())
 
 
-def test_sixel_heart_fits_the_pane_keeps_the_aspect_and_refits_on_resize(analysis):
+def test_sixel_heart_fits_the_pane_keeps_the_aspect_and_refits_on_resize(make_app):
     async def scenario():
-        app = _app(analysis, GraphicsMode("sixel", cell_px=(8, 16)))
+        app = make_app(graphics=GraphicsMode("sixel", cell_px=(8, 16)))
         async with app.run_test(size=(100, 40)) as pilot:
             heart = app.query_one(Heart)
-            assert await _until(pilot, lambda: heart.frames_drawn >= 3)
+            assert await until(pilot, lambda: heart.frames_drawn >= 3)
             assert "sixel" in app.query_one("#status").text
             region = heart.content_region
             place = heart.placement()
@@ -163,7 +139,7 @@ def test_sixel_heart_fits_the_pane_keeps_the_aspect_and_refits_on_resize(analysi
             assert painted.all() and img.shape[:2] == (place.height, place.width)
             await pilot.resize_terminal(60, 24)
             smaller = heart.content_region
-            assert await _until(
+            assert await until(
                 pilot,
                 lambda: heart.placement().height < place.height and heart.last_payload != payload,
             )
@@ -175,13 +151,13 @@ def test_sixel_heart_fits_the_pane_keeps_the_aspect_and_refits_on_resize(analysi
     asyncio.run(scenario())
 
 
-def test_the_heart_dances_above_a_notification_and_fills_again_when_it_goes(analysis):
+def test_the_heart_dances_above_a_notification_and_fills_again_when_it_goes(make_app):
     async def scenario():
-        app = _app(analysis, GraphicsMode("sixel", cell_px=(8, 16)))
+        app = make_app(graphics=GraphicsMode("sixel", cell_px=(8, 16)))
         async with app.run_test(size=(80, 24), notifications=True) as pilot:
             heart = app.query_one(Heart)
             app.clear_notifications()
-            assert await _until(pilot, lambda: heart.frames_drawn >= 3)
+            assert await until(pilot, lambda: heart.frames_drawn >= 3)
             full = heart.placement()
             assert heart.visible_placement() == full
             app.notify("a long notice\nover\nseveral\nlines", timeout=30)
@@ -189,12 +165,12 @@ def test_the_heart_dances_above_a_notification_and_fills_again_when_it_goes(anal
             def toasts():
                 return [t.region for t in app.screen.query("Toast") if t.region.area]
 
-            assert await _until(pilot, lambda: len(toasts()) == 1)
+            assert await until(pilot, lambda: len(toasts()) == 1)
             toast = toasts()[0]
             assert toast.x < full.col + full.cols and toast.y < full.row + full.rows  # over it
             # frames go on, cut off above the toast: the sixel image is that many pixels tall
             before = heart.frames_drawn
-            assert await _until(
+            assert await until(
                 pilot,
                 lambda: heart.frames_drawn > before + 2 and heart._last_sent[1].rows < full.rows,
             )
@@ -204,13 +180,13 @@ def test_the_heart_dances_above_a_notification_and_fills_again_when_it_goes(anal
             img, _ = decode_sixel(payload[payload.index("\x1bP") : payload.rindex("\x1b\\") + 2])
             assert img.shape[:2] == (cut.height, cut.width) and cut.height < full.height
             app.clear_notifications()
-            assert await _until(pilot, lambda: heart._last_sent[1] == full)
+            assert await until(pilot, lambda: heart._last_sent[1] == full)
             await pilot.press("q")
 
     asyncio.run(scenario())
 
 
-def test_a_failing_encoder_is_reported_not_fatal(analysis):
+def test_a_failing_encoder_is_reported_not_fatal(make_app):
     class Broken:
         protocol = "halfblock"
 
@@ -221,12 +197,12 @@ def test_a_failing_encoder_is_reported_not_fatal(analysis):
             return ""
 
     async def scenario():
-        app = _app(analysis)
+        app = make_app()
         async with app.run_test(size=(80, 30)) as pilot:
             heart = app.query_one(Heart)
-            assert await _until(pilot, lambda: heart.frames_drawn >= 1)
+            assert await until(pilot, lambda: heart.frames_drawn >= 1)
             heart._painter.encoder = Broken()
-            assert await _until(
+            assert await until(
                 pilot,
                 lambda: any(
                     "could not draw a frame (ValueError: no room for that)" in str(n.message)
@@ -239,20 +215,20 @@ def test_a_failing_encoder_is_reported_not_fatal(analysis):
     asyncio.run(scenario())
 
 
-def test_kitty_placeholder_cells_name_the_image_on_screen(analysis):
+def test_kitty_placeholder_cells_name_the_image_on_screen(make_app):
     from hambajuba_tui.graphics import kitty
 
     async def scenario():
         mode = GraphicsMode("kitty", cell_px=(8, 16), kitty_shm=False, kitty_placeholders=True)
-        app = _app(analysis, mode)
+        app = make_app(graphics=mode)
         async with app.run_test(size=(90, 36)) as pilot:
             heart = app.query_one(Heart)
-            assert await _until(pilot, lambda: heart.frames_drawn >= 2)
+            assert await until(pilot, lambda: heart.frames_drawn >= 2)
             # the creature sizes the pane to the image: widen it to test the offset
             app.query_one("#heart-box").styles.width = heart.size.width + 12
             await pilot.pause(0.1)
             drawn = heart.frames_drawn
-            assert await _until(pilot, lambda: heart.frames_drawn >= drawn + 2)
+            assert await until(pilot, lambda: heart.frames_drawn >= drawn + 2)
             place = heart.placement()
             top = place.row - heart.content_region.y
             line = heart.render_line(top + 2)
@@ -265,7 +241,7 @@ def test_kitty_placeholder_cells_name_the_image_on_screen(analysis):
             assert left > 0 and line.cell_length == heart.size.width
             assert list(line)[0].text == " " * left  # placeholders start at the image's column
             first = heart._shown_id
-            assert await _until(pilot, lambda: heart._shown_id != first)  # ids alternate
+            assert await until(pilot, lambda: heart._shown_id != first)  # ids alternate
             await pilot.press("q")
 
     asyncio.run(scenario())

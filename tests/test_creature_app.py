@@ -11,7 +11,7 @@ import pytest
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_app import _app, _until
+from pilot import until
 from test_skins import _documents, _mutated_default
 
 from hambajuba_tui.tui.app import MIN_SIZE
@@ -59,9 +59,9 @@ def _check_composed(app, width: int, height: int) -> None:
             assert heart_side + 1 == box.x or heart_side == box.right
 
 
-def test_the_creature_fits_80x24_and_200x60_and_resizes_down_and_back(analysis):
+def test_the_creature_fits_80x24_and_200x60_and_resizes_down_and_back(make_app):
     async def scenario():
-        app = _app(analysis)
+        app = make_app()
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause(0.3)
             _check_composed(app, 80, 24)
@@ -103,9 +103,9 @@ def test_the_creature_fits_80x24_and_200x60_and_resizes_down_and_back(analysis):
     asyncio.run(scenario())
 
 
-def test_an_open_panel_takes_the_right_and_the_creature_fits_beside_it(analysis):
+def test_an_open_panel_takes_the_right_and_the_creature_fits_beside_it(make_app):
     async def scenario():
-        app = _app(analysis)
+        app = make_app()
         async with app.run_test(size=(200, 60)) as pilot:
             await pilot.pause(0.3)
             alone = _regions(app)
@@ -131,11 +131,11 @@ def test_an_open_panel_takes_the_right_and_the_creature_fits_beside_it(analysis)
     asyncio.run(scenario())
 
 
-def test_the_skin_key_cycles_every_skin_live_and_the_heart_pulses(analysis):
+def test_the_skin_key_cycles_every_skin_live_and_the_heart_pulses(make_app):
     async def scenario():
-        app = _app(analysis)
+        app = make_app()
         async with app.run_test(size=(90, 30)) as pilot:
-            assert await _until(pilot, lambda: app.show.playing, timeout=40)
+            assert await until(pilot, lambda: app.show.playing, timeout=40)
             edge = app.query_one("#heart-left", HeartEdge)
             pulses = set()
             for _ in range(45):
@@ -167,7 +167,7 @@ def test_the_skin_key_cycles_every_skin_live_and_the_heart_pulses(analysis):
 
 @settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
-def test_random_user_skins_never_bring_the_app_down(data, analysis):
+def test_random_user_skins_never_bring_the_app_down(data, make_app):
     """Random skins in the user's skin folder, worn one after another with the skin key."""
     folder = user_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -179,7 +179,7 @@ def test_random_user_skins_never_bring_the_app_down(data, analysis):
         files.append(path)
 
     async def scenario():
-        app = _app(analysis)
+        app = make_app()
         async with app.run_test(size=(80, 24)) as pilot:
             for _ in range(len(files) + 1):
                 await pilot.press("k")
@@ -222,9 +222,9 @@ def _normalised(svg: str) -> str:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (40, 12)])
-def test_svg_snapshots_of_the_main_screen_in_every_skin(analysis, size):
+def test_svg_snapshots_of_the_main_screen_in_every_skin(make_app, size):
     async def scenario():
-        app = _app(analysis)
+        app = make_app()
         shots = {}
         async with app.run_test(size=size) as pilot:
             await pilot.pause(0.3)

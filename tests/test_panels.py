@@ -12,13 +12,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from catalog_tables import small_tables
-from test_app import _until
+from pilot import spied_app, until
 
 from hambajuba_tui.bridge import masks
 from hambajuba_tui.bridge.session import Session, save
 from hambajuba_tui.catalog.packs import load_pack
 from hambajuba_tui.catalog.tables import labels_dir
-from hambajuba_tui.show import Show, ShowOptions
 from hambajuba_tui.tui.app import HambajubaApp
 from hambajuba_tui.tui.panels.base import Panel, PanelDock
 from hambajuba_tui.tui.panels.blocks import BlockPanel
@@ -30,44 +29,13 @@ from hambajuba_tui.tui.panels.instrument import INSTRUMENT_BINDINGS, panel_class
 from hambajuba_tui.tui.panels.masks import MaskGrid, MaskPainter
 from hambajuba_tui.tui.panels.scenes import ScenesPanel
 from hambajuba_tui.tui.panels.widgets import Choice, Field, Slider
-from hambajuba_tui.vocab import BLOCKS, SAMPLE_RATE
+from hambajuba_tui.vocab import BLOCKS
 
 
 @pytest.fixture(autouse=True)
 def _own_home(tmp_path, monkeypatch):
     """Labels and performances of one test never leak into another."""
     monkeypatch.setenv("HAMBAJUBA_HOME", str(tmp_path / "home"))
-
-
-class Spy:
-    """Records every Session the Show hands to its worker."""
-
-    def __init__(self, show: Show) -> None:
-        self.sent: list[Session] = []
-        original = show.worker.set_session
-
-        def spy(session: Session) -> None:
-            self.sent.append(session)
-            original(session)
-
-        show.worker.set_session = spy
-
-    @property
-    def last(self) -> Session:
-        assert self.sent, "no Session reached the worker"
-        return self.sent[-1]
-
-
-def _app(analysis) -> tuple[HambajubaApp, Spy]:
-    silence = np.zeros((int(analysis.duration * SAMPLE_RATE), 2), np.float32)
-    show = Show(
-        analysis,
-        silence,
-        SAMPLE_RATE,
-        load_pack().session(),
-        ShowOptions(width=64, height=64, sound=False),
-    )
-    return HambajubaApp(show, title="synthetic"), Spy(show)
 
 
 def run(scenario) -> None:
@@ -102,7 +70,7 @@ def _panel(app) -> Panel | None:
 
 def test_block_panel_edits_every_setting_and_each_reaches_the_worker(analysis):
     async def scenario():
-        app, spy = _app(analysis)
+        app, spy = spied_app(analysis)
         async with app.run_test(size=(130, 50)) as pilot:
             await pilot.press("b")
             await pilot.pause()
@@ -205,12 +173,12 @@ def test_feature_browser_searches_filters_and_sets_features(analysis, monkeypatc
     monkeypatch.setattr("hambajuba_tui.catalog.concepts.model_installed", lambda *a: False)
 
     async def scenario():
-        app, spy = _app(analysis)
+        app, spy = spied_app(analysis)
         async with app.run_test(size=(130, 50)) as pilot:
             await pilot.press("f")
             panel = _panel(app)
             assert isinstance(panel, FeatureBrowser)
-            assert await _until(pilot, lambda: app.catalog is not None and panel.hits)
+            assert await until(pilot, lambda: app.catalog is not None and panel.hits)
             # jump to the labelled block by id, then search as you type
             await _type(pilot, "up.0.1:4")
             await pilot.pause()
@@ -228,11 +196,11 @@ def test_feature_browser_searches_filters_and_sets_features(analysis, monkeypatc
             assert shown.endswith("glowing neon tubes [lighting]")  # brackets are not markup
             assert "rough tree bark texture" not in labels
             # concept search ran after the pause and fell back quietly to keyword hits
-            assert await _until(pilot, lambda: "keyword results" in panel.note, 5)
+            assert await until(pilot, lambda: "keyword results" in panel.note, 5)
             assert "not embedded" in panel.note and panel.concept_runs >= 1
             assert "glowing neon tubes" in [h.feature.label for h in panel.hits]
             # neighbours of the highlighted feature
-            assert await _until(pilot, lambda: panel.neighbours, 5)  # found in a thread
+            assert await until(pilot, lambda: panel.neighbours, 5)  # found in a thread
             assert all(h.feature.block == "up.0.1" for h in panel.neighbours)
             assert "neighbours of" in str(app.query_one("#neighbours-title").render())
             assert panel.hits[0].key not in [h.key for h in panel.neighbours]
@@ -272,7 +240,7 @@ def test_feature_browser_searches_filters_and_sets_features(analysis, monkeypatc
             assert b.mix_feature == first and b.mix == 0.5 and b.feature == second
             # Enter on a neighbour makes it the feature
             app.query_one("#neighbours").focus()
-            assert await _until(pilot, lambda: panel.neighbours, 5)
+            assert await until(pilot, lambda: panel.neighbours, 5)
             await pilot.press("enter")
             await pilot.pause()
             assert spy.last.block("up.0.1").feature == panel.neighbours[0].feature.id
@@ -294,11 +262,11 @@ def test_feature_browser_searches_filters_and_sets_features(analysis, monkeypatc
 
 def test_feature_browser_works_with_no_labels_at_all(analysis):
     async def scenario():
-        app, spy = _app(analysis)
+        app, spy = spied_app(analysis)
         async with app.run_test(size=(130, 50)) as pilot:
             await pilot.press("f")
             panel = _panel(app)
-            assert await _until(pilot, lambda: app.catalog is not None and panel.hits)
+            assert await until(pilot, lambda: app.catalog is not None and panel.hits)
             assert panel.note == NO_LABELS
             assert "features import" in panel.note and "features pull" in panel.note
             current = app.show.session.block(panel.block).feature
@@ -335,7 +303,7 @@ def test_parse_jump():
 
 def test_mask_painter_paints_presets_pitch_and_mouse(analysis):
     async def scenario():
-        app, spy = _app(analysis)
+        app, spy = spied_app(analysis)
         async with app.run_test(size=(130, 50)) as pilot:
             await pilot.press("m")
             await pilot.pause()
@@ -404,7 +372,7 @@ def test_mask_painter_paints_presets_pitch_and_mouse(analysis):
 
 def test_scenes_panel_prompts_blend_mode_and_crossfader(analysis):
     async def scenario():
-        app, spy = _app(analysis)
+        app, spy = spied_app(analysis)
         async with app.run_test(size=(130, 50)) as pilot:
             await pilot.press("s")
             await pilot.pause()
@@ -463,9 +431,9 @@ def test_scenes_panel_prompts_blend_mode_and_crossfader(analysis):
 
 def test_composition_panel_and_a_new_seed_changes_the_next_frame(analysis):
     async def scenario():
-        app, spy = _app(analysis)
+        app, spy = spied_app(analysis)
         async with app.run_test(size=(130, 50)) as pilot:
-            assert await _until(pilot, lambda: app.show.playing)
+            assert await until(pilot, lambda: app.show.playing)
             await pilot.press("space")  # paused: the worker renders only on a change
             await pilot.press("c")
             await pilot.pause()
@@ -494,7 +462,7 @@ def test_composition_panel_and_a_new_seed_changes_the_next_frame(analysis):
             await _field(pilot, app, "seed", "42")
             assert spy.last.seed == 42
             # the worker re-seeds its noise: the next frame differs
-            assert await _until(
+            assert await until(
                 pilot,
                 lambda: (
                     app.show.status.shown > shown and not np.array_equal(app.show.frame, before)
@@ -517,7 +485,7 @@ def test_composition_panel_and_a_new_seed_changes_the_next_frame(analysis):
 
 def test_help_lists_every_key_of_the_app_and_of_each_panel(analysis):
     async def scenario():
-        app, _ = _app(analysis)
+        app, _ = spied_app(analysis)
         async with app.run_test(size=(130, 50)) as pilot:
             await pilot.press("question_mark")
             await pilot.pause()
@@ -549,14 +517,14 @@ def test_help_lists_every_key_of_the_app_and_of_each_panel(analysis):
 
 def test_command_palette_opens_panels_and_runs_actions(analysis):
     async def scenario():
-        app, spy = _app(analysis)
+        app, spy = spied_app(analysis)
         async with app.run_test(size=(130, 50)) as pilot:
             await pilot.press("ctrl+p")
             await pilot.pause(0.3)
             await _type(pilot, "mask painter")
             await pilot.pause(0.5)
             await pilot.press("enter")
-            assert await _until(pilot, lambda: isinstance(_panel(app), MaskPainter), 5)
+            assert await until(pilot, lambda: isinstance(_panel(app), MaskPainter), 5)
             await pilot.press("escape")
             await pilot.pause()
             names = [name for name, _, _ in entries(app)]
@@ -596,7 +564,7 @@ def test_command_palette_opens_panels_and_runs_actions(analysis):
 
 def test_performance_saves_loads_and_a_broken_file_keeps_the_session(analysis):
     async def scenario():
-        app, spy = _app(analysis)
+        app, spy = spied_app(analysis)
         path = app.performance_file
         async with app.run_test(size=(130, 50)) as pilot:
             await pilot.press("ctrl+o")
@@ -642,7 +610,7 @@ def test_a_performance_saved_with_a_painted_mask_round_trips(tmp_path):
 
 def test_opening_one_panel_replaces_the_other(analysis):
     async def scenario():
-        app, _ = _app(analysis)
+        app, _ = spied_app(analysis)
         async with app.run_test(size=(130, 50)) as pilot:
             for key, cls in (("b", BlockPanel), ("s", ScenesPanel), ("c", CompositionPanel)):
                 await pilot.press("escape") if key != "b" else None
@@ -717,13 +685,13 @@ def test_block_panel_names_features_by_their_labels(analysis):
     small_tables(labels_dir())
 
     async def scenario():
-        app, _ = _app(analysis)
+        app, _ = spied_app(analysis)
         async with app.run_test(size=(130, 50)) as pilot:
             app.current_block = BLOCKS.index("up.0.1")
             await pilot.press("b")
             await _field(pilot, app, "feature", "4")
             label = app.query_one("#feature-label")
-            assert await _until(pilot, lambda: "rough tree bark texture" in str(label.render()))
+            assert await until(pilot, lambda: "rough tree bark texture" in str(label.render()))
             await _field(pilot, app, "feature", "3000")
             assert "up.0.1:3000 (no label)" in str(label.render())
             await pilot.press("q")
@@ -741,10 +709,10 @@ def test_the_tui_never_imports_torch_with_every_panel_open(tmp_path):
         import asyncio, json, sys
         sys.path.insert(0, "tests")
         from conftest import make_analysis
-        from test_panels import _app
+        from pilot import spied_app
 
         async def main():
-            app, spy = _app(make_analysis())
+            app, spy = spied_app(make_analysis())
             async with app.run_test(size=(120, 45)) as pilot:
                 for key in ("b", "f", "m", "s", "c", "question_mark"):
                     await pilot.press(key)
@@ -804,11 +772,11 @@ def test_feature_browser_blends_in_concept_hits_after_a_pause(analysis):
     small_tables(labels_dir())
 
     async def scenario():
-        app, spy = _app(analysis)
+        app, spy = spied_app(analysis)
         async with app.run_test(size=(130, 50)) as pilot:
             await pilot.press("f")
             panel = _panel(app)
-            assert await _until(pilot, lambda: app.catalog is not None and panel.hits)
+            assert await until(pilot, lambda: app.catalog is not None and panel.hits)
             await _type(pilot, "up.0.1:0")
             await pilot.pause()
             assert panel.block == "up.0.1"
@@ -817,13 +785,13 @@ def test_feature_browser_blends_in_concept_hits_after_a_pause(analysis):
             job = app.embedding
             assert job is not None and job.total == 16
             assert job.finished or "embedding labels for concept search" in panel.note
-            assert await _until(pilot, lambda: job.finished, 180) and not job.error
+            assert await until(pilot, lambda: job.finished, 180) and not job.error
             assert app.catalog.missing_vectors() == []
             app.query_one("#query").value = ""
             await _type(pilot, "a small cat")
             # keyword hits at once (no label says "cat"), concept hits after the pause
             assert "fluffy kitten fur" not in [h.feature.label for h in panel._keyword[:1]]
-            assert await _until(
+            assert await until(
                 pilot,
                 lambda: any(
                     h.match == "concept" and h.feature.label == "fluffy kitten fur"
@@ -838,7 +806,7 @@ def test_feature_browser_blends_in_concept_hits_after_a_pause(analysis):
             # a label equal to the query comes first; then meaning and words fused
             app.query_one("#query").value = ""
             await _type(pilot, "warm amber glow")
-            assert await _until(pilot, lambda: panel.concept_shown_at > 0 and not panel.note, 20)
+            assert await until(pilot, lambda: panel.concept_shown_at > 0 and not panel.note, 20)
             assert panel.hits[0].feature.label == "warm amber glow"
             # the list never moves under the cursor: rows down to it stay when hits arrive
             await pilot.press("down", "down", "down")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 from conftest import make_analysis
-from test_app import _app, _until
+from pilot import app_for, until
 
 from hambajuba_tui.render.job import RenderState, renders_dir
 from hambajuba_tui.render.probe import probe
@@ -32,7 +32,7 @@ def test_the_palette_renders_the_song_in_the_background(tmp_path):
     song = _song(tmp_path / "beat.wav", 2.0)
 
     async def scenario():
-        app = _app(make_analysis(duration=600.0))
+        app = app_for(make_analysis(duration=600.0))
         app.song_path = song
         async with app.run_test(size=(130, 40)) as pilot:
             assert "Render this song to video" in [name for name, _, _ in entries(app)]
@@ -42,10 +42,10 @@ def test_the_palette_renders_the_song_in_the_background(tmp_path):
                 await pilot.press(ch if ch != " " else "space")
             await pilot.pause(0.5)
             await pilot.press("enter")
-            assert await _until(pilot, lambda: app.render_job is not None, 5)
-            assert await _until(pilot, lambda: "rendering video" in app._status.text, 60)
+            assert await until(pilot, lambda: app.render_job is not None, 5)
+            assert await until(pilot, lambda: "rendering video" in app._status.text, 60)
             seen, shown = app.show.now, app.show.status.shown
-            assert await _until(pilot, lambda: app.render_job.state.finished, 240)
+            assert await until(pilot, lambda: app.render_job.state.finished, 240)
             assert app.render_job.state.done is not None, app.render_job.state
             # the creature kept dancing meanwhile
             assert app.show.now > seen and app.show.status.shown > shown
@@ -63,19 +63,19 @@ def test_the_palette_renders_the_song_in_the_background(tmp_path):
     assert not list(out.parent.glob(".*.part"))
 
 
-def test_cancelling_the_render_leaves_nothing_behind(analysis, tmp_path):
+def test_cancelling_the_render_leaves_nothing_behind(make_app, tmp_path):
     song = _song(tmp_path / "long.wav", 60.0)
     before = set(renders_dir().iterdir())
 
     async def scenario():
-        app = _app(analysis)
+        app = make_app()
         app.song_path = song
         async with app.run_test(size=(130, 40)) as pilot:
             app.action_render_video()
             job = app.render_job
-            assert await _until(pilot, lambda: job.state.frame > 0, 120), job.state
+            assert await until(pilot, lambda: job.state.frame > 0, 120), job.state
             app.action_cancel_render()
-            assert await _until(pilot, lambda: job.state.finished, 30)
+            assert await until(pilot, lambda: job.state.finished, 30)
             assert job.state.error is not None
             await pilot.pause(0.2)
             assert any(n.startswith("Render failed") for n in _notes(app))
