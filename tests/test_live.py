@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from pilot import until
 from songs import f_measure, steady
 
 from hambajuba_tui.audio.listen import Listener
@@ -191,18 +192,12 @@ def test_live_tui_shows_source_level_and_bpm_and_every_panel_opens(song):
     async def scenario():
         app = _live_app(song)
         async with app.run_test(size=(120, 40)) as pilot:
-
-            async def until(pred, timeout=60.0):
-                for _ in range(int(timeout / 0.05)):
-                    if pred():
-                        return True
-                    await pilot.pause(0.05)
-                return False
-
             status = app.query_one("#status")
-            assert await until(lambda: app.show.playing)
-            assert await until(lambda: app.query_one(Heart).frames_drawn >= 5)
-            assert await until(lambda: "BPM" in status.text and "– BPM" not in status.text)
+            assert await until(pilot, lambda: app.show.playing, 60)
+            assert await until(pilot, lambda: app.query_one(Heart).frames_drawn >= 5, 60)
+            assert await until(
+                pilot, lambda: "BPM" in status.text and "– BPM" not in status.text, 60
+            )
             text = status.text
             assert "live replay" in text and " dB" in text and "/" not in text.split("·")[0]
             for key in ("b", "f", "m", "s", "c"):

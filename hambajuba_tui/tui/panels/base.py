@@ -24,7 +24,7 @@ from hambajuba_tui.tui.panels.messages import (
     PanelClosed,
     SessionEdit,
 )
-from hambajuba_tui.tui.panels.widgets import Problem
+from hambajuba_tui.tui.panels.widgets import Choice, Problem
 from hambajuba_tui.vocab import BLOCKS
 
 CROSSFADE_STEP = 0.05
@@ -157,6 +157,10 @@ class Panel(Vertical):
         """Edit ``block`` from now on (every panel follows)."""
         self.current_block = BLOCKS.index(block)  # shown at once; the app follows
         self.post_message(BlockChosen(BLOCKS.index(block)))
+
+    def action_block(self, delta: int) -> None:
+        """Step the panel's block choice (``#block``: page up / down where a panel has one)."""
+        self.query_one("#block", Choice).action_step(int(delta))
 
     def toggle_block(self) -> None:
         self.post_message(BlockToggled(self.block))

@@ -45,7 +45,6 @@ class BlockPanel(Panel):
     TITLE = "Block"
     NAME = "blocks"
     BINDINGS = [
-        Binding("escape", "close", "Close"),
         Binding("pageup", "block(-1)", "Prev block"),
         Binding("pagedown", "block(1)", "Next block"),
         Binding("o", "toggle_on", "On/off"),
@@ -153,9 +152,6 @@ class BlockPanel(Panel):
     def on_slider_changed(self, event: Slider.Changed) -> None:
         event.stop()
         self.edit_block(mix=event.value)
-
-    def action_block(self, delta: int) -> None:
-        self.query_one("#block", Choice).action_step(int(delta))
 
     def action_toggle_on(self) -> None:
         self.toggle_block()

@@ -112,7 +112,6 @@ class FeatureBrowser(Panel):
     TITLE = "Features"
     NAME = "browser"
     BINDINGS = [
-        Binding("escape", "close", "Close"),
         Binding("down", "to_list", "Results", show=False),
         Binding("slash", "to_search", "Search"),
         Binding("n", "use_negative", "Negative"),
@@ -486,9 +485,6 @@ class FeatureBrowser(Panel):
 
     def action_to_search(self) -> None:
         self.query_one("#query", Input).focus()
-
-    def action_block(self, delta: int) -> None:
-        self.query_one("#block", Choice).action_step(int(delta))
 
 
 __all__ = ["FeatureBrowser", "parse_jump"]

@@ -23,7 +23,6 @@ class CompositionPanel(Panel):
     TITLE = "Composition"
     NAME = "composition"
     BINDINGS = [
-        Binding("escape", "close", "Close"),
         Binding("r", "reseed", "New seed"),
     ]
 

@@ -66,7 +66,6 @@ def help_text(app) -> Text:
 class HelpPanel(Panel):
     TITLE = "Help"
     NAME = "help"
-    BINDINGS = [Binding("escape", "close", "Close")]
     BODY = VerticalScroll  # focusable: arrows and page keys scroll the help
 
     def body(self):

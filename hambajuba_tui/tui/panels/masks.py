@@ -140,7 +140,6 @@ class MaskPainter(Panel):
     TITLE = "Mask"
     NAME = "masks"
     BINDINGS = [
-        Binding("escape", "close", "Close"),
         Binding("f", "preset('fill')", "Fill"),
         Binding("x", "preset('clear')", "Clear"),
         Binding("b", "preset('floor')", "Floor"),
@@ -208,6 +207,3 @@ class MaskPainter(Panel):
             self.edit_block(mask="painted" if b.painted else "fill")
         else:
             self.edit_block(mask="pitch")
-
-    def action_block(self, delta: int) -> None:
-        self.query_one("#block", Choice).action_step(int(delta))

@@ -22,7 +22,6 @@ class ScenesPanel(Panel):
     TITLE = "Scenes"
     NAME = "scenes"
     BINDINGS = [
-        Binding("escape", "close", "Close"),
         Binding("left_square_bracket", f"app.crossfade({-CROSSFADE_STEP})", "Toward A"),
         Binding("right_square_bracket", f"app.crossfade({CROSSFADE_STEP})", "Toward B"),
     ]
