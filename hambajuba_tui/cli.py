@@ -166,7 +166,7 @@ def _add_skins_parser(sub) -> None:
 
 
 def cmd_skins(args) -> int:
-    from hambajuba_tui.tui.skin import SkinError, describe, parse_skin, skin_files
+    from hambajuba_tui.tui.skin import SkinError, describe, parse_skin, read_skin, skin_files
 
     if args.skins_command == "list":
         rows = [(name, origin, str(path), describe(path)) for name, origin, path in skin_files()]
@@ -178,11 +178,7 @@ def cmd_skins(args) -> int:
             )
         return 0
     try:
-        text = args.file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"{args.file}: cannot read skin ({exc})") from None
-    try:
-        skin = parse_skin(text, str(args.file))
+        skin = parse_skin(read_skin(args.file), str(args.file))
     except SkinError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

@@ -8,6 +8,7 @@ worker process the Show spawns.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from textual import events
@@ -289,7 +290,20 @@ class HambajubaApp(Instrument, App):
         )
         self._skin_at = (i + 1) % len(files)
         name, origin, path = files[self._skin_at]
+        # Read and check the file off the UI thread: the creature keeps dancing meanwhile.
+        self.run_worker(
+            partial(self._load_skin, name, origin, path),
+            thread=True,
+            group="skin",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    def _load_skin(self, name: str, origin: str, path) -> None:
         skin, problems = load_skin(path)
+        self.call_from_thread(self._wear_skin, name, origin, skin, problems)
+
+    def _wear_skin(self, name: str, origin: str, skin: Skin, problems: list[str]) -> None:
         for problem in problems:  # the default stands in
             self.notify(problem, severity="error", timeout=8)
         self.apply_skin(skin)
