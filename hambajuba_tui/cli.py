@@ -8,7 +8,9 @@ stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -350,6 +352,13 @@ def _check_show_args(args) -> None:
         raise CliError(
             "the creature needs a terminal; use --headless to run without one", EXIT_USAGE
         )
+    if args.frames_out is not None:
+        _check_frames_out(args.frames_out)
+    if args.headless and args.skin is not None:  # the TUI reports a bad skin; so does headless
+        from hambajuba_tui.tui.skin import load_skin
+
+        for problem in load_skin(args.skin)[1]:
+            print(f"hambajuba: {problem}", file=sys.stderr)
     if args.pack is not None:  # a bad pack is known before the song is analysed
         from hambajuba_tui.catalog.packs import PackError, load_pack
 
@@ -357,6 +366,30 @@ def _check_show_args(args) -> None:
             load_pack(args.pack)
         except PackError as exc:
             raise CliError(f"feature pack: {exc}") from None
+
+
+def _check_frames_out(path: Path) -> None:
+    """``--frames-out`` must be a folder that exists or can be made: checked before any work
+    (a folder made here to find out is removed again)."""
+    if path.exists() and not path.is_dir():
+        raise CliError(f"--frames-out {path}: exists and is not a folder", EXIT_USAGE)
+    made = []
+    try:
+        for folder in reversed([path, *path.parents]):
+            if not folder.exists():
+                folder.mkdir()
+                made.append(folder)
+        probe = path / f".hambajuba-probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(
+            f"--frames-out {path}: cannot write there ({exc.strerror or exc})", EXIT_USAGE
+        ) from None
+    finally:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _run_show(args, audio, analysis) -> int:
