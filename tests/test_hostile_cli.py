@@ -40,10 +40,8 @@ def test_a_bad_frames_out_is_refused_before_the_analysis(tmp_path, unanalysed, w
 
 def test_a_frames_out_folder_made_to_check_is_not_left_behind(tmp_path, unanalysed):
     target = tmp_path / "new" / "frames"
-    res = cli(
-        "play", str(unanalysed), "--headless", "--frames-out", str(target), "--pack", "no-such-pack",
-        home=tmp_path / "home",
-    )  # fmt: skip
+    args = ["--headless", "--frames-out", str(target), "--pack", "no-such-pack"]
+    res = cli("play", str(unanalysed), *args, home=tmp_path / "home")
     assert res.returncode == 3 and "no pack named" in res.stderr
     assert not (tmp_path / "new").exists()
 
