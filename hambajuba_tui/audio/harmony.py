@@ -234,6 +234,8 @@ def key_segments(
 
 def main_key(keys: list[tuple[float, str]], duration: float) -> str:
     """The key the song spends the most time in (the earliest on a tie); "" when none."""
+    if not keys:  # no key section found (a short or damaged clip)
+        return ""
     held: dict[str, float] = {}
     for (start, key), end in zip(keys, [k[0] for k in keys[1:]] + [duration], strict=True):
         held[key] = held.get(key, 0.0) + max(end - start, 0.0)
