@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 EXIT_USAGE, EXIT_INPUT, EXIT_CANCELLED = 2, 3, 130
+EXIT_CRASH = 70
+"""The TUI crashed (EX_SOFTWARE); its traceback is in a log file."""
 
 
 class CliError(Exception):
@@ -437,13 +439,14 @@ def _run_show(args, audio, analysis) -> int:
         problems = notices + problems
         if args.start:
             show.player.seek(args.start)
-        HambajubaApp(
+        app = HambajubaApp(
             show,
             skin=skin,
             title=analysis.title,
             notices=problems,
             graphics=_graphics_mode(args.graphics),
-        ).run()
+        )
+        _run_app(app)
         if show.session != session:  # the user changed the setup: keep it for next time
             from hambajuba_tui.bridge.session import save
 
@@ -451,6 +454,19 @@ def _run_show(args, audio, analysis) -> int:
         return 0
     finally:
         show.close()
+
+
+def _run_app(app) -> None:
+    """Run the TUI; a crash inside it (the terminal restored) is one line naming the log
+    that holds the traceback, and a non-zero exit."""
+    from hambajuba_tui.tui.app import write_crash_log
+
+    try:
+        app.run()
+    except Exception as exc:  # a crash outside Textual's own handling
+        app.crash_log = write_crash_log(exc)
+    if app.crash_log is not None or app.return_code:
+        raise CliError(f"the app crashed; the traceback is in {app.crash_log}", EXIT_CRASH)
 
 
 def _graphics_mode(requested: str):

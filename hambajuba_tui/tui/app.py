@@ -33,6 +33,18 @@ from hambajuba_tui.tui.skin import Skin, default_skin, load_skin, skin_files
 from hambajuba_tui.tui.status import StatusInfo, StatusLine
 from hambajuba_tui.tui.tendrils import BEAD_STEPS, Tendrils
 
+
+def write_crash_log(error: BaseException) -> Path:
+    """Write ``error``'s traceback to a new log file; returns its path."""
+    import traceback
+
+    from hambajuba_tui.paths import crash_log_path
+
+    path = crash_log_path()
+    path.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
+    return path
+
+
 SEEK_S = 5.0
 MIN_SIZE = (40, 12)
 """Below this many columns × rows the app asks for a bigger window instead of drawing."""
@@ -278,6 +290,19 @@ class HambajubaApp(Instrument, App):
 
     def action_seek(self, seconds: float) -> None:
         self.show.seek_by(float(seconds))
+
+    crash_log: Path | None = None
+    """Where the traceback of a crash went (None: no crash)."""
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A crash: the traceback goes to a log file, not over the restored terminal; the
+        app exits with code 1 and the CLI prints one line naming the log."""
+        self.crash_log = write_crash_log(error)
+        self._return_code = 1
+        if self._exception is None:  # run_test re-raises it (tests see the crash)
+            self._exception = error
+            self._exception_event.set()
+        self._close_messages_no_wait()
 
     def action_cycle_skin(self) -> None:
         """Put on the next skin (the user's skins, then the built-ins)."""
