@@ -149,6 +149,7 @@ def _analyze_audio(
 ) -> Analysis:
     if audio.sr != SAMPLE_RATE:
         raise ValueError(f"analyze_audio needs {SAMPLE_RATE} Hz audio, got {audio.sr}")
+    audio = Audio(remove_dc(audio.samples, audio.sr), audio.sr)
     mono = audio.mono
     n = n_frames(len(mono))
     duration = audio.duration
@@ -183,7 +184,7 @@ def _analyze_audio(
     # Chords change on downbeats, but a lead line moves inside the bar: the downbeat cue reads
     # the chord changes of the accompaniment (bass + other) only.
     accompaniment = harmonic_chroma(stems["bass"] + stems["other"])
-    rhythm = analyze_rhythm(mix_onset, mix_mel, chroma=accompaniment)
+    rhythm = analyze_rhythm(mix_onset, mix_mel, chroma=accompaniment, energy=rms(mono))
     report("rhythm", 0.55)
 
     signals, stats = _stem_signals(stems, mono, mix_power, mix_onset, rhythm.bpm, report)
@@ -234,6 +235,30 @@ def _analyze_audio(
         pitch_hz={s: st.pitch_hz for s, st in stats.items() if st.pitch_hz is not None},
         sections=sections,
     )
+
+
+DC_HIGHPASS_HZ = 10.0
+"""A DC offset (or a drift far below any note) is removed before analysis: a 2nd-order
+Butterworth high-pass, run forward in blocks (no float64 copy of the song)."""
+_DC_BLOCK = 1 << 18
+
+
+def remove_dc(samples: np.ndarray, sr: int) -> np.ndarray:
+    """``samples`` (float [n] or [n, channels]) high-passed at :data:`DC_HIGHPASS_HZ`; the
+    filter starts settled on the first sample, so a constant offset leaves no click."""
+    from scipy.signal import butter, sosfilt, sosfilt_zi
+
+    x = np.asarray(samples, dtype=np.float32)
+    if len(x) == 0:
+        return x
+    sos = butter(2, DC_HIGHPASS_HZ, "highpass", fs=sr, output="sos")
+    shape = (1,) * (x.ndim - 1)
+    zi = sosfilt_zi(sos).reshape(sos.shape[0], 2, *shape) * x[0].astype(np.float64)
+    out = np.empty_like(x)
+    for start in range(0, len(x), _DC_BLOCK):
+        part, zi = sosfilt(sos, x[start : start + _DC_BLOCK], axis=0, zi=zi)
+        out[start : start + _DC_BLOCK] = part
+    return out
 
 
 def _stem_signals(
