@@ -93,8 +93,14 @@ class SaeWeights:
 def _safe_load(path: Path) -> object:
     import torch
 
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"{path}: file is missing")
+    from hambajuba_tui.safeio import LoadError, check_regular
+
+    try:
+        check_regular(path, "checkpoint")
+    except LoadError as exc:
+        raise CheckpointError(str(exc)) from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
