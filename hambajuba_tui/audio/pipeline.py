@@ -114,11 +114,17 @@ def analyze(
             report("done", 1.0)
             return hit
 
-    if audio is None:
+    owned = audio is None
+    if owned:
         audio = load_audio(path)
     report("decode", 0.1)
     result = analyze_audio(
-        audio, song_hash=song_hash, title=path.stem, backend=stems_backend, progress=report
+        audio,
+        song_hash=song_hash,
+        title=path.stem,
+        backend=stems_backend,
+        progress=report,
+        in_place=owned,
     )
     if use_cache:
         report("cache", 0.97)
@@ -134,6 +140,7 @@ def analyze_audio(
     title: str = "",
     backend: str = "dsp",
     progress: Progress | None = None,
+    in_place: bool = False,
 ) -> Analysis:
     """The analysis itself (no cache): stems, rhythm, the full signals of every stem in
     :data:`SIGNAL_STEMS`, harmony (``tension.*``, ``tonal_distance.value``, key), coupling
@@ -141,15 +148,17 @@ def analyze_audio(
     with warnings.catch_warnings():
         # librosa warns about clips shorter than one FFT frame; those are handled (padded).
         warnings.filterwarnings("ignore", category=UserWarning, module="librosa")
-        return _analyze_audio(audio, song_hash, title, backend, progress or _noop)
+        return _analyze_audio(audio, song_hash, title, backend, progress or _noop, in_place)
 
 
 def _analyze_audio(
-    audio: Audio, song_hash: str, title: str, backend: str, report: Progress
+    audio: Audio, song_hash: str, title: str, backend: str, report: Progress, in_place: bool
 ) -> Analysis:
     if audio.sr != SAMPLE_RATE:
         raise ValueError(f"analyze_audio needs {SAMPLE_RATE} Hz audio, got {audio.sr}")
-    audio = Audio(remove_dc(audio.samples, audio.sr), audio.sr)
+    # ``in_place``: the samples are ours (decoded here), so no second copy of the song
+    out = audio.samples if in_place and audio.samples.dtype == np.float32 else None
+    audio = Audio(remove_dc(audio.samples, audio.sr, out=out), audio.sr)
     mono = audio.mono
     n = n_frames(len(mono))
     duration = audio.duration
@@ -243,9 +252,10 @@ Butterworth high-pass, run forward in blocks (no float64 copy of the song)."""
 _DC_BLOCK = 1 << 18
 
 
-def remove_dc(samples: np.ndarray, sr: int) -> np.ndarray:
-    """``samples`` (float [n] or [n, channels]) high-passed at :data:`DC_HIGHPASS_HZ`; the
-    filter starts settled on the first sample, so a constant offset leaves no click."""
+def remove_dc(samples: np.ndarray, sr: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``samples`` (float [n] or [n, channels]) high-passed at :data:`DC_HIGHPASS_HZ`, into
+    ``out`` (may be ``samples`` itself) or a new float32 array; the filter starts settled on
+    the first sample, so a constant offset leaves no click."""
     from scipy.signal import butter, sosfilt, sosfilt_zi
 
     x = np.asarray(samples, dtype=np.float32)
@@ -254,7 +264,7 @@ def remove_dc(samples: np.ndarray, sr: int) -> np.ndarray:
     sos = butter(2, DC_HIGHPASS_HZ, "highpass", fs=sr, output="sos")
     shape = (1,) * (x.ndim - 1)
     zi = sosfilt_zi(sos).reshape(sos.shape[0], 2, *shape) * x[0].astype(np.float64)
-    out = np.empty_like(x)
+    out = np.empty_like(x) if out is None else out
     for start in range(0, len(x), _DC_BLOCK):
         part, zi = sosfilt(sos, x[start : start + _DC_BLOCK], axis=0, zi=zi)
         out[start : start + _DC_BLOCK] = part

@@ -117,10 +117,10 @@ def track_beats(
         return np.zeros(0, dtype=np.float64), DEFAULT_BPM
     hop = int(round(SAMPLE_RATE / rate))
     env = np.asarray(onset_env, dtype=np.float64)
+    coarse = tempo_estimate(env, rate)  # librosa's global estimate, in bounded memory
     tempo, frames = librosa.beat.beat_track(
-        onset_envelope=env, sr=SAMPLE_RATE, hop_length=hop, units="frames"
+        onset_envelope=env, sr=SAMPLE_RATE, hop_length=hop, bpm=coarse, units="frames"
     )
-    coarse = float(np.atleast_1d(tempo)[0]) if np.size(tempo) else DEFAULT_BPM
     frames = np.asarray(frames, dtype=np.int64)
     target = coarse
     if mel_db is not None and len(frames) >= 16:
@@ -203,14 +203,9 @@ def local_tempo(env: np.ndarray, bpm: float, rate: float = GRID_RATE) -> np.ndar
     None. librosa's local tempo (8 s autocorrelation windows) is folded to the octave nearest
     ``bpm`` and median-filtered over 6 s; it counts as changing when, away from the first and
     last 4 s, it spans more than :data:`TEMPO_CHANGE`."""
-    import librosa
     from scipy.ndimage import median_filter
 
-    hop = int(round(SAMPLE_RATE / rate))
-    raw = librosa.feature.tempo(
-        onset_envelope=env, sr=SAMPLE_RATE, hop_length=hop, aggregate=None, start_bpm=bpm
-    )
-    raw = np.asarray(raw, dtype=np.float64)
+    raw = tempo_estimate(env, rate, start_bpm=bpm, local=True)
     if raw.shape != env.shape or not np.all(np.isfinite(raw)) or np.any(raw <= 0):
         return None
     folded = raw * 2.0 ** np.round(np.log2(bpm / raw))
@@ -220,6 +215,57 @@ def local_tempo(env: np.ndarray, bpm: float, rate: float = GRID_RATE) -> np.ndar
     if len(inner) == 0 or inner.max() / inner.min() <= TEMPO_CHANGE:
         return None
     return smooth
+
+
+TEMPOGRAM_BLOCK = 1000
+"""Tempogram columns computed at once (10 s at 100 Hz): librosa's tempogram is 800 rows of
+float64 per frame (8 s windows), about 4 MB per second of audio if made whole."""
+
+
+def _tempogram_blocks(env: np.ndarray, rate: float):
+    """``(start, end, tempogram[:, start:end])`` blocks equal to librosa's centred tempogram of
+    ``env`` (8 s windows), so no more than :data:`TEMPOGRAM_BLOCK` columns exist at once."""
+    import librosa
+
+    hop = int(round(SAMPLE_RATE / rate))
+    win = int(librosa.time_to_frames(8.0, sr=SAMPLE_RATE, hop_length=hop))
+    padded = np.pad(env, (win // 2, win // 2), mode="linear_ramp", end_values=(0, 0))
+    n = len(env)
+    for a in range(0, n, TEMPOGRAM_BLOCK):
+        b = min(n, a + TEMPOGRAM_BLOCK)
+        tg = librosa.feature.tempogram(
+            onset_envelope=padded[a : b + win - 1],
+            sr=SAMPLE_RATE,
+            hop_length=hop,
+            win_length=win,
+            center=False,
+        )
+        yield a, b, tg[:, : b - a]
+
+
+def tempo_estimate(
+    env: np.ndarray, rate: float = GRID_RATE, start_bpm: float = 120.0, local: bool = False
+):
+    """librosa's ``feature.tempo`` of the onset envelope ``env`` (float64 [n]): the global
+    tempo (BPM) or, with ``local``, one per frame (float64 [n]); computed a block of the
+    tempogram at a time (the same numbers, in bounded memory)."""
+    import librosa
+
+    hop = int(round(SAMPLE_RATE / rate))
+    kw = {"sr": SAMPLE_RATE, "hop_length": hop, "start_bpm": start_bpm}
+    if local:
+        out = np.empty(len(env), dtype=np.float64)
+        for a, b, tg in _tempogram_blocks(env, rate):
+            out[a:b] = librosa.feature.tempo(tg=tg, aggregate=None, **kw)
+        return out
+    total = None
+    for _, _, tg in _tempogram_blocks(env, rate):
+        part = tg.sum(axis=1, keepdims=True)
+        total = part if total is None else total + part
+    if total is None:
+        return DEFAULT_BPM
+    mean = total / len(env)
+    return float(np.atleast_1d(librosa.feature.tempo(tg=mean, aggregate=None, **kw))[0])
 
 
 def refine_peaks(env: np.ndarray, frames: np.ndarray, radius: int = 2) -> np.ndarray:
