@@ -294,11 +294,18 @@ TABLES: dict[str, tuple[Make, str]] = {
 def test_bad_label_tables_import_nothing(kind, tmp_path, capsys):
     make, words = TABLES[kind]
     path = make(tmp_path)
+    before = _tree(labels_dir())
     assert main(["features", "import", str(path)]) == 3
     err = _one_line_error(capsys, path)
     assert "nothing imported" in err and words in err, err
-    assert not labels_dir().exists()  # no partial install
+    assert _tree(labels_dir()) == before  # no partial install
     assert not list(labels_dir().parent.glob(".labels.*"))
+
+
+def _tree(folder: Path) -> list[tuple[str, int]]:
+    if not folder.exists():
+        return []
+    return sorted((str(p), p.stat().st_mtime_ns) for p in folder.rglob("*"))
 
 
 # -- caches -----------------------------------------------------------------------------------
