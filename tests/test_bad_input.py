@@ -153,11 +153,15 @@ AUDIO: dict[str, tuple[Make, str]] = {
 def test_bad_audio_is_one_line_exit_3_and_no_cache_entry(kind, tmp_path, capsys):
     make, words = AUDIO[kind]
     path = make(tmp_path)
+    before = _tree(_analysis_cache())
     assert main(["analyze", str(path), "--stems", "dsp"]) == 3
     err = _one_line_error(capsys, path.name)
     assert words in err, err
-    entries = [p for p in (Path(os.environ["HAMBAJUBA_HOME"]) / "cache" / "analysis").glob("*")]
-    assert not [p for p in entries if p.stat().st_mtime >= path.parent.stat().st_mtime - 1]
+    assert _tree(_analysis_cache()) == before  # no cache entry, no temporary left
+
+
+def _analysis_cache() -> Path:
+    return Path(os.environ["HAMBAJUBA_HOME"]) / "cache" / "analysis"
 
 
 def test_the_char_device_dev_zero_is_refused_by_type(capsys):
@@ -446,10 +450,11 @@ def test_bad_cli_options_are_refused_before_any_work(kind, tmp_path, capsys):
     fifo = tmp_path / "pack.toml"
     os.mkfifo(fifo)
     argv = [a.format(song=song, fifo=fifo, dir=tmp_path) for a in args]
+    before = _tree(_analysis_cache())
     assert main(argv) == code
     err = capsys.readouterr().err
     assert "Traceback" not in err and words in err, err
-    assert not list((Path(os.environ["HAMBAJUBA_HOME"]) / "cache" / "analysis").glob("*"))
+    assert _tree(_analysis_cache()) == before  # refused before any analysis
 
 
 def test_the_corpus_has_at_least_60_kinds():
