@@ -61,3 +61,22 @@ def test_dsp_separation_by_blocks_equals_the_whole_and_is_bounded():
     whole_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert blocked_peak < whole_peak, (blocked_peak, whole_peak)  # 248 vs 301 MB at 70 s
+
+
+def test_stem_features_harmony_and_the_mix_mel_by_blocks_equal_the_whole():
+    from hambajuba_tui.audio import harmony
+    from hambajuba_tui.audio import signals as S
+
+    song = songs.steady(120.0, seconds=100.0, seed=4)  # 10,000 frames: three feature blocks
+    y = song.stems["drums"].astype(np.float32)
+    n = S.n_frames(len(y))
+    whole = S._frame_features(y, 44100, n, S.power_spectrogram(y))
+    blocked = S._frame_features(y, 44100, n, None)
+    for key, value in whole.items():
+        np.testing.assert_allclose(blocked[key], value, rtol=1e-6, atol=1e-12, err_msg=key)
+    mix = song.mix.mean(axis=1).astype(np.float32)
+    assert np.array_equal(S.mel_db_blocks(mix), S.mel_db_from_power(S.power_spectrogram(mix)))
+    mag, freqs = harmony._spectra(mix, 44100)
+    rough, ent = harmony._roughness_entropy(mix, 44100)
+    assert np.array_equal(rough, harmony.roughness_frames(mag, freqs))
+    assert np.array_equal(ent, harmony.spectral_entropy(mag))

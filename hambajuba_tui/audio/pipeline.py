@@ -25,10 +25,9 @@ from hambajuba_tui.audio.signals import (
     CHROMA_NAMES,
     FLUX_FLOOR_DB,
     N_MELS,
-    mel_db_from_power,
+    mel_db_blocks,
     n_frames,
     onset_strength,
-    power_spectrogram,
     rms,
     silent_signals,
     stem_analysis,
@@ -185,8 +184,7 @@ def _analyze_audio(
     report("stems", 0.45)
 
     report("rhythm", 0.46)
-    mix_power = power_spectrogram(mono)
-    mix_mel = mel_db_from_power(mix_power)
+    mix_mel = mel_db_blocks(mono)  # the mix's spectrogram is never held whole
     mix_onset = onset_strength(mel_db=mix_mel)
     harmonic_part = mono - stems["drums"]
     chroma = harmonic_chroma(harmonic_part)
@@ -196,7 +194,7 @@ def _analyze_audio(
     rhythm = analyze_rhythm(mix_onset, mix_mel, chroma=accompaniment, energy=rms(mono))
     report("rhythm", 0.55)
 
-    signals, stats = _stem_signals(stems, mono, mix_power, mix_onset, rhythm.bpm, report)
+    signals, stats = _stem_signals(stems, mono, mix_onset, rhythm.bpm, report)
     report("harmony", 0.86)
     derived, keys = harmony_signals(
         harmonic_part,
@@ -274,7 +272,6 @@ def remove_dc(samples: np.ndarray, sr: int, out: np.ndarray | None = None) -> np
 def _stem_signals(
     stems: dict[str, np.ndarray],
     mono: np.ndarray,
-    mix_power: np.ndarray,
     mix_onset: np.ndarray,
     bpm: float,
     report: Progress,
@@ -287,9 +284,7 @@ def _stem_signals(
 
     def one(name: str):
         if name == "global":
-            return stem_analysis(
-                mono, name, bpm=bpm, ref_rms=ref, power=mix_power, onset_env=mix_onset
-            )
+            return stem_analysis(mono, name, bpm=bpm, ref_rms=ref, onset_env=mix_onset)
         if name in VIRTUAL_BANDS:
             src, lo, hi = VIRTUAL_BANDS[name]
             y = band(stems[src], lo, hi)
