@@ -620,6 +620,12 @@ def _run_show(args, audio, analysis, job=None, listener=None) -> int:
             song_path=getattr(args, "song_path", None),
         )
         _run_app(app)
+        if job is not None and job.finish_detached():
+            print(
+                f"hambajuba: finishing the analysis of {Path(job.path).name} in the background, "
+                "so the next play starts from it",
+                file=sys.stderr,
+            )
         if show.session != session:  # the user changed the setup: keep it for next time
             from hambajuba_tui.bridge.session import save
 

@@ -69,7 +69,7 @@ def test_frames_change_over_time_and_more_on_beats_than_between(headless_run):
     # The demo starts on the streaming analysis: its tempo tracker locks within ~3 s (the
     # full analysis, used once cached, measured > 1.5 from the first beat). Measured on the
     # streaming path: 1.50-1.62 from 3 s on.
-    assert summary["analysis"] == "streaming"
+    assert summary["started_on"] == "streaming"
     valid = mid > max(beats[0], 3.0)
     on_beat = change[valid & (phase < 0.3)].mean()
     between = change[valid & (phase > 0.55)].mean()
