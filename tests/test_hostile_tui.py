@@ -44,7 +44,7 @@ def test_a_crash_in_the_tui_is_one_line_a_log_and_a_non_zero_exit(analysis, monk
 
 
 def test_main_prints_the_crash_as_one_line(analysis, monkeypatch, capsys):
-    def crashed(args, audio, analysis):
+    def crashed(args, audio, analysis, job=None):
         app = _app(analysis)
         app.run = lambda: (_ for _ in ()).throw(RuntimeError("driver died"))
         try:
@@ -53,7 +53,7 @@ def test_main_prints_the_crash_as_one_line(analysis, monkeypatch, capsys):
             app.show.close()
 
     monkeypatch.setattr(cli, "_check_show_args", lambda args: None)
-    monkeypatch.setattr(cli, "_prepare", lambda args, path, title: (None, analysis))
+    monkeypatch.setattr(cli, "_prepare_show", lambda args, path, title: (None, analysis, None))
     monkeypatch.setattr(cli, "_run_show", crashed)
     assert cli.main(["play", "x.wav"]) == cli.EXIT_CRASH
     err = capsys.readouterr().err.strip().splitlines()
