@@ -8,11 +8,15 @@ stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
 EXIT_USAGE, EXIT_INPUT, EXIT_CANCELLED = 2, 3, 130
+EXIT_CRASH = 70
+"""The TUI crashed (EX_SOFTWARE); its traceback is in a log file."""
 
 
 class CliError(Exception):
@@ -288,7 +292,7 @@ def _add_skins_parser(sub) -> None:
 
 
 def cmd_skins(args) -> int:
-    from hambajuba_tui.tui.skin import SkinError, describe, parse_skin, skin_files
+    from hambajuba_tui.tui.skin import SkinError, describe, parse_skin, read_skin, skin_files
 
     if args.skins_command == "list":
         rows = [(name, origin, str(path), describe(path)) for name, origin, path in skin_files()]
@@ -300,11 +304,7 @@ def cmd_skins(args) -> int:
             )
         return 0
     try:
-        text = args.file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"{args.file}: cannot read skin ({exc})") from None
-    try:
-        skin = parse_skin(text, str(args.file))
+        skin = parse_skin(read_skin(args.file), str(args.file))
     except SkinError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -422,6 +422,15 @@ def _prepare_show(args, song_path: Path, title: str):
     (audio, analysis, job or None)."""
     if args.wait_analysis:
         return (*_prepare(args, song_path, title), None)
+    from hambajuba_tui.engine.worker import prespawn
+
+    prespawn()  # the engine worker's interpreter loads on the other core while we decode
+    import threading
+
+    # The streaming analyser's imports (scipy.signal) load while the song decodes (the decoder
+    # runs in C without the GIL); the job forked below inherits them.
+    loading = threading.Thread(target=__import__, args=("hambajuba_tui.audio.stream",))
+    loading.start()
     from hambajuba_tui.audio import cache
     from hambajuba_tui.audio.decode import AudioError, content_hash
     from hambajuba_tui.audio.instant import AnalysisJob
@@ -433,6 +442,7 @@ def _prepare_show(args, song_path: Path, title: str):
     except (OSError, AudioError) as exc:
         raise CliError(f"{song_path}: cannot read ({exc})") from None
     hit = cache.load_cached(song_hash, stems_backend=backend)
+    loading.join()
     if hit is not None:
         hit.title = title
         return audio, hit, None
@@ -506,6 +516,13 @@ def _check_show_args(args) -> None:
         raise CliError(
             "the creature needs a terminal; use --headless to run without one", EXIT_USAGE
         )
+    if args.frames_out is not None:
+        _check_frames_out(args.frames_out)
+    if args.headless and args.skin is not None:  # the TUI reports a bad skin; so does headless
+        from hambajuba_tui.tui.skin import load_skin
+
+        for problem in load_skin(args.skin)[1]:
+            print(f"hambajuba: {problem}", file=sys.stderr)
     if args.pack is not None:  # a bad pack is known before the song is analysed
         from hambajuba_tui.catalog.packs import PackError, load_pack
 
@@ -513,6 +530,30 @@ def _check_show_args(args) -> None:
             load_pack(args.pack)
         except PackError as exc:
             raise CliError(f"feature pack: {exc}") from None
+
+
+def _check_frames_out(path: Path) -> None:
+    """``--frames-out`` must be a folder that exists or can be made: checked before any work
+    (a folder made here to find out is removed again)."""
+    if path.exists() and not path.is_dir():
+        raise CliError(f"--frames-out {path}: exists and is not a folder", EXIT_USAGE)
+    made = []
+    try:
+        for folder in reversed([path, *path.parents]):
+            if not folder.exists():
+                folder.mkdir()
+                made.append(folder)
+        probe = path / f".hambajuba-probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(
+            f"--frames-out {path}: cannot write there ({exc.strerror or exc})", EXIT_USAGE
+        ) from None
+    finally:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _run_show(args, audio, analysis, job=None, listener=None) -> int:
@@ -580,14 +621,21 @@ def _run_show(args, audio, analysis, job=None, listener=None) -> int:
         problems = notices + problems
         if getattr(args, "start", 0.0):
             show.player.seek(args.start)
-        HambajubaApp(
+        app = HambajubaApp(
             show,
             skin=skin,
             title=analysis.title,
             notices=problems,
             graphics=_graphics_mode(args.graphics),
             song_path=getattr(args, "song_path", None),
-        ).run()
+        )
+        _run_app(app)
+        if job is not None and job.finish_detached():
+            print(
+                f"hambajuba: finishing the analysis of {Path(job.path).name} in the background, "
+                "so the next play starts from it",
+                file=sys.stderr,
+            )
         if show.session != session:  # the user changed the setup: keep it for next time
             from hambajuba_tui.bridge.session import save
 
@@ -595,6 +643,19 @@ def _run_show(args, audio, analysis, job=None, listener=None) -> int:
         return 0
     finally:
         show.close()
+
+
+def _run_app(app) -> None:
+    """Run the TUI; a crash inside it (the terminal restored) is one line naming the log
+    that holds the traceback, and a non-zero exit."""
+    from hambajuba_tui.tui.app import write_crash_log
+
+    try:
+        app.run()
+    except Exception as exc:  # a crash outside Textual's own handling
+        app.crash_log = write_crash_log(exc)
+    if app.crash_log is not None or app.return_code:
+        raise CliError(f"the app crashed; the traceback is in {app.crash_log}", EXIT_CRASH)
 
 
 def _graphics_mode(requested: str):

@@ -50,6 +50,13 @@ class Stop:
     pass
 
 
+@dataclass(frozen=True)
+class Go:
+    """To a spare worker (started ready and idle): take over, with this session."""
+
+    session: Session
+
+
 # -- messages: worker → TUI ------------------------------------------------------------------
 @dataclass(frozen=True)
 class Ready:
@@ -167,14 +174,26 @@ def _start_engine(conn, cfg: WorkerConfig, clock):
         return make_engine("preview", cfg.width, cfg.height, cfg.session.seed)
 
 
-def worker_main(conn, cfg: WorkerConfig) -> None:
-    """Entry point of the spawned process."""
+def worker_main(conn, cfg: WorkerConfig | None, spare: bool = False) -> None:
+    """Entry point of the spawned process. A ``spare`` loads its engine, then waits for
+    :class:`Go` before it says Ready and renders (so a dead worker is replaced at once).
+    Without ``cfg`` (a prespawned worker) it imports what it needs, then waits for its
+    WorkerConfig as the first message."""
     from hambajuba_tui.bridge.conductor import Conductor
     from hambajuba_tui.engine.ring import FrameRing
     from hambajuba_tui.player import MediaClock
     from hambajuba_tui.threads import one_blas_thread
 
     one_blas_thread()  # for this process's life: small products, a busy machine
+    if cfg is None:
+        import hambajuba_tui.engine.preview  # noqa: F401  (loaded while the song decodes)
+
+        try:
+            cfg = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        if not isinstance(cfg, WorkerConfig):
+            return
     engine = None
     try:
         ring = FrameRing.attach(cfg.ring_name)
@@ -187,8 +206,20 @@ def worker_main(conn, cfg: WorkerConfig) -> None:
         if engine is not None:
             engine.close()
         return
-    conn.send(Ready(engine.name, cfg.width, cfg.height))
     try:
+        if spare:
+            msg = conn.recv()
+            while isinstance(msg, SetAnalysis):  # the show moved on while this one waited
+                cfg = dataclasses.replace(cfg, analysis=msg.analysis)
+                conductor = Conductor(msg.analysis, conductor.session)
+                msg = conn.recv()
+            if not isinstance(msg, Go):
+                return
+            if msg.session.seed != conductor.session.seed:
+                engine.reseed(msg.session.seed)
+            conductor.set_session(msg.session)
+            _set_scenes(engine, msg.session)
+        conn.send(Ready(engine.name, cfg.width, cfg.height))
         _loop(conn, cfg, engine, ring, clock, conductor)
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
@@ -277,24 +308,99 @@ def _loop(conn, cfg, engine: Engine, ring, clock, conductor) -> None:
         time.sleep(max(0.0, next_tick - time.monotonic()))
 
 
+SPARE_ENGINES = ("preview",)
+"""Engines that keep a spare worker loaded and idle, so a dead worker is replaced within a
+frame or two instead of a new process's start (seconds). Not sdxl-turbo: a spare would hold a
+second copy of the model in GPU memory."""
+
+
+_prespawned = None
+"""(process, connection) of a worker spawned before its show exists (see :func:`prespawn`)."""
+
+
+def prespawn() -> None:
+    """Start a worker process now, before the song is decoded: its interpreter and imports
+    load on the other core meanwhile, and the first EngineWorker to start takes it over by
+    sending its config. (A worker never taken over exits with this process.)"""
+    global _prespawned
+    if _prespawned is not None:
+        return
+    ctx = mp.get_context("spawn")
+    conn, child = ctx.Pipe()
+    proc = ctx.Process(target=worker_main, args=(child, None), name="hambajuba-engine", daemon=True)
+    proc.start()
+    child.close()
+    _prespawned = (proc, conn)
+
+
+def _end_quietly(proc, conn) -> None:
+    with contextlib.suppress(OSError):
+        conn.close()
+    proc.join(0.5)
+    if proc.is_alive():
+        proc.terminate()
+
+
 class EngineWorker:
-    """TUI-side handle of the worker process."""
+    """TUI-side handle of the worker process (and of its idle spare, see SPARE_ENGINES)."""
 
     def __init__(self, cfg: WorkerConfig) -> None:
         self.cfg = cfg
         self.proc = None
         self._conn = None
+        self._spare = None
+        """(process, connection) of the spare, or None."""
+        self._want_spare = False
         self.starts = 0
 
-    def start(self) -> None:
+    def _spawn(self, spare: bool):
+        global _prespawned
+        if not spare and _prespawned is not None:
+            proc, conn = _prespawned
+            _prespawned = None
+            if proc.is_alive():
+                try:
+                    conn.send(self.cfg)
+                    return proc, conn
+                except OSError:
+                    pass
+            _end_quietly(proc, conn)
         ctx = mp.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self.proc = ctx.Process(
-            target=worker_main, args=(child, self.cfg), name="hambajuba-engine", daemon=True
+        conn, child = ctx.Pipe()
+        proc = ctx.Process(
+            target=worker_main,
+            args=(child, self.cfg, spare),
+            name="hambajuba-engine-spare" if spare else "hambajuba-engine",
+            daemon=True,
         )
-        self.proc.start()
+        proc.start()
         child.close()
+        return proc, conn
+
+    def start(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None and spare[0].is_alive():
+            self.proc, self._conn = spare
+            try:
+                self._conn.send(Go(self.cfg.session))
+            except OSError:
+                self.proc, self._conn = self._spawn(spare=False)
+        else:
+            if spare is not None:
+                self._end(*spare)
+            self.proc, self._conn = self._spawn(spare=False)
         self.starts += 1
+        self._want_spare = self.cfg.engine in SPARE_ENGINES  # spawned once this one is Ready
+
+    @staticmethod
+    def _end(proc, conn, timeout: float = 1.0) -> None:
+        with contextlib.suppress(OSError):
+            conn.send(Stop())
+        proc.join(timeout)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(1.0)
+        conn.close()
 
     @property
     def alive(self) -> bool:
@@ -318,6 +424,11 @@ class EngineWorker:
                 out.append(self._conn.recv())
         except (EOFError, OSError):
             pass
+        if self._want_spare and any(isinstance(m, Ready) for m in out):
+            # not before: a spare loading beside a starting worker slows both
+            self._want_spare = False
+            if self._spare is None:
+                self._spare = self._spawn(spare=True)
         return out
 
     def set_session(self, session: Session) -> None:
@@ -328,8 +439,14 @@ class EngineWorker:
         """Hand over to a new analysis of the same song (kept for a restart too)."""
         self.cfg = dataclasses.replace(self.cfg, analysis=analysis)
         self.send(SetAnalysis(analysis))
+        if self._spare is not None:  # a spare spawned with the old one is told too
+            with contextlib.suppress(OSError):
+                self._spare[1].send(SetAnalysis(analysis))
 
-    def stop(self, timeout: float = 3.0) -> None:
+    def stop(self, timeout: float = 3.0, keep_spare: bool = False) -> None:
+        if self._spare is not None and not keep_spare:
+            spare, self._spare = self._spare, None
+            self._end(*spare, timeout=0.5)
         if self.proc is None:
             return
         self.send(Stop())

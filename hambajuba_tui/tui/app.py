@@ -8,6 +8,7 @@ worker process the Show spawns.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from textual import events
@@ -31,6 +32,18 @@ from hambajuba_tui.tui.panels.instrument import INSTRUMENT_BINDINGS, Instrument
 from hambajuba_tui.tui.skin import Skin, default_skin, load_skin, skin_files
 from hambajuba_tui.tui.status import StatusInfo, StatusLine, input_text, link_text
 from hambajuba_tui.tui.tendrils import BEAD_STEPS, Tendrils
+
+
+def write_crash_log(error: BaseException) -> Path:
+    """Write ``error``'s traceback to a new log file; returns its path."""
+    import traceback
+
+    from hambajuba_tui.paths import crash_log_path
+
+    path = crash_log_path()
+    path.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
+    return path
+
 
 SEEK_S = 5.0
 MIN_SIZE = (40, 12)
@@ -298,8 +311,25 @@ class HambajubaApp(Instrument, App):
     def action_toggle_pause(self) -> None:
         self.show.toggle_pause()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Live input has no seek: its keys leave the footer and do nothing."""
+        return not (action == "seek" and self.show.live)
+
     def action_seek(self, seconds: float) -> None:
         self.show.seek_by(float(seconds))
+
+    crash_log: Path | None = None
+    """Where the traceback of a crash went (None: no crash)."""
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A crash: the traceback goes to a log file, not over the restored terminal; the
+        app exits with code 1 and the CLI prints one line naming the log."""
+        self.crash_log = write_crash_log(error)
+        self._return_code = 1
+        if self._exception is None:  # run_test re-raises it (tests see the crash)
+            self._exception = error
+            self._exception_event.set()
+        self._close_messages_no_wait()
 
     def action_cycle_skin(self) -> None:
         """Put on the next skin (the user's skins, then the built-ins)."""
@@ -312,7 +342,20 @@ class HambajubaApp(Instrument, App):
         )
         self._skin_at = (i + 1) % len(files)
         name, origin, path = files[self._skin_at]
+        # Read and check the file off the UI thread: the creature keeps dancing meanwhile.
+        self.run_worker(
+            partial(self._load_skin, name, origin, path),
+            thread=True,
+            group="skin",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    def _load_skin(self, name: str, origin: str, path) -> None:
         skin, problems = load_skin(path)
+        self.call_from_thread(self._wear_skin, name, origin, skin, problems)
+
+    def _wear_skin(self, name: str, origin: str, skin: Skin, problems: list[str]) -> None:
         for problem in problems:  # the default stands in
             self.notify(problem, severity="error", timeout=8)
         self.apply_skin(skin)
