@@ -51,7 +51,7 @@ def test_checking_a_skin_with_thousands_of_unknown_keys_is_fast():
 def test_k_onto_deep_and_huge_user_skins_reports_them_and_keeps_dancing(analysis):
     import asyncio
 
-    from test_app import _app, _until
+    from pilot import app_for, until
 
     from hambajuba_tui.tui.skin import user_dir
 
@@ -62,9 +62,9 @@ def test_k_onto_deep_and_huge_user_skins_reports_them_and_keeps_dancing(analysis
     try:
 
         async def scenario():
-            app = _app(analysis)
+            app = app_for(analysis)
             async with app.run_test(size=(90, 30)) as pilot:
-                assert await _until(pilot, lambda: app.show.playing, timeout=40)
+                assert await until(pilot, lambda: app.show.playing, timeout=40)
                 for name, expected in (
                     ("a-deep", "nested 3000 levels deep"),
                     ("b-huge", "skin too large"),
@@ -76,7 +76,7 @@ def test_k_onto_deep_and_huge_user_skins_reports_them_and_keeps_dancing(analysis
                     for _ in range(8):  # the built-ins come first
                         start = time.perf_counter()
                         await pilot.press("k")
-                        assert await _until(pilot, lambda: app._skin_at is not None)
+                        assert await until(pilot, lambda: app._skin_at is not None)
                         await pilot.pause(0.2)
                         assert time.perf_counter() - start < 5.0  # was a 50 s freeze
                         if worn():

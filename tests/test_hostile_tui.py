@@ -8,7 +8,7 @@ import asyncio
 from functools import partial
 
 import pytest
-from test_app import _app, _until
+from pilot import app_for, until
 from textual.app import App
 
 from hambajuba_tui import cli
@@ -22,10 +22,10 @@ def _boom(self) -> None:
 
 def test_a_crash_in_the_tui_is_one_line_a_log_and_a_non_zero_exit(analysis, monkeypatch):
     monkeypatch.setattr(HambajubaApp, "action_toggle_pause", _boom)
-    app = _app(analysis)
+    app = app_for(analysis)
 
     async def crash(pilot) -> None:
-        await _until(pilot, lambda: app.show.playing, timeout=40)
+        await until(pilot, lambda: app.show.playing, timeout=40)
         await pilot.press("space")
 
     app.run = partial(App.run, app, headless=True, size=(90, 30), auto_pilot=crash)
@@ -45,7 +45,7 @@ def test_a_crash_in_the_tui_is_one_line_a_log_and_a_non_zero_exit(analysis, monk
 
 def test_main_prints_the_crash_as_one_line(analysis, monkeypatch, capsys):
     def crashed(args, audio, analysis, job=None):
-        app = _app(analysis)
+        app = app_for(analysis)
         app.run = lambda: (_ for _ in ()).throw(RuntimeError("driver died"))
         try:
             cli._run_app(app)
@@ -66,7 +66,7 @@ def test_ctrl_o_on_a_malformed_performance_reports_it_and_keeps_running(analysis
     path.write_text('blocks = ["down.2.1"]\n')
 
     async def scenario():
-        app = _app(analysis)
+        app = app_for(analysis)
         async with app.run_test(size=(90, 30)) as pilot:
             before = app.show.session
             await pilot.press("ctrl+o")
