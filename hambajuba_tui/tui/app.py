@@ -28,9 +28,11 @@ from hambajuba_tui.tui.orbs import Orb
 from hambajuba_tui.tui.panels.base import PanelDock, dock_columns
 from hambajuba_tui.tui.panels.commands import InstrumentCommands
 from hambajuba_tui.tui.panels.instrument import INSTRUMENT_BINDINGS, Instrument
+from hambajuba_tui.tui.recording import recorder_from_env
 from hambajuba_tui.tui.skin import Skin, default_skin, load_skin, skin_files
 from hambajuba_tui.tui.status import StatusInfo, StatusLine, input_text, link_text
 from hambajuba_tui.tui.tendrils import BEAD_STEPS, Tendrils
+from hambajuba_tui.tui.textual_private import AfterDisplay
 
 SEEK_S = 5.0
 MIN_SIZE = (40, 12)
@@ -56,7 +58,7 @@ def skin_theme(skin: Skin) -> Theme:
     )
 
 
-class HambajubaApp(Instrument, App):
+class HambajubaApp(Instrument, AfterDisplay, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "hambajuba"
     BINDINGS = [
@@ -131,6 +133,7 @@ class HambajubaApp(Instrument, App):
         self._status = self.query_one(StatusLine)
         self._heart_box = self.query_one("#heart-box")
         self._heart = self.query_one(Heart)
+        self._heart.on_frame_sent = recorder_from_env()  # real-terminal tests only
         self._face = self.query_one(Face)
         self._edges = list(self.query(HeartEdge))
         self._tendrils = list(self.query(Tendrils))
@@ -217,15 +220,11 @@ class HambajubaApp(Instrument, App):
         self._heart.refresh()  # its blank cells take the new background
         self.fit_layout()
 
-    def _display(self, screen, renderable) -> None:
-        """After each screen update, let the heart redraw what the update painted over.
-
-        (Textual's one place where screen updates are written; overridden, not replaced.)
-        """
-        super()._display(screen, renderable)
+    def after_display(self, update) -> None:
+        """After each screen update, let the heart redraw what the update painted over."""
         heart = getattr(self, "_heart", None)
-        if heart is not None and renderable is not None and not self.is_headless:
-            heart.painted_over(renderable)
+        if heart is not None and not self.is_headless:
+            heart.painted_over(update)
 
     def on_unmount(self) -> None:
         if self.render_job is not None:
