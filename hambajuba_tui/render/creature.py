@@ -25,13 +25,14 @@ from hambajuba_tui.render.raster import CellCanvas, CellFont, hex_rgb, render_li
 from hambajuba_tui.tui.face import FaceRenderable, face_size
 from hambajuba_tui.tui.frame import edge_text, frame_style
 from hambajuba_tui.tui.moment import CreatureClock, Moment
-from hambajuba_tui.tui.orbs import OrbRenderable, orb_color
+from hambajuba_tui.tui.orbs import ORB_SIZE, OrbRenderable, orb_color
 from hambajuba_tui.tui.skin import Skin
 from hambajuba_tui.tui.status import clock_text
 from hambajuba_tui.tui.tendrils import BEAD_ACTIVITY, BEAD_STEPS, V, bead_index, tendril_paths
 
 VERTICAL_SIZE = (1080, 1920)
-ORB_W, ORB_H = 11, 4
+ORB_W, ORB_H = ORB_SIZE[0], 4
+"""An orb's width as on screen; its four drawn lines, without the air the app leaves."""
 TENDRIL_W = 8
 ACTIVITY_STEP = 0.05
 """Orb and tendril activity is drawn in steps of this (the TUI: 0.01 and 0.1)."""

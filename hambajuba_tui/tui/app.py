@@ -24,7 +24,7 @@ from hambajuba_tui.tui.face import Face, face_size
 from hambajuba_tui.tui.frame import HeartEdge
 from hambajuba_tui.tui.heart import Heart
 from hambajuba_tui.tui.moment import CreatureClock
-from hambajuba_tui.tui.orbs import Orb
+from hambajuba_tui.tui.orbs import ORB_SIZE, Orb, orb_size
 from hambajuba_tui.tui.panels.base import PanelDock, dock_columns
 from hambajuba_tui.tui.panels.commands import InstrumentCommands
 from hambajuba_tui.tui.panels.instrument import INSTRUMENT_BINDINGS, Instrument
@@ -181,7 +181,7 @@ class HambajubaApp(Instrument, AfterDisplay, App):
             orb.compact = compact
         self.screen.set_class(compact, "-compact")
         face_w, face_h = face_size(self.skin, compact)
-        orb_w = 7 if compact else 11
+        orb_w, orb_h = orb_size(compact)
         rows = height - 1 - (0 if small_window else 1) - face_h - 2  # status, footer, face, frame
         cols = max(1, room - 2 * orb_w - 2 * (1 if compact else 4) - 2)
         cell_w, cell_h = self.graphics.cell_px
@@ -196,10 +196,11 @@ class HambajubaApp(Instrument, AfterDisplay, App):
         body = self.query_one("#body")
         body.styles.width = max(cols + 2, min(face_w, room - 2 * orb_w - 2))
         body.styles.height = rows + 2 + face_h
-        spread = 0 if compact else max(1, (height - 2 - 2 * 5) // 6)  # orbs apart in big windows
+        spread = 0 if compact else max(1, (height - 2 - 2 * ORB_SIZE[1]) // 6)  # apart when big
         for orbs in self.query(".orbs"):
             orbs.styles.width = orb_w
         for orb in self._orbs:
+            orb.styles.width, orb.styles.height = orb_w, orb_h
             orb.styles.margin = (spread, 0)
         for tendril in self._tendrils:
             tendril.refresh()
