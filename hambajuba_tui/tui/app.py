@@ -20,8 +20,8 @@ from textual.widgets import Footer, Static
 
 from hambajuba_tui.graphics.probe import GraphicsMode
 from hambajuba_tui.show import Show
+from hambajuba_tui.tui.border import HeartEdge
 from hambajuba_tui.tui.face import Face, face_size
-from hambajuba_tui.tui.frame import HeartEdge
 from hambajuba_tui.tui.heart import Heart
 from hambajuba_tui.tui.moment import CreatureClock
 from hambajuba_tui.tui.orbs import ORB_SIZE, Orb, orb_size
