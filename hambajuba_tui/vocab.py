@@ -11,6 +11,8 @@ GRID_RATE = 100.0
 """Signals live on a 100 Hz grid (hop 441 at 44.1 kHz); runtime sampling is np.interp."""
 
 HOP = 441
+"""Samples per step of the signal grid. One grid step is a *hop* (``Analysis.n_hops``, a
+store's ``hops``); a *frame* is always a picture the engine made."""
 
 PHYSICAL_STEMS: tuple[str, ...] = ("bass", "drums", "vocals", "other")
 VIRTUAL_STEMS: tuple[str, ...] = ("drums_low", "drums_mid", "drums_high", "other_mid", "other_high")

@@ -37,9 +37,9 @@ def song():
     a key change at 6 s."""
     a = make_analysis()
     a.events = {"bass.layer_entry": np.array([3.0]), "drums.layer_entry": np.zeros(0)}
-    t = np.arange(a.n_frames) / GRID_RATE
+    t = np.arange(a.n_hops) / GRID_RATE
     a.signals["global.novelty_mid"] = np.exp(-(((t - 7.0) / 0.2) ** 2)).astype(np.float32)
-    a.signals["global.novelty_long"] = np.full(a.n_frames, 0.3, np.float32)  # never a peak
+    a.signals["global.novelty_long"] = np.full(a.n_hops, 0.3, np.float32)  # never a peak
     a.key, a.keys = "A minor", [(0.0, "A minor"), (6.0, "C major")]
     return a
 

@@ -62,7 +62,7 @@ def _job_main(path: str, meta, stems: str, conn, audio=None) -> None:
         if audio is None:
             audio = load_audio(path)
         fast_pass(analysis, audio.mono, audio.sr)
-        conn.send(("fast", store.frames))
+        conn.send(("fast", store.hops))
         with contextlib.suppress(OSError):
             os.nice(BACKGROUND_NICE)
 

@@ -26,7 +26,7 @@ from hambajuba_tui.audio.signals import (
     FLUX_FLOOR_DB,
     N_MELS,
     mel_db_from_power,
-    n_frames,
+    n_hops,
     onset_strength,
     power_spectrogram,
     rms,
@@ -150,7 +150,7 @@ def _analyze_audio(
     if audio.sr != SAMPLE_RATE:
         raise ValueError(f"analyze_audio needs {SAMPLE_RATE} Hz audio, got {audio.sr}")
     mono = audio.mono
-    n = n_frames(len(mono))
+    n = n_hops(len(mono))
     duration = audio.duration
     peak = float(np.max(np.abs(audio.samples))) if audio.samples.size else 0.0
     if peak < 10 ** (SILENCE_DBFS / 20):
