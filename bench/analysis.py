@@ -15,6 +15,7 @@ max RSS of this process and of child processes (demucs separates in a child).
 Prints one JSON line (name, figures, machine), then a short table.
 
     python bench/analysis.py [--minutes 1] [--backends dsp demucs] [--no-demucs-architecture]
+    python bench/analysis.py --rss 1 10 60    # peak RSS against duration, one process each
 """
 
 from __future__ import annotations
@@ -179,7 +180,59 @@ def time_cached_load(root: Path, mix: np.ndarray, analysed: Analysis, minutes: f
     }
 
 
+def rss_child(minutes: float) -> None:
+    """In a fresh process: analyse a ``minutes``-long song (dsp, no cache); print one JSON line
+    with the seconds and this process's peak RSS."""
+    mix = synthesize_demo().mix
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench-song.wav"
+        sf.write(path, song_of(minutes, mix), SAMPLE_RATE, subtype="PCM_16")
+        warm = Path(tmp) / "warm-up.wav"  # imports and JIT compiles: not timed
+        sf.write(warm, mix[: 5 * SAMPLE_RATE], SAMPLE_RATE, subtype="PCM_16")
+        analyze(warm, cache_dir=Path(tmp) / "cache", stems_backend="dsp", use_cache=False)
+        del mix
+        start = time.perf_counter()
+        analyze(path, cache_dir=Path(tmp) / "cache", stems_backend="dsp", use_cache=False)
+        seconds = time.perf_counter() - start
+    print(
+        json.dumps(
+            {
+                "minutes": minutes,
+                "seconds": round(seconds, 2),
+                "seconds_per_minute": round(seconds / minutes, 2),
+                "max_rss_mb": round(max_rss_mb(resource.RUSAGE_SELF), 1),
+            }
+        )
+    )
+
+
+def rss_by_duration(durations: list[float]) -> None:
+    """Peak RSS of ``analyze`` against the song's duration: each duration in its own process
+    (ru_maxrss only grows), then one JSON line and a table."""
+    import subprocess
+
+    rows = []
+    for minutes in durations:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--rss-child", str(minutes)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    print(json.dumps({"name": "analysis-rss", "rows": rows, "cpus": os.cpu_count()}))
+    print(f"{'minutes':>8}{'seconds':>10}{'s/min audio':>13}{'peak RSS MB':>13}")
+    for r in rows:
+        print(
+            f"{r['minutes']:>8g}{r['seconds']:>10.1f}{r['seconds_per_minute']:>13.2f}"
+            f"{r['max_rss_mb']:>13.0f}"
+        )
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--rss-child":
+        rss_child(float(sys.argv[2]))
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=1.0, help="song length (default 1)")
     ap.add_argument(
@@ -193,7 +246,17 @@ def main() -> None:
         action="store_true",
         help="when demucs is skipped, do not time the htdemucs architecture",
     )
+    ap.add_argument(
+        "--rss",
+        nargs="+",
+        type=float,
+        metavar="MINUTES",
+        help="instead: peak RSS of analyze (dsp) at each song length, e.g. --rss 1 10 60",
+    )
     args = ap.parse_args()
+    if args.rss:
+        rss_by_duration(args.rss)
+        return
     if args.minutes <= 0:
         ap.error("--minutes must be positive")
     mix = synthesize_demo().mix

@@ -8,11 +8,13 @@ stderr and a non-zero exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
-from hambajuba_tui.cli_errors import EXIT_CANCELLED, EXIT_INPUT, EXIT_USAGE, CliError
+from hambajuba_tui.cli_errors import EXIT_CANCELLED, EXIT_CRASH, EXIT_INPUT, EXIT_USAGE, CliError
 
 
 def _stems_option(p: argparse.ArgumentParser) -> None:
@@ -277,7 +279,7 @@ def _add_skins_parser(sub) -> None:
 
 
 def cmd_skins(args) -> int:
-    from hambajuba_tui.tui.skin import SkinError, describe, parse_skin, skin_files
+    from hambajuba_tui.tui.skin import SkinError, describe, parse_skin, read_skin, skin_files
 
     if args.skins_command == "list":
         rows = [(name, origin, str(path), describe(path)) for name, origin, path in skin_files()]
@@ -289,11 +291,7 @@ def cmd_skins(args) -> int:
             )
         return 0
     try:
-        text = args.file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CliError(f"{args.file}: cannot read skin ({exc})") from None
-    try:
-        skin = parse_skin(text, str(args.file))
+        skin = parse_skin(read_skin(args.file), str(args.file))
     except SkinError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -495,6 +493,13 @@ def _check_show_args(args) -> None:
         raise CliError(
             "the creature needs a terminal; use --headless to run without one", EXIT_USAGE
         )
+    if args.frames_out is not None:
+        _check_frames_out(args.frames_out)
+    if args.headless and args.skin is not None:  # the TUI reports a bad skin; so does headless
+        from hambajuba_tui.tui.skin import load_skin
+
+        for problem in load_skin(args.skin)[1]:
+            print(f"hambajuba: {problem}", file=sys.stderr)
     if args.pack is not None:  # a bad pack is known before the song is analysed
         from hambajuba_tui.catalog.packs import PackError, load_pack
 
@@ -502,6 +507,30 @@ def _check_show_args(args) -> None:
             load_pack(args.pack)
         except PackError as exc:
             raise CliError(f"feature pack: {exc}") from None
+
+
+def _check_frames_out(path: Path) -> None:
+    """``--frames-out`` must be a folder that exists or can be made: checked before any work
+    (a folder made here to find out is removed again)."""
+    if path.exists() and not path.is_dir():
+        raise CliError(f"--frames-out {path}: exists and is not a folder", EXIT_USAGE)
+    made = []
+    try:
+        for folder in reversed([path, *path.parents]):
+            if not folder.exists():
+                folder.mkdir()
+                made.append(folder)
+        probe = path / f".hambajuba-probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(
+            f"--frames-out {path}: cannot write there ({exc.strerror or exc})", EXIT_USAGE
+        ) from None
+    finally:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def _run_show(args, audio, analysis, job=None, listener=None) -> int:
@@ -569,14 +598,21 @@ def _run_show(args, audio, analysis, job=None, listener=None) -> int:
         problems = notices + problems
         if getattr(args, "start", 0.0):
             show.player.seek(args.start)
-        HambajubaApp(
+        app = HambajubaApp(
             show,
             skin=skin,
             title=analysis.title,
             notices=problems,
             graphics=_graphics_mode(args.graphics),
             song_path=getattr(args, "song_path", None),
-        ).run()
+        )
+        _run_app(app)
+        if job is not None and job.finish_detached():
+            print(
+                f"hambajuba: finishing the analysis of {Path(job.path).name} in the background, "
+                "so the next play starts from it",
+                file=sys.stderr,
+            )
         if show.session != session:  # the user changed the setup: keep it for next time
             from hambajuba_tui.bridge.session import save
 
@@ -584,6 +620,19 @@ def _run_show(args, audio, analysis, job=None, listener=None) -> int:
         return 0
     finally:
         show.close()
+
+
+def _run_app(app) -> None:
+    """Run the TUI; a crash inside it (the terminal restored) is one line naming the log
+    that holds the traceback, and a non-zero exit."""
+    from hambajuba_tui.tui.app import write_crash_log
+
+    try:
+        app.run()
+    except Exception as exc:  # a crash outside Textual's own handling
+        app.crash_log = write_crash_log(exc)
+    if app.crash_log is not None or app.return_code:
+        raise CliError(f"the app crashed; the traceback is in {app.crash_log}", EXIT_CRASH)
 
 
 def _graphics_mode(requested: str):

@@ -5,6 +5,8 @@ the class)."""
 from __future__ import annotations
 
 EXIT_USAGE, EXIT_INPUT, EXIT_CANCELLED = 2, 3, 130
+EXIT_CRASH = 70
+"""The TUI crashed (EX_SOFTWARE); its traceback is in a log file."""
 
 
 class CliError(Exception):

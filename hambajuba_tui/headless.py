@@ -33,6 +33,7 @@ def run_headless(
     """
     if frames_out is not None:
         frames_out.mkdir(parents=True, exist_ok=True)
+    started_on = "streaming" if getattr(show.analysis, "streaming", False) else "full"
     show.player.seek(start)
     show.start(play=True, wait_ready_s=ready_timeout)
     news: list[str] = []
@@ -105,6 +106,7 @@ def run_headless(
             if first_frame_at is not None and command_started is not None
             else None
         ),
+        "started_on": started_on,
         "analysis": "streaming" if getattr(show.analysis, "streaming", False) else "full",
         "events": list(show.status.events),
         "shown_frames": shown,

@@ -49,3 +49,13 @@ def demo_dir() -> Path:
 def performance_path(song_hash: str) -> Path:
     """The saved setup (Session as TOML) for one song."""
     return data_dir() / "performances" / f"{song_hash}.toml"
+
+
+def crash_log_path() -> Path:
+    """A new file for one crash's traceback (under the user state dir's ``logs/``)."""
+    import time
+
+    folder = _base("state") / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return folder / f"crash-{stamp}-{os.getpid()}.log"

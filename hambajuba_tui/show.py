@@ -252,7 +252,7 @@ class Show:
         now = time.monotonic()
         while self._restarts and now - self._restarts[0] > RESTART_WINDOW_S:
             self._restarts.popleft()
-        self.worker.stop(timeout=0.1)
+        self.worker.stop(timeout=0.1, keep_spare=True)
         if len(self._restarts) >= MAX_RESTARTS:
             self._gave_up = True
             self.status.worker = "stopped"

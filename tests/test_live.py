@@ -93,7 +93,7 @@ def test_play_starts_on_the_quick_pass(tmp_path, song):
     )
     assert res.returncode == 0, res.stderr[-3000:]
     s = json.loads((tmp_path / "a" / "summary.json").read_text())
-    assert s["analysis"] == "streaming" and s["frames_shown"] > 20
+    assert s["started_on"] == "streaming" and s["frames_shown"] > 20
     assert s["first_frame_s"] is not None and s["first_frame_s"] > 0
     assert s["bpm"] == pytest.approx(song.bpm, rel=0.03)
 
@@ -216,3 +216,32 @@ def test_live_tui_shows_source_level_and_bpm_and_every_panel_opens(song):
             await pilot.press("q")
 
     asyncio.run(scenario())
+
+
+def test_an_unfinished_analysis_is_finished_detached_for_next_time(tmp_path, song, monkeypatch):
+    """The user quits while the full analysis still runs: a detached, nicer `analyze` finishes
+    the cache after this process has closed its own job."""
+    from hambajuba_tui.audio import cache
+    from hambajuba_tui.audio.decode import content_hash, load_audio
+    from hambajuba_tui.audio.instant import AnalysisJob
+
+    monkeypatch.setenv("HAMBAJUBA_HOME", str(tmp_path / "home"))
+    path = tmp_path / "song.wav"
+    sf.write(str(path), song.mix[: int(10 * song.sr)], song.sr)
+    audio = load_audio(path)
+    song_hash = content_hash(path)
+    job = AnalysisJob(path, song_hash, "song", audio.n_samples / audio.sr, "dsp")
+    job.start(audio)
+    try:
+        deadline = time.monotonic() + 60
+        while job.state == "fast pass" and time.monotonic() < deadline:
+            job.poll()
+            time.sleep(0.01)
+        assert job.state == "analysing"
+        assert job.finish_detached()
+    finally:
+        job.close()  # our own job is stopped; the detached one goes on
+    deadline = time.monotonic() + 240
+    while cache.load_cached(song_hash, stems_backend="dsp") is None:
+        assert time.monotonic() < deadline, "the detached analysis never cached the song"
+        time.sleep(0.5)

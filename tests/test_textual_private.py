@@ -24,6 +24,19 @@ def test_app_display_is_the_update_writer_we_extend():
     assert "_driver" in inspect.getsource(display)  # it is where updates reach the terminal
 
 
+def test_the_crash_handler_and_what_ending_a_crashed_app_touches():
+    handler = App.__dict__.get("_handle_exception")
+    assert callable(handler), "App._handle_exception is gone: LogCrash has nothing to override"
+    assert list(inspect.signature(handler).parameters) == ["self", "error"]
+    source = inspect.getsource(handler)
+    for name in ("_return_code", "_exception", "_exception_event", "_fatal_error"):
+        assert name in source, f"Textual's crash ending no longer uses {name}"
+    assert "_close_messages_no_wait" in inspect.getsource(App._fatal_error)
+    app = App()
+    assert app._exception is None and app._return_code is None
+    assert callable(app._exception_event.set) and callable(app._close_messages_no_wait)
+
+
 def test_compositor_updates_say_which_cells_they_wrote():
     assert "spans" in inspect.signature(ChopsUpdate.__init__).parameters
     assert list(inspect.signature(LayoutUpdate.__init__).parameters) == ["self", "strips", "region"]

@@ -28,6 +28,9 @@ import numpy as np
 
 from hambajuba_tui import paths
 from hambajuba_tui.audio.analysis import Analysis
+from hambajuba_tui.audio.decode import MAX_DURATION_S
+from hambajuba_tui.safeio import LoadError, load_json
+from hambajuba_tui.vocab import GRID_RATE
 
 FORMAT_VERSION = 3
 """2: the full signal set (virtual stems, harmony, coupling), key, events, classification,
@@ -36,6 +39,7 @@ META_FILE = "meta.json"
 ARRAYS_FILE = "signals.npz"
 PITCH_PREFIX = "pitch_hz:"
 _STALE_TMP_S = 3600.0
+MAX_META_BYTES = 16 * 1024 * 1024
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -61,7 +65,7 @@ def load_cached(
     (missing, other format version, other stem backend when one is asked for, unreadable)."""
     entry = entry_dir(song_hash, cache_dir)
     try:
-        meta = json.loads((entry / META_FILE).read_text(encoding="utf-8"))
+        meta = load_json(entry / META_FILE, "cache metadata", MAX_META_BYTES)
         if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
             return None
         if meta.get("song_hash") != song_hash:
@@ -82,6 +86,8 @@ def load_cached(
         if len(lengths) > 1 or any(a.ndim != 1 or a.dtype != np.float32 for a in arrays.values()):
             return None
         if beats.ndim != 1 or downbeats.ndim != 1:
+            return None
+        if not _plausible(meta, arrays, beats, downbeats, pitch_hz):
             return None
         return Analysis(
             song_hash=song_hash,
@@ -107,10 +113,57 @@ def load_cached(
             },
             sections=[(float(a), float(b), str(lab)) for a, b, lab in meta.get("sections", [])],
         )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EOFError, LoadError):
         return None
     except Exception:  # a damaged npz raises zipfile.BadZipFile and friends
         return None
+
+
+def _number(meta: dict, key: str, lo: float, hi: float) -> bool:
+    v = meta.get(key)
+    return isinstance(v, int | float) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _plausible(meta: dict, arrays: dict, beats, downbeats, pitch_hz: dict) -> bool:
+    """Values and shapes an analysis of a real song can have (NaN, a negative duration, a zero
+    rate or cut signals mean a damaged or tampered entry: it is analysed again)."""
+    if not (
+        _number(meta, "duration", 0.0, MAX_DURATION_S + 60.0)
+        and meta["duration"] > 0
+        and _number(meta, "bpm", 1.0, 1000.0)
+        and _number(meta, "rate", GRID_RATE, GRID_RATE)
+        and isinstance(meta.get("stems_backend"), str)
+    ):
+        return False
+    expected = meta["duration"] * meta["rate"]
+    n = len(next(iter(arrays.values()))) if arrays else 0
+    if not arrays or abs(n - expected) > 2 + 0.001 * expected:
+        return False
+    for a in (*arrays.values(), beats, downbeats):
+        if not np.isfinite(a).all():
+            return False
+    if any(np.shape(p) != (n,) or not np.isfinite(p).all() for p in pitch_hz.values()):
+        return False
+    end = meta["duration"] + 1.0
+    for times in (beats, downbeats):
+        if len(times) and (times[0] < 0 or times[-1] > end or np.any(np.diff(times) <= 0)):
+            return False
+    for key, kind in (("keys", list), ("events", dict), ("classification", dict)):
+        if not isinstance(meta.get(key, kind()), kind):
+            return False
+    sections = meta.get("sections", [])
+    return isinstance(sections, list) and all(isinstance(s, list) and len(s) == 3 for s in sections)
+
+
+def _remove(path: Path) -> None:
+    """Remove a leftover, whatever it is (a directory, or a file where an entry should be)."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def save(analysis: Analysis, cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -159,7 +212,7 @@ def save(analysis: Analysis, cache_dir: str | os.PathLike[str] | None = None) ->
             except OSError:
                 pass
             else:
-                shutil.rmtree(old, ignore_errors=True)
+                _remove(old)
         try:
             tmp.rename(final)
         except OSError:
@@ -176,7 +229,7 @@ def _remove_stale(root: Path) -> None:
     now = time.time()
     for child in [*root.glob(".*.tmp-*"), *root.glob(".*.old-*")]:
         try:
-            if now - child.stat().st_mtime > _STALE_TMP_S:
-                shutil.rmtree(child, ignore_errors=True)
+            if ".old-" in child.name or now - child.lstat().st_mtime > _STALE_TMP_S:
+                _remove(child)
         except OSError:
             pass

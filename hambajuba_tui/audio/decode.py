@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import sys
 import warnings
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from hambajuba_tui.safeio import kind_of
 from hambajuba_tui.vocab import SAMPLE_RATE
 
 MAX_DURATION_S = 60 * 60
@@ -66,9 +68,14 @@ def check_path(path: Path) -> None:
     if path.is_dir():
         raise AudioError(f"{path} is a directory, not an audio file")
     try:
-        size = path.stat().st_size
+        st = os.stat(path)
     except OSError as err:
         raise AudioError(f"cannot read {path}: {err.strerror or err}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioError(
+            f"{path} is {kind_of(st.st_mode)}, not an audio file; expected a regular file"
+        )
+    size = st.st_size
     if size == 0:
         raise AudioError(f"{path} is an empty file (0 bytes)")
     if not os.access(path, os.R_OK):

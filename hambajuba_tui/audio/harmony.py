@@ -68,6 +68,31 @@ def _spectra(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     return spec.astype(np.float32), np.fft.rfftfreq(HARMONY_N_FFT, 1.0 / sr)
 
 
+SPECTRA_BLOCK = 512
+"""Spectrum frames (every HARMONY_STEP grid frames: 20 s) analysed at once."""
+
+
+def _roughness_entropy(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`roughness_frames` and :func:`spectral_entropy` of :func:`_spectra`, the same
+    numbers made a block of frames at a time (each frame is its own), so a long song never
+    holds its whole spectrogram."""
+    import librosa
+
+    hop = HARMONY_STEP * HOP
+    m = 1 + len(y) // hop  # librosa's centred frame count
+    padded = np.pad(np.asarray(y, dtype=np.float32), (HARMONY_N_FFT // 2, HARMONY_N_FFT // 2))
+    freqs = np.fft.rfftfreq(HARMONY_N_FFT, 1.0 / sr)
+    rough, ent = np.empty(m), np.empty(m)
+    for start in range(0, m, SPECTRA_BLOCK):
+        count = min(SPECTRA_BLOCK, m - start)
+        seg = padded[start * hop : (start + count - 1) * hop + HARMONY_N_FFT]
+        spec = librosa.stft(seg, n_fft=HARMONY_N_FFT, hop_length=hop, center=False)
+        mag = np.abs(spec[:, :count]).astype(np.float32)
+        rough[start : start + count] = roughness_frames(mag, freqs)
+        ent[start : start + count] = spectral_entropy(mag)
+    return rough, ent
+
+
 def roughness_frames(mag: np.ndarray, freqs: np.ndarray, n_peaks: int = N_PEAKS) -> np.ndarray:
     """Roughness per spectrum frame (float64 [m]) of a magnitude spectrogram [bins, m]."""
     lo, hi = np.searchsorted(freqs, PEAK_BAND_HZ)
@@ -234,6 +259,8 @@ def key_segments(
 
 def main_key(keys: list[tuple[float, str]], duration: float) -> str:
     """The key the song spends the most time in (the earliest on a tie); "" when none."""
+    if not keys:  # no key section found (a short or damaged clip)
+        return ""
     held: dict[str, float] = {}
     for (start, key), end in zip(keys, [k[0] for k in keys[1:]] + [duration], strict=True):
         held[key] = held.get(key, 0.0) + max(end - start, 0.0)
@@ -265,11 +292,11 @@ def harmony_signals(
     keys = key_segments([(chroma, weight), *key_parts], beats) if present.any() else []
     td = tonal_distance(chroma, weight)
 
-    mag, freqs = _spectra(y, sr)
+    raw_rough, raw_ent = _roughness_entropy(y, sr)
     grid = np.arange(n, dtype=np.float64)
-    at = np.arange(mag.shape[1], dtype=np.float64) * HARMONY_STEP
-    rough = np.interp(grid, at, roughness_frames(mag, freqs))
-    ent = np.interp(grid, at, spectral_entropy(mag))
+    at = np.arange(len(raw_rough), dtype=np.float64) * HARMONY_STEP
+    rough = np.interp(grid, at, raw_rough)
+    ent = np.interp(grid, at, raw_ent)
     rough_n = normalize_where(rough, present, floor=1e-3)
     ent_n = normalize_where(ent, present, floor=0.02)
     gate = normalize(energy, floor=ENERGY_FLOOR)

@@ -175,6 +175,33 @@ class AnalysisJob:
             return f"analysing {100 * self.progress:.0f}%"
         return ""
 
+    def finish_detached(self) -> bool:
+        """When the show ends before the offline analysis did: run it again in a detached,
+        low-priority ``hambajuba analyze`` (it outlives this process), so the next play starts
+        from the cache. Returns whether one was started."""
+        self.poll()
+        if self.state != "analysing":
+            return False
+        import subprocess
+        import sys
+
+        cmd = [sys.executable, "-m", "hambajuba_tui.cli", "analyze", str(self.path)]
+        cmd += ["--stems", self.stems, "--json"]
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C in the terminal does not reach it
+            )
+        except OSError:
+            return False
+        if hasattr(os, "setpriority"):  # not preexec_fn: this process has threads by now
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, proc.pid, BACKGROUND_NICE)
+        return True
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.is_alive():
             self.proc.terminate()

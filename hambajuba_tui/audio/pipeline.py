@@ -25,10 +25,9 @@ from hambajuba_tui.audio.signals import (
     CHROMA_NAMES,
     FLUX_FLOOR_DB,
     N_MELS,
-    mel_db_from_power,
+    mel_db_blocks,
     n_hops,
     onset_strength,
-    power_spectrogram,
     rms,
     silent_signals,
     stem_analysis,
@@ -114,11 +113,17 @@ def analyze(
             report("done", 1.0)
             return hit
 
-    if audio is None:
+    owned = audio is None
+    if owned:
         audio = load_audio(path)
     report("decode", 0.1)
     result = analyze_audio(
-        audio, song_hash=song_hash, title=path.stem, backend=stems_backend, progress=report
+        audio,
+        song_hash=song_hash,
+        title=path.stem,
+        backend=stems_backend,
+        progress=report,
+        in_place=owned,
     )
     if use_cache:
         report("cache", 0.97)
@@ -134,6 +139,7 @@ def analyze_audio(
     title: str = "",
     backend: str = "dsp",
     progress: Progress | None = None,
+    in_place: bool = False,
 ) -> Analysis:
     """The analysis itself (no cache): stems, rhythm, the full signals of every stem in
     :data:`SIGNAL_STEMS`, harmony (``tension.*``, ``tonal_distance.value``, key), coupling
@@ -141,14 +147,17 @@ def analyze_audio(
     with warnings.catch_warnings():
         # librosa warns about clips shorter than one FFT frame; those are handled (padded).
         warnings.filterwarnings("ignore", category=UserWarning, module="librosa")
-        return _analyze_audio(audio, song_hash, title, backend, progress or _noop)
+        return _analyze_audio(audio, song_hash, title, backend, progress or _noop, in_place)
 
 
 def _analyze_audio(
-    audio: Audio, song_hash: str, title: str, backend: str, report: Progress
+    audio: Audio, song_hash: str, title: str, backend: str, report: Progress, in_place: bool
 ) -> Analysis:
     if audio.sr != SAMPLE_RATE:
         raise ValueError(f"analyze_audio needs {SAMPLE_RATE} Hz audio, got {audio.sr}")
+    # ``in_place``: the samples are ours (decoded here), so no second copy of the song
+    out = audio.samples if in_place and audio.samples.dtype == np.float32 else None
+    audio = Audio(remove_dc(audio.samples, audio.sr, out=out), audio.sr)
     mono = audio.mono
     n = n_hops(len(mono))
     duration = audio.duration
@@ -175,18 +184,17 @@ def _analyze_audio(
     report("stems", 0.45)
 
     report("rhythm", 0.46)
-    mix_power = power_spectrogram(mono)
-    mix_mel = mel_db_from_power(mix_power)
+    mix_mel = mel_db_blocks(mono)  # the mix's spectrogram is never held whole
     mix_onset = onset_strength(mel_db=mix_mel)
     harmonic_part = mono - stems["drums"]
     chroma = harmonic_chroma(harmonic_part)
     # Chords change on downbeats, but a lead line moves inside the bar: the downbeat cue reads
     # the chord changes of the accompaniment (bass + other) only.
     accompaniment = harmonic_chroma(stems["bass"] + stems["other"])
-    rhythm = analyze_rhythm(mix_onset, mix_mel, chroma=accompaniment)
+    rhythm = analyze_rhythm(mix_onset, mix_mel, chroma=accompaniment, energy=rms(mono))
     report("rhythm", 0.55)
 
-    signals, stats = _stem_signals(stems, mono, mix_power, mix_onset, rhythm.bpm, report)
+    signals, stats = _stem_signals(stems, mono, mix_onset, rhythm.bpm, report)
     report("harmony", 0.86)
     derived, keys = harmony_signals(
         harmonic_part,
@@ -236,10 +244,34 @@ def _analyze_audio(
     )
 
 
+DC_HIGHPASS_HZ = 10.0
+"""A DC offset (or a drift far below any note) is removed before analysis: a 2nd-order
+Butterworth high-pass, run forward in blocks (no float64 copy of the song)."""
+_DC_BLOCK = 1 << 18
+
+
+def remove_dc(samples: np.ndarray, sr: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``samples`` (float [n] or [n, channels]) high-passed at :data:`DC_HIGHPASS_HZ`, into
+    ``out`` (may be ``samples`` itself) or a new float32 array; the filter starts settled on
+    the first sample, so a constant offset leaves no click."""
+    from scipy.signal import butter, sosfilt, sosfilt_zi
+
+    x = np.asarray(samples, dtype=np.float32)
+    if len(x) == 0:
+        return x
+    sos = butter(2, DC_HIGHPASS_HZ, "highpass", fs=sr, output="sos")
+    shape = (1,) * (x.ndim - 1)
+    zi = sosfilt_zi(sos).reshape(sos.shape[0], 2, *shape) * x[0].astype(np.float64)
+    out = np.empty_like(x) if out is None else out
+    for start in range(0, len(x), _DC_BLOCK):
+        part, zi = sosfilt(sos, x[start : start + _DC_BLOCK], axis=0, zi=zi)
+        out[start : start + _DC_BLOCK] = part
+    return out
+
+
 def _stem_signals(
     stems: dict[str, np.ndarray],
     mono: np.ndarray,
-    mix_power: np.ndarray,
     mix_onset: np.ndarray,
     bpm: float,
     report: Progress,
@@ -252,9 +284,7 @@ def _stem_signals(
 
     def one(name: str):
         if name == "global":
-            return stem_analysis(
-                mono, name, bpm=bpm, ref_rms=ref, power=mix_power, onset_env=mix_onset
-            )
+            return stem_analysis(mono, name, bpm=bpm, ref_rms=ref, onset_env=mix_onset)
         if name in VIRTUAL_BANDS:
             src, lo, hi = VIRTUAL_BANDS[name]
             y = band(stems[src], lo, hi)

@@ -502,6 +502,76 @@ def _hpss_energy(power: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
     return he, pe
 
 
+FEATURE_BLOCK = 4096
+"""Grid frames (41 s) of a stem's power spectrogram made at once by :func:`_frame_features`."""
+FEATURE_CONTEXT = 64
+"""Frames of context each side of a block: more than the HPSS medians reach (9 pooled frames
+of 4); a multiple of 4, so the pools fall on the whole song's grid."""
+
+
+def _power_frames(y: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Columns ``lo:hi`` of :func:`power_spectrogram` of ``y``, made from those samples only."""
+    import librosa
+
+    half = MEL_N_FFT // 2
+    a = lo * HOP - half  # first sample of frame lo (centred frames, zero padding)
+    b = (hi - 1) * HOP - half + MEL_N_FFT
+    seg = np.asarray(y[max(a, 0) : min(b, len(y))], dtype=np.float32)
+    seg = np.pad(seg, (max(0, -a), max(0, b - len(y))))
+    spec = librosa.stft(seg, n_fft=MEL_N_FFT, hop_length=HOP, center=False)[:, : hi - lo]
+    out = np.square(spec.real)
+    out += np.square(spec.imag)
+    return out
+
+
+def mel_db_blocks(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """``mel_db_from_power(power_spectrogram(y))`` made :data:`FEATURE_BLOCK` frames at a
+    time: float32 [N_MELS, n], without the whole spectrogram."""
+    n = n_hops(len(y))
+    out = np.empty((N_MELS, n), np.float32)
+    for a in range(0, n, FEATURE_BLOCK):
+        b = min(n, a + FEATURE_BLOCK)
+        out[:, a:b] = mel_db_from_power(_power_frames(y, a, b), sr)
+    return out
+
+
+def _frame_features(
+    y: np.ndarray, sr: int, n: int, power: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """Per-frame features of a stem from its power spectrogram -- mel_db [N_MELS, n],
+    centroid, flatness, harmonic / percussive energy (``he``, ``pe``), chroma [12, n] (each
+    frame over its max) -- made :data:`FEATURE_BLOCK` frames at a time when ``power`` is not
+    given, so a long song never holds a stem's whole spectrogram (the same numbers)."""
+    mel_fb, chroma_fb, freqs, _ = _filterbanks(sr)
+    out = {
+        "mel_db": np.empty((N_MELS, n), np.float32),
+        "centroid": np.empty(n),
+        "flatness": np.empty(n),
+        "he": np.empty(n),
+        "pe": np.empty(n),
+        "chroma": np.empty((12, n), np.float32),
+    }
+    step = n if power is not None else FEATURE_BLOCK
+    for a in range(0, n, max(step, 1)):
+        b = min(n, a + step)
+        if power is not None:
+            lo, hi, p = 0, n, power
+        else:
+            lo, hi = max(0, a - FEATURE_CONTEXT), min(n, b + FEATURE_CONTEXT)
+            p = _power_frames(y, lo, hi)
+        he, pe = _hpss_energy(p, sr)
+        out["he"][a:b], out["pe"][a:b] = he[a - lo : b - lo], pe[a - lo : b - lo]
+        p = p[:, a - lo : b - lo]
+        out["mel_db"][:, a:b] = mel_db_from_power(p, sr)
+        total = p.sum(axis=0, dtype=np.float64)
+        out["centroid"][a:b] = (freqs @ p) / np.maximum(total, 1e-20)
+        out["flatness"][a:b] = flatness(p)
+        chroma = chroma_fb @ p
+        chroma /= np.maximum(chroma.max(axis=0, keepdims=True), 1e-20)
+        out["chroma"][:, a:b] = chroma
+    return out
+
+
 def stem_analysis(
     y: np.ndarray,
     stem: str,
@@ -537,32 +607,28 @@ def stem_analysis(
         out["transient"] = pulses(*pick_hits(flux), n)
         return out, StemStats(np.zeros(n, np.float32), 0.0, 0.0)
 
-    power = power_spectrogram(y, sr) if power is None else _fit2(power, n)
-    mel_db = mel_db_from_power(power, sr)
+    feats = _frame_features(y, sr, n, None if power is None else _fit2(power, n))
+    mel_db = feats["mel_db"]
     flux = onset_strength(mel_db=mel_db) if onset_env is None else _fit(onset_env, n)
     out["flux"] = normalize(flux, floor=1.0)
     out["transient"] = pulses(*pick_hits(flux), n)
 
     loud = float(np.percentile(energy, 95)) if n else 0.0
     present = (energy > ENERGY_FLOOR) & (energy > loud * 10 ** (PRESENT_DB / 20))
-    _, chroma_fb, freqs, _ = _filterbanks(sr)
-    total = power.sum(axis=0, dtype=np.float64)
-    safe = np.maximum(total, 1e-20)
-    centroid = (freqs @ power) / safe
+    centroid = feats["centroid"]
     log_c = np.log2(np.maximum(centroid, 20.0))
     out["brightness"] = normalize_where(log_c, present, floor=0.25)
     out["brightness"] = hold(out["brightness"], present, 0.0).astype(np.float32)
-    flat = np.where(present, flatness(power), 0.0)
+    flat = np.where(present, feats["flatness"], 0.0)
     out["flatness"] = normalize_where(flat, present, floor=0.05)
 
-    he, pe = _hpss_energy(power, sr)
+    he, pe = feats["he"], feats["pe"]
     out["harmonic"] = normalize(np.sqrt(he), floor=ENERGY_FLOOR)
     out["percussive"] = normalize(np.sqrt(pe), floor=ENERGY_FLOOR)
     ratio = pe / np.maximum(he + pe, 1e-20)
     out["percussive_ratio"] = np.where(present, ratio, 0.0).astype(np.float32)
 
-    chroma = chroma_fb @ power
-    chroma /= np.maximum(chroma.max(axis=0, keepdims=True), 1e-20)
+    chroma = feats["chroma"]
     chroma *= present
     for k in range(12):
         out[f"chroma_{k}"] = chroma[k].astype(np.float32)

@@ -170,14 +170,41 @@ def separate_dsp(stereo: np.ndarray, sr: int) -> dict[str, np.ndarray]:
     See the module docstring for what it does and how rough it is. The four stems sum to the
     mono mix (``other`` is the remainder).
     """
-    import librosa
-
     mono = np.asarray(stereo, dtype=np.float32)
     if mono.ndim == 2:
-        mono = mono.mean(axis=1)
+        mono = mono.mean(axis=1, dtype=np.float32)
     n = len(mono)
     if n == 0:
         return {name: np.zeros(0, dtype=np.float32) for name in PHYSICAL_STEMS}
+    if n <= DSP_BLOCK + 2 * DSP_OVERLAP:
+        return _separate_dsp_whole(mono, sr)
+    # Every step is local (STFT frames, 0.6 s HPSS medians, the 3 s running median), so a
+    # long song is separated a block at a time with DSP_OVERLAP of context on each side:
+    # the same stems, with the spectrograms and masks of one block alive at a time.
+    out = {name: np.empty(n, dtype=np.float32) for name in PHYSICAL_STEMS}
+    for a in range(0, n, DSP_BLOCK):
+        b = min(n, a + DSP_BLOCK)
+        lo, hi = max(0, a - DSP_OVERLAP), min(n, b + DSP_OVERLAP)
+        part = _separate_dsp_whole(mono[lo:hi], sr)
+        for name in PHYSICAL_STEMS:
+            out[name][a:b] = part[name][a - lo : b - lo]
+    return out
+
+
+DSP_ALIGN = STFT_HOP * POOL_FRAMES * 4
+"""Blocks start on multiples of this (STFT hop x pooled frames x the running median's step),
+so every block's frames and pools fall on the whole song's grid."""
+DSP_OVERLAP = 48 * DSP_ALIGN
+"""Context on each side of a block (4.5 s at 44.1 kHz): more than everything a sample
+depends on (STFT window, HPSS kernels, the 3 s running median, the inverse STFT)."""
+DSP_BLOCK = 320 * DSP_ALIGN
+"""Samples separated per block (30 s at 44.1 kHz)."""
+
+
+def _separate_dsp_whole(mono: np.ndarray, sr: int) -> dict[str, np.ndarray]:
+    import librosa
+
+    n = len(mono)
     spec = librosa.stft(mono, n_fft=N_FFT, hop_length=STFT_HOP)
     masks = dsp_masks(np.abs(spec), sr)
     out = {

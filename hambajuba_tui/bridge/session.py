@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from hambajuba_tui.bridge.dance import INTENSITY_SOURCES, SILENCE_MODES, Stage
 from hambajuba_tui.bridge.masks import PRESETS
 from hambajuba_tui.bridge.prominence import RANKS
 from hambajuba_tui.bridge.scenes import MODES as SCENE_MODES
+from hambajuba_tui.safeio import LoadError, load_toml
 from hambajuba_tui.vocab import (
     BLOCKS,
     MASK_SIZE,
@@ -208,9 +208,37 @@ def to_dict(session: Session) -> dict:
     }
 
 
+def _kind(value) -> str:
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def _table(where: str, value) -> dict:
+    if not isinstance(value, dict):
+        raise SessionError(f"{where}: expected a table, got {_kind(value)}")
+    return value
+
+
+def _painted(where: str, value) -> tuple[tuple[float, ...], ...]:
+    expected = f"expected an array of {MASK_SIZE} arrays of {MASK_SIZE} numbers 0..1"
+    if not isinstance(value, list) or len(value) > MASK_SIZE:
+        raise SessionError(f"{where}: {expected}, got {_kind(value)}")
+    rows = []
+    for r, row in enumerate(value):
+        if not isinstance(row, list) or len(row) > MASK_SIZE:
+            raise SessionError(f"{where}[{r}]: {expected}, got {_kind(row)}")
+        for c, v in enumerate(row):
+            _number(f"{where}[{r}][{c}]", v, 0.0, 1.0)
+        rows.append(tuple(float(v) for v in row))
+    return tuple(rows)
+
+
 def _build(cls, where: str, table, **converted):
     if not isinstance(table, dict):
-        raise SessionError(f"{where}: expected a table")
+        raise SessionError(f"{where}: expected a table, got {_kind(table)}")
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(table) - names)
     if unknown:
@@ -232,11 +260,11 @@ def from_dict(data: dict, origin: str = "session", base: Session | None = None) 
         if data.get("version", FORMAT_VERSION) != FORMAT_VERSION:
             raise SessionError(f"version {data.get('version')!r} is not {FORMAT_VERSION}")
         blocks = []
-        raw_blocks = data.get("blocks", {})
+        raw_blocks = _table("[blocks]", data.get("blocks", {}))
         for name in raw_blocks:
             _one_of("blocks", name, BLOCKS)
         for name, default in zip(BLOCKS, base.blocks):
-            raw = dict(raw_blocks.get(name, {}))
+            raw = dict(_table(f'[blocks."{name}"]', raw_blocks.get(name, {})))
             stage = raw.pop("stage", None)
             converted = {}
             if stage is not None:
@@ -245,7 +273,7 @@ def from_dict(data: dict, origin: str = "session", base: Session | None = None) 
                     default.stage, **{k: getattr(given, k) for k in stage}
                 )
             if "painted" in raw:
-                converted["painted"] = tuple(tuple(float(v) for v in row) for row in raw["painted"])
+                converted["painted"] = _painted(f'[blocks."{name}"] painted', raw["painted"])
             merged = {
                 **dataclasses.asdict(default),
                 "stage": default.stage,
@@ -253,8 +281,11 @@ def from_dict(data: dict, origin: str = "session", base: Session | None = None) 
                 **raw,
             }
             blocks.append(_build(BlockSettings, f'[blocks."{name}"]', merged, **converted))
-        scenes = {**dataclasses.asdict(base.scenes), **data.get("scenes", {})}
-        comp = {**dataclasses.asdict(base.composition), **data.get("composition", {})}
+        scenes = {**dataclasses.asdict(base.scenes), **_table("[scenes]", data.get("scenes", {}))}
+        comp = {
+            **dataclasses.asdict(base.composition),
+            **_table("[composition]", data.get("composition", {})),
+        }
         return Session(
             blocks=tuple(blocks),
             scenes=_build(SceneSettings, "[scenes]", scenes),
@@ -279,11 +310,9 @@ def save(session: Session, path: Path) -> None:
 
 def load(path: Path, base: Session | None = None) -> Session:
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SessionError(f"{path}: cannot read ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SessionError(f"{path}: {exc}") from None
+        data = load_toml(path, "performance")
+    except LoadError as exc:
+        raise SessionError(str(exc)) from None
     return from_dict(data, str(path), base)
 
 

@@ -28,9 +28,11 @@ def decoders_dir() -> Path:
 
 
 def _index() -> dict:
+    from hambajuba_tui.safeio import LoadError, load_json
+
     try:
-        data = json.loads((decoders_dir() / "index.json").read_text())
-    except (OSError, ValueError):
+        data = load_json(decoders_dir() / "index.json", "decoder index", 16 * 1024 * 1024)
+    except LoadError:
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -7,7 +7,6 @@ shadow a built-in pack of the same name.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,6 +15,7 @@ from hambajuba_tui.bridge.dance import Stage
 from hambajuba_tui.bridge.session import SOURCES, STAGE_RANGE, BlockSettings, Session
 from hambajuba_tui.catalog.errors import CatalogError
 from hambajuba_tui.paths import data_dir
+from hambajuba_tui.safeio import MAX_TOML_BYTES, LoadError, parse_toml, read_text
 from hambajuba_tui.vocab import BLOCKS, N_FEATURES, is_feature_id
 
 
@@ -63,9 +63,9 @@ PACK_VERSION = 1
 
 def parse_pack(text: str, origin: str) -> FeaturePack:
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise PackError(f"{origin}: {exc}") from None
+        data = parse_toml(text, origin)
+    except LoadError as exc:
+        raise PackError(str(exc)) from None
     unknown = set(data) - PACK_KEYS
     if unknown:
         raise PackError(
@@ -133,6 +133,13 @@ def list_packs() -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+def _read(path: Path) -> str:
+    try:
+        return read_text(path, MAX_TOML_BYTES, "pack")
+    except LoadError as exc:
+        raise PackError(str(exc)) from None
+
+
 def load_pack(path: Path | str | None = None) -> FeaturePack:
     """A pack by file path, or by name (user packs, then built-in); default: ``default``."""
     if path is None:
@@ -141,15 +148,10 @@ def load_pack(path: Path | str | None = None) -> FeaturePack:
     name = str(path)
     is_name = candidate.suffix != ".toml" and candidate.name == name
     if not is_name or candidate.is_file():
-        try:
-            return parse_pack(candidate.read_text(encoding="utf-8"), str(candidate))
-        except OSError as exc:
-            raise PackError(f"{candidate}: cannot read pack: {exc.strerror or exc}") from None
-        except UnicodeDecodeError:
-            raise PackError(f"{candidate}: not UTF-8 text") from None
+        return parse_pack(_read(candidate), str(candidate))
     user = user_packs_dir() / f"{name}.toml"
-    if user.is_file():
-        return parse_pack(user.read_text(encoding="utf-8"), str(user))
+    if user.exists():
+        return parse_pack(_read(user), str(user))
     text = _builtin(name)
     if text is None:
         raise PackError(

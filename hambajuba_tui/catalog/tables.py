@@ -21,11 +21,14 @@ from pathlib import Path
 
 from hambajuba_tui.catalog.errors import CatalogError
 from hambajuba_tui.paths import data_dir
+from hambajuba_tui.safeio import LoadError, check_regular, load_json, nesting_depth, read_bytes
 from hambajuba_tui.vocab import BLOCKS, N_FEATURES, is_feature_id
 
 CONFIDENCES: tuple[str, ...] = ("high", "medium", "low")
 FIELDS = ("id", "label", "category", "confidence", "meanActivation")
 MAX_TABLE_BYTES = 64 * 1024 * 1024
+MAX_TABLE_DEPTH = 8
+"""A table is a list of flat rows: two levels; a little room for extra fields."""
 MANIFEST = "manifest.json"
 
 
@@ -113,13 +116,23 @@ def _row(origin: str, n: int, raw: object, block: str) -> Feature:
 def parse_table(data: bytes, origin: str, block: str) -> LabelTable:
     """Validate one table's bytes; ``origin`` names the file in every error."""
     try:
-        rows = json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise LabelError(f"{origin}: not UTF-8 text (byte {exc.start})") from None
+    depth = nesting_depth(text, toml=False)
+    if depth > MAX_TABLE_DEPTH:
+        raise LabelError(
+            f"{origin}: nested {depth} levels deep; a label table is a list of rows "
+            f"(at most {MAX_TABLE_DEPTH} levels)"
+        )
+    try:
+        rows = json.loads(text)
     except json.JSONDecodeError as exc:
         raise LabelError(
             f"{origin}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise LabelError(f"{origin}: nested too deeply for a label table") from None
     if not isinstance(rows, list):
         raise LabelError(f"{origin}: expected a JSON list of rows, got {type(rows).__name__}")
     if not rows:
@@ -139,12 +152,9 @@ def read_table(path: Path, block: str | None = None) -> LabelTable:
     path = Path(path)
     block = block or block_of(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_TABLE_BYTES:
-            raise LabelError(f"{path}: {size} bytes is too large for a label table")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise LabelError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        data = read_bytes(path, MAX_TABLE_BYTES, "label table")
+    except LoadError as exc:
+        raise LabelError(str(exc)) from None
     return parse_table(data, str(path), block)
 
 
@@ -171,6 +181,10 @@ def table_files(paths: Iterable[Path]) -> list[Path]:
                 )
             found += inside
         elif p.exists():
+            try:
+                check_regular(p, "label table")
+            except LoadError as exc:
+                raise LabelError(str(exc)) from None
             found.append(p)
         else:
             raise LabelError(f"{p}: no such file or folder")
@@ -231,8 +245,8 @@ def import_tables(
 
 def read_manifest(folder: Path) -> dict[str, dict]:
     try:
-        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = load_json(folder / MANIFEST, "label manifest", 1024 * 1024)
+    except LoadError:
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -241,5 +255,5 @@ def load_tables(folder: Path | None = None) -> dict[str, LabelTable]:
     """Every imported table, by block (blocks without a table are absent)."""
     folder = Path(folder) if folder is not None else labels_dir()
     return {
-        b: read_table(folder / f"{b}.json", b) for b in BLOCKS if (folder / f"{b}.json").is_file()
+        b: read_table(folder / f"{b}.json", b) for b in BLOCKS if (folder / f"{b}.json").exists()
     }

@@ -11,7 +11,6 @@ these errors) without importing it.
 
 from __future__ import annotations
 
-import json
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -94,8 +93,14 @@ class SaeWeights:
 def _safe_load(path: Path) -> object:
     import torch
 
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"{path}: file is missing")
+    from hambajuba_tui.safeio import LoadError, check_regular
+
+    try:
+        check_regular(path, "checkpoint")
+    except LoadError as exc:
+        raise CheckpointError(str(exc)) from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -113,12 +118,14 @@ def _safe_load(path: Path) -> object:
 
 
 def _read_config(path: Path) -> dict:
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"{path}: file is missing")
+    from hambajuba_tui.safeio import LoadError, load_json
+
     try:
-        config = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
+        config = load_json(path, "checkpoint config", 1024 * 1024)
+    except LoadError as exc:
+        raise CheckpointError(str(exc)) from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
     for key in ("d_model", "n_dirs_local"):

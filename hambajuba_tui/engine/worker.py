@@ -50,6 +50,13 @@ class Stop:
     pass
 
 
+@dataclass(frozen=True)
+class Go:
+    """To a spare worker (started ready and idle): take over, with this session."""
+
+    session: Session
+
+
 # -- messages: worker → TUI ------------------------------------------------------------------
 @dataclass(frozen=True)
 class Ready:
@@ -167,8 +174,9 @@ def _start_engine(conn, cfg: WorkerConfig, clock):
         return make_engine("preview", cfg.width, cfg.height, cfg.session.seed)
 
 
-def worker_main(conn, cfg: WorkerConfig) -> None:
-    """Entry point of the spawned process."""
+def worker_main(conn, cfg: WorkerConfig, spare: bool = False) -> None:
+    """Entry point of the spawned process. A ``spare`` loads its engine, then waits for
+    :class:`Go` before it says Ready and renders (so a dead worker is replaced at once)."""
     from hambajuba_tui.bridge.conductor import Conductor
     from hambajuba_tui.engine.ring import FrameRing
     from hambajuba_tui.player import MediaClock
@@ -187,8 +195,20 @@ def worker_main(conn, cfg: WorkerConfig) -> None:
         if engine is not None:
             engine.close()
         return
-    conn.send(Ready(engine.name, cfg.width, cfg.height))
     try:
+        if spare:
+            msg = conn.recv()
+            while isinstance(msg, SetAnalysis):  # the show moved on while this one waited
+                cfg = dataclasses.replace(cfg, analysis=msg.analysis)
+                conductor = Conductor(msg.analysis, conductor.session)
+                msg = conn.recv()
+            if not isinstance(msg, Go):
+                return
+            if msg.session.seed != conductor.session.seed:
+                engine.reseed(msg.session.seed)
+            conductor.set_session(msg.session)
+            _set_scenes(engine, msg.session)
+        conn.send(Ready(engine.name, cfg.width, cfg.height))
         _loop(conn, cfg, engine, ring, clock, conductor)
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         pass
@@ -277,24 +297,61 @@ def _loop(conn, cfg, engine: Engine, ring, clock, conductor) -> None:
         time.sleep(max(0.0, next_tick - time.monotonic()))
 
 
+SPARE_ENGINES = ("preview",)
+"""Engines that keep a spare worker loaded and idle, so a dead worker is replaced within a
+frame or two instead of a new process's start (seconds). Not sdxl-turbo: a spare would hold a
+second copy of the model in GPU memory."""
+
+
 class EngineWorker:
-    """TUI-side handle of the worker process."""
+    """TUI-side handle of the worker process (and of its idle spare, see SPARE_ENGINES)."""
 
     def __init__(self, cfg: WorkerConfig) -> None:
         self.cfg = cfg
         self.proc = None
         self._conn = None
+        self._spare = None
+        """(process, connection) of the spare, or None."""
+        self._want_spare = False
         self.starts = 0
 
-    def start(self) -> None:
+    def _spawn(self, spare: bool):
         ctx = mp.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self.proc = ctx.Process(
-            target=worker_main, args=(child, self.cfg), name="hambajuba-engine", daemon=True
+        conn, child = ctx.Pipe()
+        proc = ctx.Process(
+            target=worker_main,
+            args=(child, self.cfg, spare),
+            name="hambajuba-engine-spare" if spare else "hambajuba-engine",
+            daemon=True,
         )
-        self.proc.start()
+        proc.start()
         child.close()
+        return proc, conn
+
+    def start(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None and spare[0].is_alive():
+            self.proc, self._conn = spare
+            try:
+                self._conn.send(Go(self.cfg.session))
+            except OSError:
+                self.proc, self._conn = self._spawn(spare=False)
+        else:
+            if spare is not None:
+                self._end(*spare)
+            self.proc, self._conn = self._spawn(spare=False)
         self.starts += 1
+        self._want_spare = self.cfg.engine in SPARE_ENGINES  # spawned once this one is Ready
+
+    @staticmethod
+    def _end(proc, conn, timeout: float = 1.0) -> None:
+        with contextlib.suppress(OSError):
+            conn.send(Stop())
+        proc.join(timeout)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(1.0)
+        conn.close()
 
     @property
     def alive(self) -> bool:
@@ -318,6 +375,11 @@ class EngineWorker:
                 out.append(self._conn.recv())
         except (EOFError, OSError):
             pass
+        if self._want_spare and any(isinstance(m, Ready) for m in out):
+            # not before: a spare loading beside a starting worker slows both
+            self._want_spare = False
+            if self._spare is None:
+                self._spare = self._spawn(spare=True)
         return out
 
     def set_session(self, session: Session) -> None:
@@ -328,8 +390,14 @@ class EngineWorker:
         """Hand over to a new analysis of the same song (kept for a restart too)."""
         self.cfg = dataclasses.replace(self.cfg, analysis=analysis)
         self.send(SetAnalysis(analysis))
+        if self._spare is not None:  # a spare spawned with the old one is told too
+            with contextlib.suppress(OSError):
+                self._spare[1].send(SetAnalysis(analysis))
 
-    def stop(self, timeout: float = 3.0) -> None:
+    def stop(self, timeout: float = 3.0, keep_spare: bool = False) -> None:
+        if self._spare is not None and not keep_spare:
+            spare, self._spare = self._spare, None
+            self._end(*spare, timeout=0.5)
         if self.proc is None:
             return
         self.send(Stop())

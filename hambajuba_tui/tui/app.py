@@ -8,6 +8,7 @@ worker process the Show spawns.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from textual import events
@@ -32,7 +33,19 @@ from hambajuba_tui.tui.recording import recorder_from_env
 from hambajuba_tui.tui.skin import Skin, default_skin, load_skin, skin_files
 from hambajuba_tui.tui.status import StatusInfo, StatusLine, input_text, link_text
 from hambajuba_tui.tui.tendrils import BEAD_STEPS, Tendrils
-from hambajuba_tui.tui.textual_private import AfterDisplay
+from hambajuba_tui.tui.textual_private import AfterDisplay, LogCrash
+
+
+def write_crash_log(error: BaseException) -> Path:
+    """Write ``error``'s traceback to a new log file; returns its path."""
+    import traceback
+
+    from hambajuba_tui.paths import crash_log_path
+
+    path = crash_log_path()
+    path.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
+    return path
+
 
 SEEK_S = 5.0
 MIN_SIZE = (40, 12)
@@ -58,7 +71,7 @@ def skin_theme(skin: Skin) -> Theme:
     )
 
 
-class HambajubaApp(Instrument, AfterDisplay, App):
+class HambajubaApp(Instrument, AfterDisplay, LogCrash, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "hambajuba"
     BINDINGS = [
@@ -301,6 +314,14 @@ class HambajubaApp(Instrument, AfterDisplay, App):
     def action_seek(self, seconds: float) -> None:
         self.show.seek_by(float(seconds))
 
+    crash_log: Path | None = None
+    """Where the traceback of a crash went (None: no crash)."""
+
+    def on_crash(self, error: Exception) -> None:
+        """A crash: the traceback goes to a log file, not over the restored terminal; the
+        app exits with code 1 and the CLI prints one line naming the log."""
+        self.crash_log = write_crash_log(error)
+
     def action_cycle_skin(self) -> None:
         """Put on the next skin (the user's skins, then the built-ins)."""
         files = skin_files()
@@ -312,7 +333,20 @@ class HambajubaApp(Instrument, AfterDisplay, App):
         )
         self._skin_at = (i + 1) % len(files)
         name, origin, path = files[self._skin_at]
+        # Read and check the file off the UI thread: the creature keeps dancing meanwhile.
+        self.run_worker(
+            partial(self._load_skin, name, origin, path),
+            thread=True,
+            group="skin",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    def _load_skin(self, name: str, origin: str, path) -> None:
         skin, problems = load_skin(path)
+        self.call_from_thread(self._wear_skin, name, origin, skin, problems)
+
+    def _wear_skin(self, name: str, origin: str, skin: Skin, problems: list[str]) -> None:
         for problem in problems:  # the default stands in
             self.notify(problem, severity="error", timeout=8)
         self.apply_skin(skin)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rich.cells import cell_len
 
+from hambajuba_tui.safeio import MAX_DEPTH, LoadError, load_toml, nesting_depth, read_text
 from hambajuba_tui.vocab import PHYSICAL_STEMS
 
 _HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -24,6 +25,10 @@ BORDERS = ("round", "heavy", "double", "solid", "ascii", "none")
 FACE_STATES = ("open", "closed", "wide", "asleep")
 MOUTH_STATES = ("rest", "open", "wide", "asleep")
 MAX_FRAME_WIDTH = 40
+MAX_SKIN_BYTES = 64 * 1024
+"""A skin is a few KB; larger files are refused with a message."""
+MAX_PROBLEMS = 50
+"""Problems listed for one skin; the rest are counted."""
 """Face lines wider than this (cells) could not fit the smallest window."""
 
 SCHEMA: dict[str, dict[str, str] | str] = {
@@ -126,8 +131,8 @@ def find_skin(name_or_path: str | Path) -> Path | None:
     """Search order: a path to a file, then ``<name>.toml`` in the user config dir ``skins/``,
     then the built-in ``skins/``."""
     path = Path(name_or_path)
-    if path.is_file():
-        return path
+    if path.is_file() or (path.exists() and path.suffix == ".toml"):
+        return path  # a special file is refused, by type, when it is read
     for folder in (user_dir(), builtin_dir()):
         candidate = folder / f"{path.stem if path.suffix == '.toml' else path.name}.toml"
         if candidate.is_file() and path.parent == Path("."):
@@ -138,9 +143,9 @@ def find_skin(name_or_path: str | Path) -> Path | None:
 def describe(path: Path) -> str:
     """The skin's one-line description (empty when it has none or cannot be read)."""
     try:
-        value = tomllib.loads(path.read_text(encoding="utf-8")).get("description", "")
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return "(cannot be read)"
+        value = load_toml(path, "skin", MAX_SKIN_BYTES).get("description", "")
+    except LoadError as exc:
+        return f"(cannot be read: {str(exc).removeprefix(f'{path}: ')})"
     return value.splitlines()[0] if isinstance(value, str) and value else ""
 
 
@@ -154,24 +159,35 @@ def _norm_table(raw: str) -> str:
     return ".".join(a or b or c for a, b, c in parts)
 
 
+class KeyLines:
+    """Where each key is set in a TOML text, from one pass over it (tomllib keeps no
+    positions): finding a key's line is then a dict look-up, so checking stays linear."""
+
+    def __init__(self, text: str) -> None:
+        self.keys: dict[tuple[str, str], int] = {}
+        self.headers: dict[str, int] = {}
+        self.anywhere: dict[str, int] = {}
+        current = ""
+        for n, line in enumerate(text.splitlines(), 1):
+            header = _HEADER.match(line)
+            if header:
+                current = _norm_table(header.group(1))
+                self.headers.setdefault(current, n)
+                continue
+            m = _KEY.match(line)
+            if m:
+                key = m.group(1) or m.group(2) or m.group(3)
+                self.keys.setdefault((current, key), n)
+                self.anywhere.setdefault(key, n)
+
+    def line(self, table: str, key: str) -> int:
+        return self.keys.get((table, key)) or self.headers.get(table) or self.anywhere.get(key) or 1
+
+
 def key_line(text: str, table: str, key: str) -> int:
-    """The 1-based line where ``key`` is set in ``[table]`` ("" = top level): a small scan of
-    the TOML text, since tomllib keeps no positions. Falls back to the table's header (a key
-    set in an inline table), then to line 1."""
-    current, header_line, anywhere = "", 0, 0
-    for n, line in enumerate(text.splitlines(), 1):
-        header = _HEADER.match(line)
-        if header:
-            current = _norm_table(header.group(1))
-            if current == table and not header_line:
-                header_line = n
-            continue
-        m = _KEY.match(line)
-        if m and (m.group(1) or m.group(2) or m.group(3)) == key:
-            if current == table:
-                return n
-            anywhere = anywhere or n
-    return header_line or anywhere or 1
+    """The 1-based line where ``key`` is set in ``[table]`` ("" = top level). Falls back to
+    the table's header (a key set in an inline table), then to line 1."""
+    return KeyLines(text).line(table, key)
 
 
 # -- validation ------------------------------------------------------------------------------
@@ -185,11 +201,23 @@ class _Checker:
     def __init__(self, text: str, origin: str) -> None:
         self.text, self.origin = text, origin
         self.problems: list[str] = []
+        self.more = 0
+        """Problems past :data:`MAX_PROBLEMS`, counted, not listed."""
+        self._lines: KeyLines | None = None
 
     def say(self, table: str, key: str, message: str) -> None:
-        line = key_line(self.text, table, key)
+        if len(self.problems) >= MAX_PROBLEMS:
+            self.more += 1
+            return
+        if self._lines is None:
+            self._lines = KeyLines(self.text)
+        line = self._lines.line(table, key)
         where = f"[{table}] {key}" if table else key
         self.problems.append(f"{self.origin}:{line}: {where}: {message}")
+
+    def all_problems(self) -> list[str]:
+        more = [f"{self.origin}: … and {self.more} more problems"] if self.more else []
+        return self.problems + more
 
     def table(self, name: str, data: object) -> None:
         spec = (
@@ -206,7 +234,7 @@ class _Checker:
             return
         for k, v in data.items():
             if k not in spec:
-                self.say(name, k, f"unknown key {k!r} (known: {', '.join(sorted(spec))})")
+                self.say(name, k, f"unknown key {k!r:.60} (known: {', '.join(sorted(spec))})")
                 continue
             kind = spec[k]
             if kind == "table":
@@ -340,22 +368,43 @@ def _default_doc() -> dict:
 
 
 def parse_skin(text: str, origin: str) -> Skin:
-    """The skin in ``text`` over the default one; :class:`SkinError` lists every problem."""
+    """The skin in ``text`` over the default one; :class:`SkinError` lists every problem
+    (the first :data:`MAX_PROBLEMS`, then how many more)."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_SKIN_BYTES:
+        raise SkinError(
+            [f"{origin}: skin too large ({size:,} bytes; the limit is {MAX_SKIN_BYTES:,})"]
+        )
+    depth = nesting_depth(text)
+    if depth > MAX_DEPTH:
+        raise SkinError(
+            [f"{origin}: nested {depth} levels deep; a skin may nest at most {MAX_DEPTH} levels"]
+        )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         found = re.search(r"line (\d+)", str(exc))
         line = found.group(1) if found else max(1, len(text.splitlines()))  # end of document
         raise SkinError([f"{origin}:{line}: TOML syntax: {exc}"]) from None
+    except RecursionError:
+        raise SkinError([f"{origin}: nested too deeply (at most {MAX_DEPTH} levels)"]) from None
     checker = _Checker(text, origin)
     checker.table("", data)
     if checker.problems:
-        raise SkinError(checker.problems)
+        raise SkinError(checker.all_problems())
     merged = _merge(_default_doc(), data)
     _cross_checks(checker, merged)
     if checker.problems:
-        raise SkinError(checker.problems)
+        raise SkinError(checker.all_problems())
     return _build(merged, origin)
+
+
+def read_skin(path: Path) -> str:
+    """A skin file's text; :class:`SkinError` for a special file, a huge one, or not UTF-8."""
+    try:
+        return read_text(path, MAX_SKIN_BYTES, "skin")
+    except LoadError as exc:
+        raise SkinError([str(exc)]) from None
 
 
 def default_skin() -> Skin:
@@ -376,10 +425,6 @@ def load_skin(name_or_path: str | Path | None) -> tuple[Skin, list[str]]:
             f"{names}); using the default skin"
         ]
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return default_skin(), [f"{path}: cannot read skin ({exc}); using the default skin"]
-    try:
-        return parse_skin(text, str(path)), []
+        return parse_skin(read_skin(path), str(path)), []
     except SkinError as exc:
         return default_skin(), [*exc.problems[:-1], f"{exc.problems[-1]}; using the default skin"]

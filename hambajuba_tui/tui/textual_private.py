@@ -2,7 +2,8 @@
 
 The heart pane draws its image with escapes written straight to the terminal (kitty graphics,
 sixel, half-blocks), beside Textual's compositor rather than through it. That needs four things
-Textual does not offer publicly; they are here, and nowhere else in ``tui/``:
+Textual does not offer publicly, and a crash needs a fifth; they are here, and nowhere else in
+``tui/``:
 
 - :class:`AfterDisplay` overrides ``App._display``: the one place Textual writes a screen update,
   so the heart learns which cells an update painted over (text replaces graphics there).
@@ -12,6 +13,8 @@ Textual does not offer publicly; they are here, and nowhere else in ``tui/``:
   a terminal draws images over text, so the heart stops above a toast instead of hiding it.
 - :func:`update_touches` reads a compositor update's ``spans`` (``ChopsUpdate``) or ``region``
   (``LayoutUpdate``): which cells it wrote.
+- :class:`LogCrash` overrides ``App._handle_exception``: Textual prints a crash's traceback
+  over the restored terminal; the app writes it to a log instead and exits non-zero.
 
 ``tests/test_textual_private.py`` checks each of these against the installed Textual, so an
 upgrade that changes one fails there, loudly, instead of leaving a blank or flickering heart;
@@ -91,3 +94,25 @@ def update_touches(update, region: Region) -> bool:
     if written is not None:
         return written.x < x1 and written.right > x0 and written.y < y1 and written.bottom > y0
     return True
+
+
+class LogCrash:
+    """An App mixin (before ``App`` in the bases): an unhandled exception goes to
+    :meth:`on_crash` (e.g. to write a log) instead of Textual's traceback on the terminal; the
+    app still ends as Textual ends a crashed app (return code 1, ``run_test`` re-raises it).
+
+    ``App._handle_exception`` is Textual's one handler for errors in handlers and workers; the
+    rest mirrors its ending (``_return_code``, ``_exception`` and ``_exception_event`` that
+    ``run_test`` waits on, then ``_close_messages_no_wait`` as ``_fatal_error`` does) without
+    its printing."""
+
+    def _handle_exception(self, error: Exception) -> None:
+        self.on_crash(error)
+        self._return_code = 1
+        if self._exception is None:
+            self._exception = error
+            self._exception_event.set()
+        self._close_messages_no_wait()
+
+    def on_crash(self, error: Exception) -> None:
+        """Called with the exception that ended the app (override it)."""
