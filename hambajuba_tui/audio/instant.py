@@ -184,7 +184,7 @@ class AnalysisJob:
         from the cache. Returns whether one was started."""
         if not self.closed:
             self.poll()
-        if self.state != "analysing":  # as last heard, if the show has closed the job already
+        if self.state not in ("fast pass", "analysing"):  # as last heard, if the show closed it
             return False
         import subprocess
         import sys
