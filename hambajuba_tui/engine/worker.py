@@ -174,15 +174,26 @@ def _start_engine(conn, cfg: WorkerConfig, clock):
         return make_engine("preview", cfg.width, cfg.height, cfg.session.seed)
 
 
-def worker_main(conn, cfg: WorkerConfig, spare: bool = False) -> None:
+def worker_main(conn, cfg: WorkerConfig | None, spare: bool = False) -> None:
     """Entry point of the spawned process. A ``spare`` loads its engine, then waits for
-    :class:`Go` before it says Ready and renders (so a dead worker is replaced at once)."""
+    :class:`Go` before it says Ready and renders (so a dead worker is replaced at once).
+    Without ``cfg`` (a prespawned worker) it imports what it needs, then waits for its
+    WorkerConfig as the first message."""
     from hambajuba_tui.bridge.conductor import Conductor
     from hambajuba_tui.engine.ring import FrameRing
     from hambajuba_tui.player import MediaClock
     from hambajuba_tui.threads import one_blas_thread
 
     one_blas_thread()  # for this process's life: small products, a busy machine
+    if cfg is None:
+        import hambajuba_tui.engine.preview  # noqa: F401  (loaded while the song decodes)
+
+        try:
+            cfg = conn.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        if not isinstance(cfg, WorkerConfig):
+            return
     engine = None
     try:
         ring = FrameRing.attach(cfg.ring_name)
@@ -303,6 +314,33 @@ frame or two instead of a new process's start (seconds). Not sdxl-turbo: a spare
 second copy of the model in GPU memory."""
 
 
+_prespawned = None
+"""(process, connection) of a worker spawned before its show exists (see :func:`prespawn`)."""
+
+
+def prespawn() -> None:
+    """Start a worker process now, before the song is decoded: its interpreter and imports
+    load on the other core meanwhile, and the first EngineWorker to start takes it over by
+    sending its config. (A worker never taken over exits with this process.)"""
+    global _prespawned
+    if _prespawned is not None:
+        return
+    ctx = mp.get_context("spawn")
+    conn, child = ctx.Pipe()
+    proc = ctx.Process(target=worker_main, args=(child, None), name="hambajuba-engine", daemon=True)
+    proc.start()
+    child.close()
+    _prespawned = (proc, conn)
+
+
+def _end_quietly(proc, conn) -> None:
+    with contextlib.suppress(OSError):
+        conn.close()
+    proc.join(0.5)
+    if proc.is_alive():
+        proc.terminate()
+
+
 class EngineWorker:
     """TUI-side handle of the worker process (and of its idle spare, see SPARE_ENGINES)."""
 
@@ -316,6 +354,17 @@ class EngineWorker:
         self.starts = 0
 
     def _spawn(self, spare: bool):
+        global _prespawned
+        if not spare and _prespawned is not None:
+            proc, conn = _prespawned
+            _prespawned = None
+            if proc.is_alive():
+                try:
+                    conn.send(self.cfg)
+                    return proc, conn
+                except OSError:
+                    pass
+            _end_quietly(proc, conn)
         ctx = mp.get_context("spawn")
         conn, child = ctx.Pipe()
         proc = ctx.Process(

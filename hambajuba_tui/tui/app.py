@@ -311,6 +311,10 @@ class HambajubaApp(Instrument, AfterDisplay, LogCrash, App):
     def action_toggle_pause(self) -> None:
         self.show.toggle_pause()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Live input has no seek: its keys leave the footer and do nothing."""
+        return not (action == "seek" and self.show.live)
+
     def action_seek(self, seconds: float) -> None:
         self.show.seek_by(float(seconds))
 
