@@ -122,15 +122,15 @@ def time_demucs_architecture(minutes: float, mix: np.ndarray) -> dict:
     }
 
 
-def tiled(analysis: Analysis, n_frames: int, song_hash: str) -> Analysis:
-    """``analysis`` with every signal repeated to ``n_frames``: the size and keys of a real
+def tiled(analysis: Analysis, n_hops: int, song_hash: str) -> Analysis:
+    """``analysis`` with every signal repeated to ``n_hops``: the size and keys of a real
     analysis of that length, for timing the cache without analysing it."""
-    reps = int(np.ceil(n_frames / max(analysis.n_frames, 1)))
-    signals = {k: np.tile(v, reps)[:n_frames] for k, v in analysis.signals.items()}
+    reps = int(np.ceil(n_hops / max(analysis.n_hops, 1)))
+    signals = {k: np.tile(v, reps)[:n_hops] for k, v in analysis.signals.items()}
     period = analysis.duration
     beats = np.concatenate([analysis.beats + k * period for k in range(reps)])
     downbeats = np.concatenate([analysis.downbeats + k * period for k in range(reps)])
-    duration = (n_frames - 1) / analysis.rate
+    duration = (n_hops - 1) / analysis.rate
     return Analysis(
         song_hash=song_hash,
         duration=duration,
@@ -151,11 +151,11 @@ def time_cached_load(root: Path, mix: np.ndarray, analysed: Analysis, minutes: f
     audio = song_of(CACHED_MINUTES, mix)
     sf.write(path, audio, SAMPLE_RATE, subtype="PCM_16")
     song_hash = content_hash(path)
-    n_frames = 1 + len(audio) // round(SAMPLE_RATE / analysed.rate)
-    if minutes == CACHED_MINUTES and analysed.n_frames == n_frames:
+    n_hops = 1 + len(audio) // round(SAMPLE_RATE / analysed.rate)
+    if minutes == CACHED_MINUTES and analysed.n_hops == n_hops:
         entry, how = analysed, "analysed"
     else:
-        entry, how = tiled(analysed, n_frames, song_hash), f"tiled from {minutes:g} min"
+        entry, how = tiled(analysed, n_hops, song_hash), f"tiled from {minutes:g} min"
     entry.song_hash = song_hash
     cache_dir = root / "cache3"
     saved = cache.save(entry, cache_dir)
@@ -165,7 +165,7 @@ def time_cached_load(root: Path, mix: np.ndarray, analysed: Analysis, minutes: f
         start = time.perf_counter()
         hit = analyze(path, cache_dir=cache_dir, stems_backend=entry.stems_backend)
         full.append(time.perf_counter() - start)
-        assert hit.n_frames == n_frames, "cache miss"
+        assert hit.n_hops == n_hops, "cache miss"
         start = time.perf_counter()
         cache.load_cached(song_hash, cache_dir)
         load_only.append(time.perf_counter() - start)

@@ -14,17 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_USAGE, EXIT_INPUT, EXIT_CANCELLED = 2, 3, 130
-EXIT_CRASH = 70
-"""The TUI crashed (EX_SOFTWARE); its traceback is in a log file."""
-
-
-class CliError(Exception):
-    """An error to print as one line, with its exit code."""
-
-    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
-        super().__init__(message)
-        self.code = code
+from hambajuba_tui.cli_errors import EXIT_CANCELLED, EXIT_CRASH, EXIT_INPUT, EXIT_USAGE, CliError
 
 
 def _stems_option(p: argparse.ArgumentParser) -> None:
@@ -201,7 +191,7 @@ def cmd_serve(args) -> int:
 
 
 def _add_features_parser(sub) -> None:
-    """``hambajuba features list | search | show | import | pull | embed`` (catalog/commands.py)."""
+    """``hambajuba features list | search | show | import | pull | embed`` (cli_features.py)."""
     from hambajuba_tui.vocab import BLOCKS
 
     confidences = ("high", "medium", "low")
@@ -240,12 +230,9 @@ def _add_features_parser(sub) -> None:
 
 
 def cmd_features(args) -> int:
-    from hambajuba_tui.catalog.commands import FeaturesError, run
+    from hambajuba_tui.cli_features import run
 
-    try:
-        return run(args)
-    except FeaturesError as exc:
-        raise CliError(str(exc), exc.code) from None
+    return run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

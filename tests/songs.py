@@ -62,7 +62,7 @@ class Song:
     keys: tuple[tuple[float, str], ...]
     """(start time s, "A minor") per key section."""
     lead_hz: np.ndarray
-    """float64 [n_frames] on the 100 Hz grid: the lead's fundamental, 0 where it rests."""
+    """float64 [n_hops] on the 100 Hz grid: the lead's fundamental, 0 where it rests."""
     entries: dict[str, tuple[float, ...]] = field(default_factory=dict)
     """Stem -> times (s) at which it enters or re-enters after at least a bar of rest."""
     exits: dict[str, tuple[float, ...]] = field(default_factory=dict)

@@ -134,7 +134,7 @@ def test_signals_shapes_and_ranges(demo, song):
     assert result.title == "hambajuba-demo"
     assert result.duration == pytest.approx(song.duration, abs=0.01)
     n = 1 + len(song.mix) // HOP
-    assert result.n_frames == n
+    assert result.n_hops == n
     assert set(result.signals) == set(all_silent_signals(1))  # the full set (full test elsewhere)
     for name, x in result.signals.items():
         assert x.dtype == np.float32 and x.shape == (n,), name
@@ -255,7 +255,7 @@ def test_silence_is_silent_but_playable(tmp_path):
         assert result.silent
         assert result.bpm == 120.0
         assert len(result.beats) == 0 and len(result.downbeats) == 0
-        assert result.n_frames == 301
+        assert result.n_hops == 301
         assert all(not x.any() for x in result.signals.values())
         assert set(all_silent_signals(1)) == set(result.signals)
 
@@ -269,7 +269,7 @@ def test_short_clips(tmp_path, song, seconds):
         SAMPLE_RATE,
     )
     result = analyze(path, cache_dir=tmp_path / "cache")
-    assert result.n_frames == 1 + int(seconds * SAMPLE_RATE) // HOP
+    assert result.n_hops == 1 + int(seconds * SAMPLE_RATE) // HOP
     assert 60.0 <= result.bpm <= 180.0
     for x in result.signals.values():
         assert np.all((x >= 0) & (x <= 1))
@@ -278,7 +278,7 @@ def test_short_clips(tmp_path, song, seconds):
 def test_given_audio_without_a_file(tmp_path, song):
     audio = Audio(samples=song.mix[: 3 * SAMPLE_RATE].copy(), sr=SAMPLE_RATE)
     result = analyze(tmp_path / "not-a-file.wav", audio=audio, cache_dir=tmp_path / "c")
-    assert result.n_frames == 1 + 3 * SAMPLE_RATE // HOP
+    assert result.n_hops == 1 + 3 * SAMPLE_RATE // HOP
     assert len(result.song_hash) >= 16
 
 

@@ -269,7 +269,7 @@ PITCH_HIT = 0.95
 @pytest.mark.parametrize("name", list(FACTORIES))
 def test_vocal_pitch_follows_the_melody(analysed, name):
     song, result = analysed(name)
-    n = min(len(song.lead_hz), result.n_frames)
+    n = min(len(song.lead_hz), result.n_hops)
     truth = song.lead_hz[:n]
     est = result.pitch_hz["vocals"][:n].astype(np.float64)
     conf = result.signal("vocals.pitch_conf")[:n]

@@ -219,10 +219,10 @@ def test_odd_files_analyse_end_to_end(variants, song, name):
     duration = sf.info(str(path)).duration
     assert isinstance(result, Analysis) and not result.silent
     assert result.duration == pytest.approx(duration, abs=0.01)
-    assert abs(result.n_frames - (1 + int(round(duration * SAMPLE_RATE)) // HOP)) <= 1
+    assert abs(result.n_hops - (1 + int(round(duration * SAMPLE_RATE)) // HOP)) <= 1
     assert result.title == path.stem
     for key, x in result.signals.items():
-        assert x.dtype == np.float32 and x.shape == (result.n_frames,), key
+        assert x.dtype == np.float32 and x.shape == (result.n_hops,), key
         assert np.all(np.isfinite(x)) and x.min() >= 0.0 and x.max() <= 1.0, key
     assert np.all(np.diff(result.beats) > 0) and result.beats[-1] <= duration
     assert abs(result.bpm - BPM) < 0.1, result.bpm  # measured <= .027

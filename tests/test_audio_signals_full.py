@@ -212,7 +212,7 @@ def test_follower_presets(song, stem, presets):
 
 def test_vocal_pitch_follows_the_lead(demo, song):
     _, _, a = demo
-    n = a.n_frames
+    n = a.n_hops
     truth = lead_midi(n)
     on = ~np.isnan(truth)
     conf = a.signals["vocals.pitch_conf"]

@@ -97,11 +97,11 @@ def test_names_and_interface():
     u = an.push(np.zeros(400, np.float32))  # 500 samples: one hop
     assert isinstance(u, StreamUpdate) and u.start == 0 and u.values.shape == (len(names), 1)
     assert u.values.dtype == np.float32 and u.bpm == 0.0 and np.isnan(u.next_beat)
-    assert an.frames == 1
+    assert an.hops == 1
     assert an.push(np.zeros(100, np.float32)) is None
     tail = an.flush()  # the 100 samples short of a hop, padded: one more frame
     assert tail is not None and tail.start == 1 and tail.values.shape[1] == 1
-    assert an.flush() is None and an.frames == 2
+    assert an.flush() is None and an.hops == 2
     with pytest.raises(ValueError):
         StreamingAnalyser(22050)
 

@@ -129,7 +129,7 @@ def test_drum_hits_jolt_the_other_dancers_too(analysis):
 
 
 def test_prominence_reads_level_coupling_and_call_response(analysis):
-    n = analysis.n_frames
+    n = analysis.n_hops
     sig = analysis.signals
     sig["bass.energy_db"] = np.full(n, 0.5, np.float32)  # (dB + 40) / 40: −20 dB, gate 0.5
     sig["coupling.bass_drums.lock_index"] = np.full(n, 0.8, np.float32)

@@ -1,13 +1,8 @@
 import numpy as np
 import pytest
 
-from hambajuba_tui.bridge.motion import (
-    CoupledOscillators,
-    Dancer,
-    NoiseDrift,
-    PitchFollower,
-    normalise_weights,
-)
+from hambajuba_tui.bridge.dancer import Dancer, normalise_weights
+from hambajuba_tui.bridge.motion import CoupledOscillators, NoiseDrift, PitchFollower
 
 DT = 1 / 30
 

@@ -128,7 +128,7 @@ def test_pitch_mask_and_composition_modes(analysis):
 
 
 def test_continuous_composition_leans_with_tonal_distance_and_comes_back(analysis):
-    n = analysis.n_frames
+    n = analysis.n_hops
     td = np.zeros(n, np.float32)
     td[300:600] = 1.0  # 3 s .. 6 s away from home key
     analysis.signals["tonal_distance.value"] = td

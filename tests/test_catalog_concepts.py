@@ -154,7 +154,8 @@ def test_the_catalog_never_imports_torch(tmp_path, home):
     code = textwrap.dedent(f"""
         import sys
         from hambajuba_tui.catalog.catalog import Catalog
-        from hambajuba_tui.catalog import concepts, neighbours, commands, pull, packs, quality
+        from hambajuba_tui.catalog import concepts, neighbours, pull, packs, quality
+        from hambajuba_tui import cli_features
         from hambajuba_tui.tui.panels import browser, catalog_loader
         cat = Catalog.load({str(tmp_path / "t")!r})
         cat.search("neon"); cat.neighbours("up.0.1", 2)

@@ -10,8 +10,8 @@ from conftest import make_analysis
 from rich.console import Console
 from textual.app import App
 
+from hambajuba_tui.tui.border import GLYPHS, border_style, edge_text
 from hambajuba_tui.tui.face import Expression, FaceRenderable, face_size
-from hambajuba_tui.tui.frame import GLYPHS, edge_text, frame_style
 from hambajuba_tui.tui.moment import WIDE_S, CreatureClock, drop_times, key_at
 from hambajuba_tui.tui.orbs import QUIET, OrbRenderable, orb_color
 from hambajuba_tui.tui.skin import blend, default_skin, load_skin
@@ -37,9 +37,9 @@ def song():
     a key change at 6 s."""
     a = make_analysis()
     a.events = {"bass.layer_entry": np.array([3.0]), "drums.layer_entry": np.zeros(0)}
-    t = np.arange(a.n_frames) / GRID_RATE
+    t = np.arange(a.n_hops) / GRID_RATE
     a.signals["global.novelty_mid"] = np.exp(-(((t - 7.0) / 0.2) ** 2)).astype(np.float32)
-    a.signals["global.novelty_long"] = np.full(a.n_frames, 0.3, np.float32)  # never a peak
+    a.signals["global.novelty_long"] = np.full(a.n_hops, 0.3, np.float32)  # never a peak
     a.key, a.keys = "A minor", [(0.0, "A minor"), (6.0, "C major")]
     return a
 
@@ -144,11 +144,11 @@ def test_tendrils_fit_any_strip_and_vanish_when_too_narrow():
 
 def test_the_heart_frame_pulses_its_glyphs_and_colour():
     skin = default_skin()
-    rest, rest_color = frame_style(skin, 0.0)
-    peak, peak_color = frame_style(skin, 1.0)
+    rest, rest_color = border_style(skin, 0.0)
+    peak, peak_color = border_style(skin, 1.0)
     assert rest == GLYPHS[skin.heart_border] and peak == GLYPHS[skin.heart_pulse_border]
     assert rest_color == skin.colors["accent"] and peak_color == skin.heart_pulse_color
-    assert frame_style(skin, 0.25)[1] == blend(skin.colors["accent"], skin.heart_pulse_color, 0.25)
+    assert border_style(skin, 0.25)[1] == blend(skin.colors["accent"], skin.heart_pulse_color, 0.25)
     top = edge_text("top", 20, 1, rest, "♥ song")[0]
     assert top[0] == "╭" and top[-1] == "╮" and " ♥ song " in top and len(top) == 20
     long = edge_text("bottom", 12, 1, rest, "a very long engine name")[0]

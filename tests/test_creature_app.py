@@ -15,8 +15,8 @@ from pilot import until
 from test_skins import _documents, _mutated_default
 
 from hambajuba_tui.tui.app import MIN_SIZE
+from hambajuba_tui.tui.border import GLYPHS, HeartEdge
 from hambajuba_tui.tui.face import Face
-from hambajuba_tui.tui.frame import GLYPHS, HeartEdge
 from hambajuba_tui.tui.heart import Heart
 from hambajuba_tui.tui.orbs import Orb
 from hambajuba_tui.tui.skin import load_skin, user_dir

@@ -2,7 +2,7 @@
 
 Each test plays a short synthesised song, grabs the screen several times while the heart
 animates (no grab may show a blank pane), then pauses and compares the pane with the frame
-the app sent (HAMBAJUBA_RECORD_HEART makes the app write it with its cell geometry).
+the app sent (HAMBAJUBA_RECORD_HEART makes the app hang tui/recording.py on the heart).
 Thresholds were set from measurement (see MAD_MAX / CORR_MIN).
 """
 

@@ -69,7 +69,7 @@ def test_stem_features_harmony_and_the_mix_mel_by_blocks_equal_the_whole():
 
     song = songs.steady(120.0, seconds=100.0, seed=4)  # 10,000 frames: three feature blocks
     y = song.stems["drums"].astype(np.float32)
-    n = S.n_frames(len(y))
+    n = S.n_hops(len(y))
     whole = S._frame_features(y, 44100, n, S.power_spectrogram(y))
     blocked = S._frame_features(y, 44100, n, None)
     for key, value in whole.items():

@@ -235,9 +235,9 @@ def test_an_unfinished_analysis_is_finished_detached_for_next_time(tmp_path, son
             job.poll()
             time.sleep(0.01)
         assert job.state == "analysing"
-        assert job.finish_detached()
     finally:
-        job.close()  # our own job is stopped; the detached one goes on
+        job.close()  # the show closed it (the app's unmount), and the command ends:
+    assert job.finish_detached()  # a detached analyze finishes what it started
     deadline = time.monotonic() + 240
     while cache.load_cached(song_hash, stems_backend="dsp") is None:
         assert time.monotonic() < deadline, "the detached analysis never cached the song"

@@ -745,7 +745,7 @@ def test_turning_a_knob_keeps_the_dancers_in_motion(analysis):
     from hambajuba_tui.bridge.conductor import Conductor
 
     session = load_pack().session()
-    edited = replace(session, scenes=replace(session.scenes, slider=0.4))
+    edited = session.with_scenes(slider=0.4)
     steady, knob = Conductor(analysis, session), Conductor(analysis, session)
     times = np.arange(0, 2.5, 1 / 30)
     for t in times:

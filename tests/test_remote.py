@@ -67,17 +67,17 @@ def _free_port() -> int:
 # -- the wire --------------------------------------------------------------------------------------
 def test_wire_round_trip_and_strict_sizes():
     p, q = _params(7), FrameParams()
-    frame = wire.pack_frame(42, p)
-    assert len(frame) == 54  # per frame: 54 bytes up
-    assert wire.apply_binary(frame, q) == (42, pytest.approx(p.t))
+    step = wire.pack_step(42, p)
+    assert len(step) == 54  # per step: 54 bytes up
+    assert wire.apply_binary(step, q) == (42, pytest.approx(p.t))
     assert wire.apply_binary(wire.pack_masks(p.masks), q) is None
     assert wire.apply_binary(wire.pack_features(p.feature_ids, p.mix_ids), q) is None
     np.testing.assert_array_equal(q.masks, p.masks)
     np.testing.assert_array_equal(q.feature_ids, p.feature_ids)
     np.testing.assert_allclose(q.strengths, p.strengths)
     assert q.theta == pytest.approx(p.theta) and q.scene_t == pytest.approx(p.scene_t)
-    wrong_kind = b"\1\x09" + frame[2:]
-    for bad in (frame[:-1], frame + b"\0", b"\2" + frame[1:], frame[:1], b"", wrong_kind):
+    wrong_kind = b"\1\x09" + step[2:]
+    for bad in (step[:-1], step + b"\0", b"\2" + step[1:], step[:1], b"", wrong_kind):
         with pytest.raises(wire.WireError):
             wire.apply_binary(bad, q)
     bad_texts = ("{", "[]", '{"type": "hello", "v": 1}', '{"type": "seed", "seed": -1}', "x" * 9000)
@@ -171,7 +171,7 @@ def test_a_bad_hello_is_refused_with_the_reason():
 
 # -- faults ----------------------------------------------------------------------------------------
 def _fuzz_messages(rng: np.random.Generator) -> list:
-    good = wire.pack_frame(1, _params())
+    good = wire.pack_step(1, _params())
     msgs: list = [
         b"",
         good[:10],

@@ -56,7 +56,7 @@ def ramp(start: int, k: int) -> np.ndarray:
 def test_sample_interpolates_and_clamps_to_written_frames(live):
     assert live.sample("drums.energy_smooth", 1.0) == 0.0  # nothing written yet
     live.store.put(Update(0, ramp(0, 50)))
-    assert live.n_frames == 50
+    assert live.n_hops == 50
     assert live.sample("drums.energy_smooth", 0.105) == pytest.approx(0.105, abs=1e-6)
     assert live.sample("drums.energy_smooth", 5.0) == pytest.approx(0.49)  # newest frame
     assert "drums.transient" in live.signals and "vocals.pitch_norm" not in live.signals
@@ -67,7 +67,7 @@ def test_live_ring_keeps_the_newest_frames_only(live):
     step = 10_000
     for start in range(0, cap + 3 * step, step):
         live.store.put(Update(start, ramp(start, step)))
-    n = live.n_frames
+    n = live.n_hops
     assert n == step * len(range(0, cap + 3 * step, step))
     window = live.signals["drums.envelope"]
     assert len(window) == cap
@@ -85,7 +85,7 @@ def test_pickles_to_the_same_segment(live):
         assert other.sample("bass.energy_smooth", 0.2) == pytest.approx(0.2)
         assert other.bpm == 128.0 and other.key == "A minor"
         live.store.put(Update(30, ramp(30, 10)))
-        assert other.n_frames == 40  # the reader sees the producer's new frames
+        assert other.n_hops == 40  # the reader sees the producer's new frames
     finally:
         other.store.close()
 

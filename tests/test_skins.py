@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from hambajuba_tui.cli import main
+from hambajuba_tui.tui.border import border_style, edge_text
 from hambajuba_tui.tui.face import Expression, FaceRenderable
-from hambajuba_tui.tui.frame import edge_text, frame_style
 from hambajuba_tui.tui.orbs import OrbRenderable
 from hambajuba_tui.tui.skin import (
     FACE_STATES,
@@ -267,7 +267,7 @@ def _draw_everything(skin) -> None:
         for flutter in (False, True):
             console.print(OrbRenderable(skin, "drums_low", activity, flutter))
     for pulse in (0.0, 0.5, 1.0):
-        glyphs, color = frame_style(skin, pulse)
+        glyphs, color = border_style(skin, pulse)
         for edge in ("top", "bottom", "left", "right"):
             edge_text(edge, 17, 5, glyphs, "♥ a song title")
     paths = tendril_paths(9, 14, [(2, 6), (12, 8)])

@@ -1,7 +1,7 @@
 """The Analysis: every signal of one song on the 100 Hz grid, computed once and cached.
 
 Contract used by bridge/ and tui/:
-- ``signals["<stem>.<signal>"]`` is float32 [n_frames] in [0, 1] on the grid ``t = i / rate``.
+- ``signals["<stem>.<signal>"]`` is float32 [n_hops] in [0, 1] on the grid ``t = i / rate``.
 - ``beats`` / ``downbeats`` are float64 seconds; ``bpm`` is the measured tempo.
 
 Signal names (see :mod:`hambajuba_tui.audio.signals` for what each means):
@@ -63,19 +63,19 @@ class Analysis:
     """Per stem: ``percussive harmonic melody texture harmony`` (0..1) and the normalised motion
     weights ``spring pitch_follow oscillator drift`` (see :mod:`hambajuba_tui.audio.classify`)."""
     pitch_hz: dict[str, np.ndarray] = field(default_factory=dict)
-    """Stem (``vocals``, ``bass``) -> fundamental in Hz, float32 [n_frames], held through
-    unvoiced frames (0 before any voiced one); ``<stem>.pitch_conf`` says where it is voiced."""
+    """Stem (``vocals``, ``bass``) -> fundamental in Hz, float32 [n_hops], held through
+    unvoiced hops (0 before any voiced one); ``<stem>.pitch_conf`` says where it is voiced."""
     sections: list[tuple[float, float, str]] = field(default_factory=list)
     """``(start s, end s, label)`` covering the song (see :mod:`hambajuba_tui.audio.sections`)."""
 
     @property
-    def n_frames(self) -> int:
+    def n_hops(self) -> int:
         return len(next(iter(self.signals.values()))) if self.signals else 0
 
     @property
     def grid(self) -> np.ndarray:
-        """float64 [n_frames], seconds."""
-        return np.arange(self.n_frames, dtype=np.float64) / self.rate
+        """float64 [n_hops], seconds."""
+        return np.arange(self.n_hops, dtype=np.float64) / self.rate
 
     def signal(self, name: str) -> np.ndarray:
         try:
@@ -120,7 +120,7 @@ ACTIVE_LEVEL = 0.2
 def summary(analysis: Analysis) -> dict:
     """A JSON-ready overview: duration, tempo, key, stem backend, how much of the song each
     physical stem (``activity``) and virtual sub-band (``sub_band_activity``) is active (share
-    of frames with ``energy_smooth`` > :data:`ACTIVE_LEVEL`), layer entries, the
+    of hops with ``energy_smooth`` > :data:`ACTIVE_LEVEL`), layer entries, the
     classification's leading motion model per stem, and the sections."""
     a = analysis
 

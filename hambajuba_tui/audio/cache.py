@@ -6,9 +6,9 @@ Layout under :func:`hambajuba_tui.paths.analysis_cache_dir` (or a given root)::
         meta.json     format_version, song_hash, duration, bpm, stems_backend, title, silent,
                       key, classification ({stem: {name: float}}), sections ([[start, end,
                       label], ...]), events ({name: [seconds, ...]}), signal names, ...
-        signals.npz   every signal (float32 [n_frames], key "<stem>.<signal>"),
+        signals.npz   every signal (float32 [n_hops], key "<stem>.<signal>"),
                       plus "beats" and "downbeats" (float64 seconds) and "pitch_hz:<stem>"
-                      (float32 [n_frames], Hz)
+                      (float32 [n_hops], Hz)
 
 An entry is written into a temporary sibling directory and renamed into place, so a crash or
 Ctrl-C never leaves half an entry. Entries with another :data:`FORMAT_VERSION`, or that cannot
@@ -193,7 +193,7 @@ def save(analysis: Analysis, cache_dir: str | os.PathLike[str] | None = None) ->
             "title": analysis.title,
             "silent": analysis.silent,
             "rate": analysis.rate,
-            "n_frames": analysis.n_frames,
+            "n_hops": analysis.n_hops,
             "signals": list(analysis.signals),
             "key": analysis.key,
             "keys": [[float(t), str(k)] for t, k in analysis.keys],

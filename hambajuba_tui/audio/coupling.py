@@ -1,4 +1,4 @@
-"""Coupling between the physical stems, per pair, on the grid (float32 [n_frames], 0..1).
+"""Coupling between the physical stems, per pair, on the grid (float32 [n_hops], 0..1).
 
 Signals ``coupling.<a>_<b>.<name>`` for each pair of :data:`PHYSICAL_STEMS` in that order
 (``bass_drums``, ``bass_vocals``, ``bass_other``, ``drums_vocals``, ``drums_other``,

@@ -62,7 +62,7 @@ def _job_main(path: str, meta, stems: str, conn, audio=None) -> None:
         if audio is None:
             audio = load_audio(path)
         fast_pass(analysis, audio.mono, audio.sr)
-        conn.send(("fast", store.frames))
+        conn.send(("fast", store.hops))
         with contextlib.suppress(OSError):
             os.nice(BACKGROUND_NICE)
 
@@ -105,6 +105,7 @@ class AnalysisJob:
         self._conn = None
         self.state = "fast pass"
         self.error = ""
+        self.closed = False
 
     def start(self, audio=None) -> None:
         """Start the job. With the decoded ``audio`` and where the OS can fork, the job is
@@ -142,6 +143,8 @@ class AnalysisJob:
 
     def poll(self) -> list[JobNews]:
         news: list[JobNews] = []
+        if self.closed:
+            return news
         try:
             while self._conn is not None and self._conn.poll():
                 stage, detail = self._conn.recv()
@@ -179,8 +182,9 @@ class AnalysisJob:
         """When the show ends before the offline analysis did: run it again in a detached,
         low-priority ``hambajuba analyze`` (it outlives this process), so the next play starts
         from the cache. Returns whether one was started."""
-        self.poll()
-        if self.state != "analysing":
+        if not self.closed:
+            self.poll()
+        if self.state not in ("fast pass", "analysing"):  # as last heard, if the show closed it
             return False
         import subprocess
         import sys
@@ -212,5 +216,8 @@ class AnalysisJob:
 
     def close(self) -> None:
         """Stop the job (an unfinished analysis leaves no partial cache); free the store."""
+        if self.closed:
+            return
+        self.closed = True
         self.stop()
         self.analysis.close()

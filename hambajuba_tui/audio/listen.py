@@ -4,7 +4,7 @@ A spawned process (so capture and analysis never hold the TUI's interpreter) run
 :class:`~hambajuba_tui.audio.capture.Capture` thread that queues blocks, and a loop that
 drains the queue into :class:`~hambajuba_tui.audio.stream.StreamingAnalyser` and publishes each
 update in the shared :class:`~hambajuba_tui.audio.store.SignalStore`. Time in the store is
-capture time: grid frame ``i`` is ``t0 + i / 100`` on the monotonic clock, where ``t0`` is when
+capture time: grid hop ``i`` is ``t0 + i / 100`` on the monotonic clock, where ``t0`` is when
 the first sample was captured; a gap in the input (a source that vanished and came back) is
 filled with silence, so analysis time keeps pace with the wall clock.
 
@@ -87,7 +87,7 @@ def _listen_main(meta, source, conn, fake=None, resume_t0: float | None = None) 
             capture = Capture(source, on_block, sr=SAMPLE_RATE, block=BLOCK)
         capture.start()
         analyser = StreamingAnalyser(SAMPLE_RATE)
-        offset = store.frames  # a restart continues after what is already there
+        offset = store.hops  # a restart continues after what is already there
         pushed = offset * HOP  # samples on the store's time line so far
         t0: float | None = resume_t0
         quiet_since: float | None = None

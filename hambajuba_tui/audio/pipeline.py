@@ -26,7 +26,7 @@ from hambajuba_tui.audio.signals import (
     FLUX_FLOOR_DB,
     N_MELS,
     mel_db_blocks,
-    n_frames,
+    n_hops,
     onset_strength,
     rms,
     silent_signals,
@@ -159,7 +159,7 @@ def _analyze_audio(
     out = audio.samples if in_place and audio.samples.dtype == np.float32 else None
     audio = Audio(remove_dc(audio.samples, audio.sr, out=out), audio.sr)
     mono = audio.mono
-    n = n_frames(len(mono))
+    n = n_hops(len(mono))
     duration = audio.duration
     peak = float(np.max(np.abs(audio.samples))) if audio.samples.size else 0.0
     if peak < 10 ** (SILENCE_DBFS / 20):

@@ -1,7 +1,7 @@
 """Per-stem signals on the 100 Hz analysis grid.
 
 Frame ``i`` is centred on sample ``i * HOP`` (time ``i / GRID_RATE`` s); a stem of ``n`` samples
-has :func:`n_frames` ``= 1 + n // HOP`` frames. Every signal is float32 [n_frames] in [0, 1];
+has :func:`n_hops` ``= 1 + n // HOP`` frames. Every signal is float32 [n_hops] in [0, 1];
 "normalised" means the 5th-95th percentiles of the raw value are mapped to [0, 1] and clipped.
 
 Core (:data:`SIGNAL_NAMES`):
@@ -49,7 +49,7 @@ Pitch (only stems in :data:`PITCH_STEMS`: ``vocals``, ``bass``), by YIN at 11.02
 ``pitch_norm``     ``log(f0 / 80) / log(2000 / 80)`` clipped to 0..1; 0.5 if never voiced.
 
 The fundamental in Hz (not a 0..1 signal) is kept beside the signals, in
-``Analysis.pitch_hz[stem]`` (float32 [n_frames]): the estimate where voiced (confidence > 0.5),
+``Analysis.pitch_hz[stem]`` (float32 [n_hops]): the estimate where voiced (confidence > 0.5),
 held through unvoiced frames (the first voiced value before it), 0 if never voiced.
 """
 
@@ -133,17 +133,17 @@ FOLLOWER_PRESETS: dict[str, dict[str, tuple[float, float]]] = {
 ``drums`` and ``other``."""
 
 
-def n_frames(n_samples: int) -> int:
+def n_hops(n_samples: int) -> int:
     """Number of grid frames for ``n_samples`` samples (centred frames, hop :data:`HOP`)."""
     return 1 + n_samples // HOP
 
 
 def rms(y: np.ndarray, frame_length: int = RMS_FRAME) -> np.ndarray:
-    """RMS of float32 [n] over centred frames of ``frame_length`` samples -> float64 [n_frames]."""
+    """RMS of float32 [n] over centred frames of ``frame_length`` samples -> float64 [n_hops]."""
     half = frame_length // 2
     sq = np.square(y, dtype=np.float64)
     cs = np.concatenate(([0.0], np.cumsum(np.pad(sq, (half, half)))))
-    centres = np.arange(n_frames(len(y))) * HOP + half
+    centres = np.arange(n_hops(len(y))) * HOP + half
     power = (cs[centres + half] - cs[centres - half]) / frame_length
     return np.sqrt(np.maximum(power, 0.0))
 
@@ -188,7 +188,7 @@ def follow(
 def log_mel(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     """Log-mel power (dB re a full-scale sine, floored at :data:`FLUX_FLOOR_DB`).
 
-    float32 [N_MELS, n_frames] for float32 [n] at ``sr`` Hz.
+    float32 [N_MELS, n_hops] for float32 [n] at ``sr`` Hz.
     """
     import librosa
 
@@ -202,7 +202,7 @@ def log_mel(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
 def onset_strength(
     y: np.ndarray | None = None, sr: int = SAMPLE_RATE, *, mel_db: np.ndarray | None = None
 ) -> np.ndarray:
-    """Onset strength (mean positive log-mel flux, dB per frame) -> float32 [n_frames].
+    """Onset strength (mean positive log-mel flux, dB per frame) -> float32 [n_hops].
 
     From float32 [n] audio, or from a :func:`log_mel` spectrogram already computed.
     """
@@ -214,7 +214,7 @@ def onset_strength(
         mel_db = log_mel(y, sr)
     # center=False: log_mel frames are already centred; librosa would shift them 2 frames late.
     env = librosa.onset.onset_strength(S=mel_db, sr=sr, hop_length=HOP, center=False)
-    n = n_frames(len(y)) if y is not None else mel_db.shape[1]
+    n = n_hops(len(y)) if y is not None else mel_db.shape[1]
     return _fit(env.astype(np.float32), n)
 
 
@@ -278,12 +278,12 @@ class StemStats:
     """What classification needs beyond the signals (raw, not normalised)."""
 
     flatness: np.ndarray
-    """float32 [n_frames]: raw spectral flatness (0 where absent)."""
+    """float32 [n_hops]: raw spectral flatness (0 where absent)."""
     harmonic_energy: float
     percussive_energy: float
     pitch_conf: np.ndarray | None = None
     pitch_hz: np.ndarray | None = None
-    """float32 [n_frames]: the fundamental in Hz (pitched stems only; see the module doc)."""
+    """float32 [n_hops]: the fundamental in Hz (pitched stems only; see the module doc)."""
     entries: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     """int64 [k]: frames of the stem's layer entries."""
 
@@ -312,7 +312,7 @@ def power_spectrogram(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     """
     import librosa
 
-    n = n_frames(len(y))
+    n = n_hops(len(y))
     half = MEL_N_FFT // 2
     padded = np.pad(np.asarray(y, dtype=np.float32), (half, half + MEL_N_FFT))
     out = np.empty((1 + MEL_N_FFT // 2, n), dtype=np.float32)
@@ -415,7 +415,7 @@ def pitch_track(
     [n] = 1 - aperiodicity at the chosen period). Runs at 11.025 kHz, 1024-sample frames."""
     import soxr
 
-    n = n_frames(len(y)) if n is None else n
+    n = n_hops(len(y)) if n is None else n
     low = 11025
     ys = soxr.resample(np.asarray(y, dtype=np.float32), sr, low, quality="HQ").astype(np.float32)
     length = 1024
@@ -527,7 +527,7 @@ def _power_frames(y: np.ndarray, lo: int, hi: int) -> np.ndarray:
 def mel_db_blocks(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     """``mel_db_from_power(power_spectrogram(y))`` made :data:`FEATURE_BLOCK` frames at a
     time: float32 [N_MELS, n], without the whole spectrogram."""
-    n = n_frames(len(y))
+    n = n_hops(len(y))
     out = np.empty((N_MELS, n), np.float32)
     for a in range(0, n, FEATURE_BLOCK):
         b = min(n, a + FEATURE_BLOCK)
@@ -674,7 +674,7 @@ def stem_signals(
     full: bool = False,
     bpm: float = 120.0,
 ) -> dict[str, np.ndarray]:
-    """Signals of one stem (mono float32 [n] at ``sr``): name -> float32 [n_frames].
+    """Signals of one stem (mono float32 [n] at ``sr``): name -> float32 [n_hops].
 
     ``stem`` picks the follower presets (:data:`FOLLOWER_PRESETS`; unknown stems use
     ``global``). Names are those of :data:`SIGNAL_NAMES` (``full=True``: of

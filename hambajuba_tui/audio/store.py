@@ -1,6 +1,6 @@
 """The signal store: streaming-analysis signals in shared memory, and the Analysis that reads them.
 
-One producer (the listener for ``live``, the fast pass for ``play``) writes grid frames as the
+One producer (the listener for ``live``, the fast pass for ``play``) writes grid hops as the
 streaming analyser makes them; the engine worker and the TUI read them through
 :class:`StreamAnalysis`, which offers the same seam as an offline
 :class:`~hambajuba_tui.audio.analysis.Analysis` (``signals``, ``sample``, ``beat_phase``,
@@ -11,8 +11,8 @@ Layout of the segment: a 128-byte header, then ``float32 [n_names, capacity]`` s
 ``i`` lives in column ``i % capacity``: a ring for live input, the whole song for a file), then
 ``float64 [beat_capacity]`` beat times (a ring too), then ``float64 [entry_capacity, 2]`` layer
 entries ``(stem index, time)``. The producer writes the columns first and then bumps
-``frames``; readers never look past ``frames``, so they never see half a frame. Nothing waits:
-a reader samples what is there and clamps at the newest frame.
+``hops``; readers never look past ``hops``, so they never see half a hop. Nothing waits:
+a reader samples what is there and clamps at the newest hop.
 
 The TUI process creates (owns and unlinks) the segment; producer and worker attach.
 """
@@ -36,7 +36,7 @@ _HEAD = np.dtype(
         ("beat_capacity", "<u4"),
         ("entry_capacity", "<u4"),
         ("key", "<i4"),
-        ("frames", "<u8"),
+        ("hops", "<u8"),
         ("n_beats", "<u8"),
         ("n_entries", "<u8"),
         ("bpm", "<f8"),
@@ -109,7 +109,7 @@ class SignalStore:
         beat_capacity: int = LIVE_BEATS,
         entry_capacity: int = LIVE_ENTRIES,
     ) -> SignalStore:
-        """A new zeroed store for ``capacity`` grid frames (a song's length, or a live ring)."""
+        """A new zeroed store for ``capacity`` grid hops (a song's length, or a live ring)."""
         *_, size = _layout(len(names), capacity, beat_capacity, entry_capacity)
         segment = shm.create("signals", size)
         head = np.ndarray((), _HEAD, buffer=segment.buf, offset=0)
@@ -129,22 +129,22 @@ class SignalStore:
 
     # -- producer side ---------------------------------------------------------------------
     def write(self, start: int, values: np.ndarray) -> None:
-        """Put ``values`` float32 [n_names, k] at grid frames ``start..start+k`` and publish them.
+        """Put ``values`` float32 [n_names, k] at grid hops ``start..start+k`` and publish them.
 
-        Frames must arrive in order; a gap (``start`` past ``frames``) holds the last values.
+        Hops must arrive in order; a gap (``start`` past ``hops``) holds the last values.
         """
         k = values.shape[1]
         if k == 0:
             return
         cap = self.capacity
-        if k > cap:  # only the newest ``cap`` frames can be kept
+        if k > cap:  # only the newest ``cap`` hops can be kept
             start, values, k = start + k - cap, values[:, -cap:], cap
         first = start % cap
         cut = min(k, cap - first)
         self.data[:, first : first + cut] = values[:, :cut]
         if cut < k:
             self.data[:, : k - cut] = values[:, cut:]
-        self.head["frames"] = max(int(self.head["frames"]), start + k)
+        self.head["hops"] = max(int(self.head["hops"]), start + k)
 
     def add_beats(self, times: np.ndarray) -> None:
         n, cap = int(self.head["n_beats"]), self.beat_capacity
@@ -173,18 +173,18 @@ class SignalStore:
         self.head["level_db"] = level_db
         self.head["overruns"] = overruns
 
-    def put(self, update, offset_frames: int = 0) -> None:
+    def put(self, update, offset_hops: int = 0) -> None:
         """Publish one :class:`~hambajuba_tui.audio.stream.StreamUpdate`: beats, entries, tempo
-        and key first, then the frames (readers look at ``frames`` last). ``offset_frames``
+        and key first, then the hop count (readers look at ``hops`` last). ``offset_hops``
         shifts an analyser that started later than the store (a restarted listener)."""
-        dt = offset_frames / GRID_RATE
+        dt = offset_hops / GRID_RATE
         if len(update.beats):
             self.add_beats(np.asarray(update.beats, np.float64) + dt)
         for stem, t in update.layer_entries:
             self.add_entry(stem, t + dt)
         self.set_tempo(update.bpm, update.next_beat + dt)
         self.set_key(update.key)
-        self.write(update.start + offset_frames, update.values)
+        self.write(update.start + offset_hops, update.values)
 
     def set_progress(self, fraction: float, done: bool = False) -> None:
         self.head["progress"] = fraction
@@ -193,16 +193,16 @@ class SignalStore:
 
     # -- reader side -----------------------------------------------------------------------
     @property
-    def frames(self) -> int:
-        return int(self.head["frames"])
+    def hops(self) -> int:
+        return int(self.head["hops"])
 
     @property
     def done(self) -> bool:
         return bool(self.head["done"])
 
     def window(self, row: int) -> np.ndarray:
-        """The readable frames of one signal, oldest first (a copy when the ring wrapped)."""
-        n, cap = self.frames, self.capacity
+        """The readable hops of one signal, oldest first (a copy when the ring wrapped)."""
+        n, cap = self.hops, self.capacity
         if n <= cap:
             return self.data[row, :n]
         first = n % cap
@@ -330,17 +330,17 @@ class StreamAnalysis:
         return [(0.0, key)] if key else []
 
     @property
-    def n_frames(self) -> int:
-        return self.store.frames
+    def n_hops(self) -> int:
+        return self.store.hops
 
     @property
     def covered(self) -> float:
         """Seconds of audio analysed so far."""
-        return self.store.frames / self.rate
+        return self.store.hops / self.rate
 
     @property
     def grid(self) -> np.ndarray:
-        n, cap = self.store.frames, self.store.capacity
+        n, cap = self.store.hops, self.store.capacity
         return np.arange(max(0, n - cap), n, dtype=np.float64) / self.rate
 
     @property
@@ -363,10 +363,10 @@ class StreamAnalysis:
             raise KeyError(f"no signal {name!r}; have {sorted(self.signals)}") from None
 
     def sample(self, name: str, t: float) -> float:
-        """Linear interpolation at ``t`` (s); clamps to the frames written (0 before any)."""
+        """Linear interpolation at ``t`` (s); clamps to the hops written (0 before any)."""
         row = self._rows[name]
         store = self.store
-        n, cap = int(self._head["frames"]), store.capacity
+        n, cap = int(self._head["hops"]), store.capacity
         if n == 0:
             return 0.0
         lo, hi = max(0, n - cap), n - 1

@@ -470,7 +470,7 @@ class StreamingAnalyser:
         self.hop = d["hop"]
         self._pending = np.zeros(0, dtype=np.float32)
         self._hist = np.zeros(N_FFT, dtype=np.float32)
-        self._frames = 0
+        self._hops = 0
         self._alias = _Decimated(d["alias_sos"], VOCAL_DECIM)
         self._vocal = _Decimated(d["vocal_sos"], 1, VOCAL_WIN)
         self._bass = _Decimated(d["bass_sos"], BASS_DECIM, BASS_WIN)
@@ -532,8 +532,8 @@ class StreamingAnalyser:
         self._held_shapes = {"vocals": [(), ()], "bass": [(), ()], "chroma": [(3, 12), (3, 12)]}
 
     @property
-    def frames(self) -> int:
-        return self._frames
+    def hops(self) -> int:
+        return self._hops
 
     @property
     def key(self) -> str:
@@ -572,7 +572,7 @@ class StreamingAnalyser:
     def _process(self, raw: np.ndarray, k: int) -> StreamUpdate:
         d = self._d
         hop = self.hop
-        f0 = self._frames
+        f0 = self._hops
         y = raw
         ends = (f0 + 1 + np.arange(k)) * hop  # input sample index (exclusive) each frame ends at
         low = self._alias.feed(y)  # sr / 8
@@ -732,7 +732,7 @@ class StreamingAnalyser:
         out[j + 1] = rough_n
         out[j + 2] = ent_n
         out[j + 3] = td
-        self._frames += k
+        self._hops += k
         t = self._tempo
         return StreamUpdate(
             start=f0,

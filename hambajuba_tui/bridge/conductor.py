@@ -17,7 +17,7 @@ from hambajuba_tui.audio.analysis import Analysis
 from hambajuba_tui.bridge import masks
 from hambajuba_tui.bridge.composition import make_walk
 from hambajuba_tui.bridge.dance import DanceState
-from hambajuba_tui.bridge.motion import Dancer
+from hambajuba_tui.bridge.dancer import Dancer
 from hambajuba_tui.bridge.params import FrameParams
 from hambajuba_tui.bridge.prominence import Surprise, prominence
 from hambajuba_tui.bridge.sampler import Sampler
@@ -62,6 +62,11 @@ class Conductor:
         self.sampler = Sampler(analysis)
         self.params = FrameParams()
         self._last_t: float | None = None
+        self._rigs: list[_Rig | None] = []
+        self._seed: int | None = None
+        """The seed the current dancers were made with (None: no dancers yet)."""
+        self._last_drum_hit = 0.0
+        self.scene = SceneBlend()
         self.set_session(session)
 
     def set_session(self, session: Session) -> None:
@@ -72,22 +77,19 @@ class Conductor:
         dancers start settled, as after a seek.
         """
         a, p, key = self.analysis, self.params, self.sampler.key
-        old_rigs: list[_Rig | None] = getattr(self, "_rigs", [])
-        old_seed = self.session.seed if hasattr(self, "session") else None
+        old_rigs, old_seed = self._rigs, self._seed
         fresh = False
         self.session = session
+        self._seed = session.seed
         comp = session.composition
         self.walk = make_walk(a, comp.distance, comp.mode)
         sc = session.scenes
-        self.scene = SceneBlend(
-            sc.mode, sc.slider, sc.depth, sc.slew_per_s, t=getattr(self, "scene", SceneBlend()).t
-        )
+        self.scene = SceneBlend(sc.mode, sc.slider, sc.depth, sc.slew_per_s, t=self.scene.t)
         self._drum_hit_key = key("drums", "transient")
-        self._last_drum_hit = getattr(self, "_last_drum_hit", 0.0)
         self._scene_energy = key("global", "energy_smooth")
         self._scene_link = self.sampler.level_key(sc.link_source)
         classification = getattr(a, "classification", None) or {}
-        self._rigs: list[_Rig | None] = []
+        self._rigs = []
         for i, b in enumerate(session.blocks):
             p.feature_ids[i] = b.feature
             p.mix_ids[i] = b.mix_feature if b.mix_feature is not None else b.feature

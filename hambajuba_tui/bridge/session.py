@@ -18,9 +18,14 @@ from hambajuba_tui.bridge.masks import PRESETS
 from hambajuba_tui.bridge.prominence import RANKS
 from hambajuba_tui.bridge.scenes import MODES as SCENE_MODES
 from hambajuba_tui.safeio import LoadError, load_toml
-from hambajuba_tui.vocab import BLOCKS, MASK_SIZE, PHYSICAL_STEMS, VIRTUAL_STEMS
+from hambajuba_tui.vocab import (
+    BLOCKS,
+    MASK_SIZE,
+    PHYSICAL_STEMS,
+    VIRTUAL_STEMS,
+    feature_id_problem,
+)
 
-N_FEATURES = 5120
 SOURCES = (*PHYSICAL_STEMS, *VIRTUAL_STEMS, "global", "tension", "tonal_distance")
 POSITION_SOURCES = ("fixed", "pitch", "chroma", "brightness", "tension")
 """``fixed`` stands at the right bound (strength = intensity × right); the others move along."""
@@ -29,6 +34,16 @@ COMPOSITION_MODES = ("auto", "pulse", "continuous")
 FORMAT_VERSION = 1
 MAX_SEED = 2**32 - 1
 """Seeds are unsigned 32-bit (what numpy's generators and OpenSimplex take)."""
+
+# The ranges validation accepts; the panels' sliders and fields take theirs from here.
+UNIT_RANGE = (0.0, 1.0)
+"""mix, painted mask weights, the scene crossfader and depth."""
+STAGE_RANGE = (-200.0, 200.0)
+"""Stage bounds (left / home / right) and a pack's route strength."""
+SLEW_RANGE = (0.05, 5.0)
+"""Scene blend slew, per second (0 would freeze the blend for good)."""
+DISTANCE_RANGE = (0.0, 4.0)
+"""Composition distance: noise-circle fraction per beat."""
 
 
 class SessionError(ValueError):
@@ -94,6 +109,14 @@ class Session:
         blocks[i] = dataclasses.replace(blocks[i], **changes)
         return dataclasses.replace(self, blocks=tuple(blocks))
 
+    def with_scenes(self, **changes) -> Session:
+        return dataclasses.replace(self, scenes=dataclasses.replace(self.scenes, **changes))
+
+    def with_composition(self, **changes) -> Session:
+        return dataclasses.replace(
+            self, composition=dataclasses.replace(self.composition, **changes)
+        )
+
     @property
     def sources(self) -> list[str]:
         """The source routed to each block (BLOCKS order), '' where none is."""
@@ -115,8 +138,9 @@ def _number(where: str, value, lo: float = -math.inf, hi: float = math.inf) -> N
 
 
 def _feature(where: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < N_FEATURES:
-        raise SessionError(f"{where}: expected a feature id 0..{N_FEATURES - 1}, got {value!r}")
+    problem = feature_id_problem(value)
+    if problem is not None:
+        raise SessionError(f"{where}: {problem}")
 
 
 def validate(session: Session) -> None:
@@ -131,9 +155,9 @@ def validate(session: Session) -> None:
         _feature(f"{where} feature", b.feature)
         if b.mix_feature is not None:
             _feature(f"{where} mix_feature", b.mix_feature)
-        _number(f"{where} mix", b.mix, 0.0, 1.0)
+        _number(f"{where} mix", b.mix, *UNIT_RANGE)
         for side in ("left", "home", "right"):
-            _number(f"{where} stage.{side}", getattr(b.stage, side), -200.0, 200.0)
+            _number(f"{where} stage.{side}", getattr(b.stage, side), *STAGE_RANGE)
         _one_of(f"{where} position_source", b.position_source, POSITION_SOURCES)
         _one_of(f"{where} intensity_source", b.intensity_source, INTENSITY_SOURCES)
         _one_of(f"{where} rank", b.rank, tuple(RANKS))
@@ -145,17 +169,17 @@ def validate(session: Session) -> None:
             raise SessionError(f"{where} painted: expected {MASK_SIZE}×{MASK_SIZE} numbers")
         for r, row in enumerate(b.painted):
             for c, v in enumerate(row):
-                _number(f"{where} painted[{r}][{c}]", v, 0.0, 1.0)
+                _number(f"{where} painted[{r}][{c}]", v, *UNIT_RANGE)
     s = session.scenes
     _one_of("[scenes] mode", s.mode, SCENE_MODES)
-    _number("[scenes] slider", s.slider, 0.0, 1.0)
-    _number("[scenes] depth", s.depth, 0.0, 1.0)
-    _number("[scenes] slew_per_s", s.slew_per_s, 0.0, 100.0)
+    _number("[scenes] slider", s.slider, *UNIT_RANGE)
+    _number("[scenes] depth", s.depth, *UNIT_RANGE)
+    _number("[scenes] slew_per_s", s.slew_per_s, *SLEW_RANGE)
     _one_of("[scenes] link_source", s.link_source, SOURCES)
     for key in ("prompt_a", "prompt_b"):
         if not isinstance(getattr(s, key), str):
             raise SessionError(f"[scenes] {key}: expected text")
-    _number("[composition] distance", session.composition.distance, 0.0, 4.0)
+    _number("[composition] distance", session.composition.distance, *DISTANCE_RANGE)
     _one_of("[composition] mode", session.composition.mode, COMPOSITION_MODES)
     if (
         not isinstance(session.seed, int)

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from hambajuba_tui.bridge.session import N_FEATURES
 from hambajuba_tui.catalog import concepts, neighbours
+from hambajuba_tui.catalog.errors import CatalogError
 from hambajuba_tui.catalog.search import (
     KINDS,
     KeywordIndex,
@@ -33,11 +33,7 @@ from hambajuba_tui.catalog.search import (
     words,
 )
 from hambajuba_tui.catalog.tables import CONFIDENCES, Feature, LabelTable, load_tables
-from hambajuba_tui.vocab import BLOCKS
-
-
-class CatalogError(ValueError):
-    """A bad block, feature id, category or confidence asked of the catalog."""
+from hambajuba_tui.vocab import BLOCKS, N_FEATURES, is_feature_id
 
 
 @dataclass(frozen=True)
@@ -104,7 +100,7 @@ class Catalog:
     def get(self, block: str, fid: int) -> Feature:
         """The feature ``block:fid``; features without a label row come back unlabelled."""
         _check_block(block)
-        if not 0 <= fid < N_FEATURES:
+        if not is_feature_id(fid):
             raise CatalogError(f"feature id must be 0..{N_FEATURES - 1}, got {fid}")
         row = self._row_of[block][fid]
         if row < 0:

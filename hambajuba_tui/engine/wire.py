@@ -2,13 +2,13 @@
 
 Binary messages start with a version byte and a kind byte; every size is fixed per kind and
 checked exactly (:class:`WireError` otherwise). Text messages are small JSON objects with a
-``type``. Per frame the client sends only the changing scalars (:data:`FRAME`, 54 bytes);
+``type``. Per frame the client sends only the changing scalars: a *step* (:data:`STEP`, 54 bytes);
 masks, feature ids, scenes and the seed go only when they change.
 
 Client → server
   text   ``{"type": "hello", "v": 1, "width", "height", "seed", "scenes": [a, b], "raw"}``
   text   ``{"type": "seed", "seed": n}`` · ``{"type": "scenes", "a": str|null, "b": str|null}``
-  binary FRAME    seq u32, media time f64, theta, scene_t, strengths[4], mix weights[4]
+  binary STEP     seq u32, media time f64, theta, scene_t, strengths[4], mix weights[4]
   binary MASKS    float32 [4, 16, 16]
   binary FEATURES feature ids int32[4], mix ids int32[4]
 Server → client
@@ -31,12 +31,14 @@ from hambajuba_tui.bridge.params import FrameParams
 from hambajuba_tui.vocab import BLOCKS, MASK_SIZE
 
 VERSION = 1
-FRAME, MASKS, FEATURES = 1, 2, 3
+STEP, MASKS, FEATURES = 1, 2, 3
+"""Kinds of client message: a step (the per-frame steering scalars; a request to render),
+the masks, the feature ids. (A *frame* is always a picture.)"""
 JPEG, RAW = 0x81, 0x82
 
 N = len(BLOCKS)
 _HEAD = struct.Struct("<BB")
-_FRAME = struct.Struct(f"<BBId2f{N}f{N}f")
+_STEP = struct.Struct(f"<BBId2f{N}f{N}f")
 _FEATURES = struct.Struct(f"<BB{N}i{N}i")
 _IMAGE = struct.Struct("<BBIdfHH")
 MASK_BYTES = N * MASK_SIZE * MASK_SIZE * 4
@@ -56,10 +58,10 @@ class WireError(ValueError):
 
 
 # -- client side ---------------------------------------------------------------------------------
-def pack_frame(seq: int, params: FrameParams) -> bytes:
-    return _FRAME.pack(
+def pack_step(seq: int, params: FrameParams) -> bytes:
+    return _STEP.pack(
         VERSION,
-        FRAME,
+        STEP,
         seq & 0xFFFFFFFF,
         float(params.t),
         float(params.theta),
@@ -118,19 +120,19 @@ def _finite(x: float, default: float = 0.0) -> float:
 
 def apply_binary(data: bytes, params: FrameParams) -> tuple[int, float] | None:
     """Apply one binary client message to ``params`` (in place). Returns (seq, media time) for a
-    FRAME (a request to render), None for MASKS / FEATURES. Raises WireError on anything else."""
+    STEP (a request to render), None for MASKS / FEATURES. Raises WireError on anything else."""
     if len(data) < _HEAD.size:
         raise WireError(f"binary message of {len(data)} bytes")
     version, kind = _HEAD.unpack_from(data)
     if version != VERSION:
         raise WireError(f"protocol version {version}, this server speaks {VERSION}")
-    if kind == FRAME:
-        if len(data) != _FRAME.size:
-            raise WireError(f"frame message of {len(data)} bytes, expected {_FRAME.size}")
-        v = _FRAME.unpack(data)
+    if kind == STEP:
+        if len(data) != _STEP.size:
+            raise WireError(f"step message of {len(data)} bytes, expected {_STEP.size}")
+        v = _STEP.unpack(data)
         seq, t, theta, scene_t = v[2], v[3], v[4], v[5]
         if not math.isfinite(t):
-            raise WireError("frame media time is not a number")
+            raise WireError("step media time is not a number")
         params.t, params.theta, params.scene_t = t, _finite(theta), _finite(scene_t)
         params.strengths[:] = v[6 : 6 + N]
         params.mix_weights[:] = v[6 + N : 6 + 2 * N]
@@ -197,19 +199,19 @@ def _scenes(scenes) -> None:
 
 __all__ = [
     "FEATURES",
-    "FRAME",
     "JPEG",
     "MASKS",
     "MAX_UP",
     "RAW",
+    "STEP",
     "VERSION",
     "WireError",
     "apply_binary",
     "hello",
     "pack_features",
-    "pack_frame",
     "pack_image",
     "pack_masks",
+    "pack_step",
     "parse_text",
     "unpack_image",
 ]

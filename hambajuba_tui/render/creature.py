@@ -1,7 +1,7 @@
 """The creature around the heart, for video: the TUI's pure renderables on a pixel canvas.
 
 The face (:class:`FaceRenderable`), the orbs (:class:`OrbRenderable`), the heart's frame
-(:func:`edge_text`, :func:`frame_style`), the tendrils (:func:`tendril_paths`,
+(:func:`edge_text`, :func:`border_style`), the tendrils (:func:`tendril_paths`,
 :func:`bead_index`, :func:`orb_color`) and the moment (:class:`CreatureClock`) are the ones
 the TUI draws; here they are rasterised in the skin's colours with a monospace font. Each
 part is redrawn only when what it shows changes; the heart's pixels are pasted every frame.
@@ -22,16 +22,17 @@ from PIL import Image
 
 from hambajuba_tui.audio.analysis import Analysis
 from hambajuba_tui.render.raster import CellCanvas, CellFont, hex_rgb, render_lines
+from hambajuba_tui.tui.border import border_style, edge_text
 from hambajuba_tui.tui.face import FaceRenderable, face_size
-from hambajuba_tui.tui.frame import edge_text, frame_style
 from hambajuba_tui.tui.moment import CreatureClock, Moment
-from hambajuba_tui.tui.orbs import OrbRenderable, orb_color
+from hambajuba_tui.tui.orbs import ORB_SIZE, OrbRenderable, orb_color
 from hambajuba_tui.tui.skin import Skin
 from hambajuba_tui.tui.status import clock_text
 from hambajuba_tui.tui.tendrils import BEAD_ACTIVITY, BEAD_STEPS, V, bead_index, tendril_paths
 
 VERTICAL_SIZE = (1080, 1920)
-ORB_W, ORB_H = 11, 4
+ORB_W, ORB_H = ORB_SIZE[0], 4
+"""An orb's width as on screen; its four drawn lines, without the air the app leaves."""
 TENDRIL_W = 8
 ACTIVITY_STEP = 0.05
 """Orb and tendril activity is drawn in steps of this (the TUI: 0.01 and 0.1)."""
@@ -290,7 +291,7 @@ class CreatureCanvas:
     def _draw_frame(self, pulse: float) -> None:
         lay, cv, skin = self.layout, self.canvas, self.skin
         b = lay.heart_box
-        glyphs, color = frame_style(skin, pulse)
+        glyphs, color = border_style(skin, pulse)
         fg, bold = hex_rgb(color), pulse >= 0.5
         top = f"♥ {self.title}" if self.title else "♥"
         bottom = edge_text("bottom", b.cols, 1, glyphs, self.engine)[0]

@@ -21,17 +21,19 @@ from textual.widgets import Footer, Static
 
 from hambajuba_tui.graphics.probe import GraphicsMode
 from hambajuba_tui.show import Show
+from hambajuba_tui.tui.border import HeartEdge
 from hambajuba_tui.tui.face import Face, face_size
-from hambajuba_tui.tui.frame import HeartEdge
 from hambajuba_tui.tui.heart import Heart
 from hambajuba_tui.tui.moment import CreatureClock
-from hambajuba_tui.tui.orbs import Orb
+from hambajuba_tui.tui.orbs import ORB_SIZE, Orb, orb_size
 from hambajuba_tui.tui.panels.base import PanelDock, dock_columns
 from hambajuba_tui.tui.panels.commands import InstrumentCommands
 from hambajuba_tui.tui.panels.instrument import INSTRUMENT_BINDINGS, Instrument
+from hambajuba_tui.tui.recording import recorder_from_env
 from hambajuba_tui.tui.skin import Skin, default_skin, load_skin, skin_files
 from hambajuba_tui.tui.status import StatusInfo, StatusLine, input_text, link_text
 from hambajuba_tui.tui.tendrils import BEAD_STEPS, Tendrils
+from hambajuba_tui.tui.textual_private import AfterDisplay, LogCrash
 
 
 def write_crash_log(error: BaseException) -> Path:
@@ -69,7 +71,7 @@ def skin_theme(skin: Skin) -> Theme:
     )
 
 
-class HambajubaApp(Instrument, App):
+class HambajubaApp(Instrument, AfterDisplay, LogCrash, App):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "hambajuba"
     BINDINGS = [
@@ -144,6 +146,7 @@ class HambajubaApp(Instrument, App):
         self._status = self.query_one(StatusLine)
         self._heart_box = self.query_one("#heart-box")
         self._heart = self.query_one(Heart)
+        self._heart.on_frame_sent = recorder_from_env()  # real-terminal tests only
         self._face = self.query_one(Face)
         self._edges = list(self.query(HeartEdge))
         self._tendrils = list(self.query(Tendrils))
@@ -191,7 +194,7 @@ class HambajubaApp(Instrument, App):
             orb.compact = compact
         self.screen.set_class(compact, "-compact")
         face_w, face_h = face_size(self.skin, compact)
-        orb_w = 7 if compact else 11
+        orb_w, orb_h = orb_size(compact)
         rows = height - 1 - (0 if small_window else 1) - face_h - 2  # status, footer, face, frame
         cols = max(1, room - 2 * orb_w - 2 * (1 if compact else 4) - 2)
         cell_w, cell_h = self.graphics.cell_px
@@ -206,10 +209,11 @@ class HambajubaApp(Instrument, App):
         body = self.query_one("#body")
         body.styles.width = max(cols + 2, min(face_w, room - 2 * orb_w - 2))
         body.styles.height = rows + 2 + face_h
-        spread = 0 if compact else max(1, (height - 2 - 2 * 5) // 6)  # orbs apart in big windows
+        spread = 0 if compact else max(1, (height - 2 - 2 * ORB_SIZE[1]) // 6)  # apart when big
         for orbs in self.query(".orbs"):
             orbs.styles.width = orb_w
         for orb in self._orbs:
+            orb.styles.width, orb.styles.height = orb_w, orb_h
             orb.styles.margin = (spread, 0)
         for tendril in self._tendrils:
             tendril.refresh()
@@ -230,15 +234,11 @@ class HambajubaApp(Instrument, App):
         self._heart.refresh()  # its blank cells take the new background
         self.fit_layout()
 
-    def _display(self, screen, renderable) -> None:
-        """After each screen update, let the heart redraw what the update painted over.
-
-        (Textual's one place where screen updates are written; overridden, not replaced.)
-        """
-        super()._display(screen, renderable)
+    def after_display(self, update) -> None:
+        """After each screen update, let the heart redraw what the update painted over."""
         heart = getattr(self, "_heart", None)
-        if heart is not None and renderable is not None and not self.is_headless:
-            heart.painted_over(renderable)
+        if heart is not None and not self.is_headless:
+            heart.painted_over(update)
 
     def on_unmount(self) -> None:
         if self.render_job is not None:
@@ -321,15 +321,10 @@ class HambajubaApp(Instrument, App):
     crash_log: Path | None = None
     """Where the traceback of a crash went (None: no crash)."""
 
-    def _handle_exception(self, error: Exception) -> None:
+    def on_crash(self, error: Exception) -> None:
         """A crash: the traceback goes to a log file, not over the restored terminal; the
         app exits with code 1 and the CLI prints one line naming the log."""
         self.crash_log = write_crash_log(error)
-        self._return_code = 1
-        if self._exception is None:  # run_test re-raises it (tests see the crash)
-            self._exception = error
-            self._exception_event.set()
-        self._close_messages_no_wait()
 
     def action_cycle_skin(self) -> None:
         """Put on the next skin (the user's skins, then the built-ins)."""

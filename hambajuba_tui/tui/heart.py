@@ -12,27 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
-from pathlib import Path
+from collections.abc import Callable
 
 import numpy as np
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
-from textual.css.query import NoMatches
+from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import NoScreen, Widget
 
 from hambajuba_tui.graphics.layout import Placement, fit
 from hambajuba_tui.graphics.painter import Painter, make_encoder
 from hambajuba_tui.graphics.probe import GraphicsMode
+from hambajuba_tui.tui.textual_private import toast_regions, update_touches, write_raw
 
 REDRAW_IDLE_S = 0.5
 """With no new frame for this long (paused), the image is drawn again in case something
 was painted over it (a notification, a resize)."""
-RECORD_ENV = "HAMBAJUBA_RECORD_HEART"
-"""When set to a folder, the pane writes the last frame it sent and where it went (tests)."""
 
 
 class Heart(Widget):
@@ -57,7 +55,9 @@ class Heart(Widget):
         self.rewrites = 0
         self.bytes_written = 0
         self.last_payload = ""
-        self._record = Path(os.environ[RECORD_ENV]) if os.environ.get(RECORD_ENV) else None
+        self.on_frame_sent: Callable[[Heart, np.ndarray, Placement], None] | None = None
+        """Told of each whole frame written to the terminal, with where it went (e.g. the
+        real-terminal tests' recorder, :mod:`hambajuba_tui.tui.recording`)."""
 
     # -- lifecycle -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -125,12 +125,13 @@ class Heart(Widget):
         place = self.placement()
         if place is None or place.empty or self.mode.kitty_placeholders:
             return place
-        rack = self._toast_rack()
-        if rack is None or not rack.children:
+        toasts = []
+        with contextlib.suppress(NoScreen):
+            toasts = toast_regions(self.screen)
+        if not toasts:
             return place
         left, right, top = place.col, place.col + place.cols, place.row + place.rows
-        for toast in rack.query("Toast"):
-            r = toast.region
+        for r in toasts:
             if r.area and r.x < right and r.right > left and r.y < top and r.bottom > place.row:
                 top = r.y
         rows = top - place.row
@@ -138,12 +139,6 @@ class Heart(Widget):
             return place
         height = max(0, round(place.height * rows / place.rows))
         return Placement(place.col, place.row, place.cols, max(rows, 0), place.width, height)
-
-    def _toast_rack(self) -> Widget | None:
-        """Textual's notifications container on this screen (a direct child, found by id)."""
-        with contextlib.suppress(NoMatches, NoScreen):
-            return self.screen.get_child_by_id("textual-toastrack")
-        return None
 
     def _from_thread(self, payload: str, place: Placement, serial: int) -> None:
         loop = self._loop
@@ -164,16 +159,13 @@ class Heart(Widget):
         if self.mode.kitty_placeholders and new_id != self._shown_id:
             self._shown_id = new_id
             self.refresh()  # placeholder cells name the new image
-        if self._record is not None and place == self._place:
-            self._write_record(place)
+        if self.on_frame_sent is not None and place == self._place and self._frame is not None:
+            self.on_frame_sent(self, self._frame, place)
 
     def _write(self, payload: str) -> None:
         if not payload:
             return
-        driver = self.app._driver
-        if driver is not None and not self.app.is_headless:
-            driver.write(payload)
-            driver.flush()
+        write_raw(self.app, payload)
         self.last_payload = payload
         self.bytes_written += len(payload)
 
@@ -188,32 +180,6 @@ class Heart(Widget):
             )
         if time.monotonic() - self._last_emit > REDRAW_IDLE_S:
             self._resubmit()
-
-    def _write_record(self, place: Placement) -> None:
-        """The frame just sent and its cells, for real-terminal tests to compare against."""
-        import json
-
-        from PIL import Image
-
-        assert self._record is not None and self._frame is not None
-        self._record.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(self._frame).save(self._record / "frame.tmp.png", compress_level=1)
-        os.replace(self._record / "frame.tmp.png", self._record / "frame.png")
-        info = {
-            "col": place.col,
-            "row": place.row,
-            "cols": place.cols,
-            "rows": place.rows,
-            "width": place.width,
-            "height": place.height,
-            "protocol": self.mode.protocol,
-            "frames_drawn": self.frames_drawn,
-            "rewrites": self.rewrites,
-            "cell_px": list(self.mode.cell_px),
-            "time": time.time(),
-        }
-        (self._record / "heart.tmp.json").write_text(json.dumps(info))
-        os.replace(self._record / "heart.tmp.json", self._record / "heart.json")
 
     @property
     def encode_ms(self) -> float:
@@ -265,11 +231,4 @@ class Heart(Widget):
 
 def _touches(update, place: Placement) -> bool:
     """Whether a Textual compositor update wrote into the cells of ``place``."""
-    x0, y0, x1, y1 = place.col, place.row, place.col + place.cols, place.row + place.rows
-    spans = getattr(update, "spans", None)
-    if spans is not None:  # ChopsUpdate: (y, x start, x end) of each written span
-        return any(y0 <= y < y1 and a < x1 and b > x0 for y, a, b in spans)
-    region = getattr(update, "region", None)
-    if region is not None:  # LayoutUpdate: a whole region
-        return region.x < x1 and region.right > x0 and region.y < y1 and region.bottom > y0
-    return True  # unknown kind of update: assume the worst
+    return update_touches(update, Region(place.col, place.row, place.cols, place.rows))

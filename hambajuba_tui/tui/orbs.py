@@ -19,6 +19,17 @@ def bloom_stage(activity: float, n_stages: int) -> int:
     return min(int(a * n_stages), n_stages - 1)
 
 
+ORB_SIZE = (11, 5)
+"""An orb's cells, columns × rows: three lines of glyphs and the stem's name, with air."""
+ORB_COMPACT_SIZE = (7, 1)
+"""A compact orb: the middle line of glyphs only."""
+
+
+def orb_size(compact: bool) -> tuple[int, int]:
+    """Columns × rows of one orb (the layout sizes orbs from this; the CSS does not)."""
+    return ORB_COMPACT_SIZE if compact else ORB_SIZE
+
+
 QUIET = 0.45
 """How much of its colour a silent stem keeps (the rest is the background's)."""
 

@@ -11,21 +11,22 @@ from hambajuba_tui.bridge.dance import INTENSITY_SOURCES, SILENCE_MODES
 from hambajuba_tui.bridge.prominence import RANKS
 from hambajuba_tui.bridge.session import (
     MASK_MODES,
-    N_FEATURES,
     POSITION_SOURCES,
     SOURCES,
+    STAGE_RANGE,
+    UNIT_RANGE,
     BlockSettings,
 )
 from hambajuba_tui.tui.panels.base import Panel
 from hambajuba_tui.tui.panels.widgets import Choice, Field, Slider, parse_float, parse_int
-from hambajuba_tui.vocab import BLOCKS
+from hambajuba_tui.vocab import BLOCKS, N_FEATURES, is_feature_id
 
 OFF = "off"
 
 
 def parse_feature(text: str) -> int:
     fid = parse_int(text)
-    if not 0 <= fid < N_FEATURES:
+    if not is_feature_id(fid):
         raise ValueError(f"a feature id is 0..{N_FEATURES - 1}, got {fid}")
     return fid
 
@@ -36,8 +37,9 @@ def parse_mix_feature(text: str) -> int | None:
 
 def parse_bound(text: str) -> float:
     value = parse_float(text)
-    if not -200.0 <= value <= 200.0:
-        raise ValueError(f"a stage bound is in -200..200, got {value:g}")
+    lo, hi = STAGE_RANGE
+    if not lo <= value <= hi:
+        raise ValueError(f"a stage bound is in {lo:g}..{hi:g}, got {value:g}")
     return value
 
 
@@ -74,7 +76,7 @@ class BlockPanel(Panel):
             placeholder="none",
             id="mix-feature",
         )
-        yield Slider("mix weight", b.mix, id="mix")
+        yield Slider("mix weight", b.mix, *UNIT_RANGE, id="mix")
 
     def on_mount(self) -> None:
         super().on_mount()

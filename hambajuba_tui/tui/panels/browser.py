@@ -13,7 +13,6 @@ imported at all.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 
@@ -23,11 +22,10 @@ from textual.css.query import NoMatches
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from hambajuba_tui.bridge.session import N_FEATURES
 from hambajuba_tui.catalog.catalog import Catalog, CatalogError, Hit
 from hambajuba_tui.tui.panels.base import Panel
 from hambajuba_tui.tui.panels.widgets import Choice
-from hambajuba_tui.vocab import BLOCKS
+from hambajuba_tui.vocab import BLOCKS, N_FEATURES, is_feature_id, parse_feature_ref
 
 log = logging.getLogger(__name__)
 LIMIT = 50
@@ -39,7 +37,6 @@ NO_LABELS = (
     "No feature labels imported: features are shown by id. Import labels with "
     "`hambajuba features import PATH` or `hambajuba features pull`."
 )
-_ID = re.compile(r"^\s*(?:(?P<block>[a-z]+\.\d(?:\.\d)?):)?(?P<id>\d+)\s*$")
 
 MATCH_WORDS = {
     "decoder": "decoder cosine",
@@ -50,13 +47,8 @@ MATCH_WORDS = {
 
 def parse_jump(text: str) -> tuple[str | None, int] | None:
     """``154`` → (None, 154); ``up.0.1:154`` → ("up.0.1", 154); anything else → None."""
-    m = _ID.match(text)
-    if m is None:
-        return None
-    fid = int(m["id"])
-    if m["block"] is not None and m["block"] not in BLOCKS or not 0 <= fid < N_FEATURES:
-        return None
-    return m["block"], fid
+    ref = parse_feature_ref(text)
+    return ref if ref is not None and is_feature_id(ref[1]) else None
 
 
 def hit_text(hit: Hit) -> Content:

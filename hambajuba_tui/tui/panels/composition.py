@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from textual.binding import Binding
 
-from hambajuba_tui.bridge.session import COMPOSITION_MODES, MAX_SEED, Session
+from hambajuba_tui.bridge.session import COMPOSITION_MODES, DISTANCE_RANGE, MAX_SEED, Session
 from hambajuba_tui.tui.panels.base import Panel
 from hambajuba_tui.tui.panels.widgets import Choice, Field, Slider, parse_int
 
@@ -28,7 +28,7 @@ class CompositionPanel(Panel):
 
     def body(self):
         c = self.session.composition
-        yield Slider("distance", c.distance, 0.0, 4.0, 0.05, id="distance")
+        yield Slider("distance", c.distance, *DISTANCE_RANGE, 0.05, id="distance")
         yield Choice("mode", COMPOSITION_MODES, c.mode, id="mode")
         yield Field("seed", str(self.session.seed), parse_seed, id="seed")
 
@@ -40,7 +40,7 @@ class CompositionPanel(Panel):
 
     def _composition(self, **changes) -> None:
         def make(s: Session) -> Session:
-            return replace(s, composition=replace(s.composition, **changes))
+            return s.with_composition(**changes)
 
         self.apply(make)
 

@@ -12,7 +12,6 @@ worker, which uses it for its next frame.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from textual.binding import Binding
 from textual.reactive import reactive
@@ -201,7 +200,7 @@ class Instrument:
 
         def make(s: Session) -> Session:
             t = round(min(max(s.scenes.slider + float(delta), 0.0), 1.0), 6)
-            return replace(s, scenes=replace(s.scenes, mode="slider", slider=t))
+            return s.with_scenes(mode="slider", slider=t)
 
         self.apply_edit(make)
 
@@ -216,16 +215,11 @@ class Instrument:
             self.apply_edit(lambda s: s.with_block(block, mask=new), f"{block} mask: {new}")
         elif what == "scene_mode":
             new = SCENE_MODES[(SCENE_MODES.index(s.scenes.mode) + 1) % len(SCENE_MODES)]
-            self.apply_edit(
-                lambda s: replace(s, scenes=replace(s.scenes, mode=new)), f"scene blend: {new}"
-            )
+            self.apply_edit(lambda s: s.with_scenes(mode=new), f"scene blend: {new}")
         elif what == "composition_mode":
             modes = COMPOSITION_MODES
             new = modes[(modes.index(s.composition.mode) + 1) % len(modes)]
-            self.apply_edit(
-                lambda s: replace(s, composition=replace(s.composition, mode=new)),
-                f"composition: {new}",
-            )
+            self.apply_edit(lambda s: s.with_composition(mode=new), f"composition: {new}")
         elif what == "block_on":
             self.toggle_block(block)
             state = "on" if self.show.session.block(block).source else "off"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from textual.binding import Binding
 
 from hambajuba_tui.bridge.scenes import MODES
-from hambajuba_tui.bridge.session import SOURCES, Session
+from hambajuba_tui.bridge.session import SLEW_RANGE, SOURCES, UNIT_RANGE, Session
 from hambajuba_tui.tui.panels.base import CROSSFADE_STEP, Panel
 from hambajuba_tui.tui.panels.widgets import Choice, Field, Slider
 
@@ -32,9 +30,9 @@ class ScenesPanel(Panel):
         yield Field("prompt B", s.prompt_b, parse_prompt, id="prompt_b")
         yield Choice("blend", MODES, s.mode, id="mode")
         yield Choice("linked to", SOURCES, s.link_source, id="link_source")
-        yield Slider("crossfader A↔B", s.slider, id="slider")
-        yield Slider("depth", s.depth, id="depth")
-        yield Slider("slew /s", s.slew_per_s, 0.05, 5.0, 0.05, id="slew_per_s")
+        yield Slider("crossfader A↔B", s.slider, *UNIT_RANGE, id="slider")
+        yield Slider("depth", s.depth, *UNIT_RANGE, id="depth")
+        yield Slider("slew /s", s.slew_per_s, *SLEW_RANGE, 0.05, id="slew_per_s")
 
     def first_focus(self):
         return self.query_one("#slider", Slider)  # the crossfader: what a performer reaches for
@@ -50,7 +48,7 @@ class ScenesPanel(Panel):
 
     def _scenes(self, **changes) -> None:
         def make(s: Session) -> Session:
-            return replace(s, scenes=replace(s.scenes, **changes))
+            return s.with_scenes(**changes)
 
         self.apply(make)
 

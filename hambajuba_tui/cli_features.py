@@ -1,8 +1,10 @@
-"""``hambajuba features ...``: list, search, show, import, pull, embed.
+"""``hambajuba features ...``: list, search, show, import, pull, embed (the CLI side).
 
-The argparse wiring is in ``cli.py`` (``_add_features_parser``, kept import-light); the work
-is here. User errors
-raise :class:`FeaturesError` with an exit code; nothing prints a traceback.
+The argparse wiring is in ``cli.py`` (``_add_features_parser``, kept import-light); the
+printing and the exit codes are here; the work is the catalog's, which raises
+:class:`~hambajuba_tui.catalog.errors.CatalogError` (one type) for anything a user can cause.
+Those become :class:`~hambajuba_tui.cli_errors.CliError` (one line, an exit code), never a
+traceback.
 """
 
 from __future__ import annotations
@@ -12,23 +14,18 @@ import sys
 from collections.abc import Callable
 
 from hambajuba_tui.catalog import concepts, neighbours
-from hambajuba_tui.catalog.catalog import Catalog, CatalogError, Hit
+from hambajuba_tui.catalog.catalog import Catalog, Hit
+from hambajuba_tui.catalog.errors import CatalogError
 from hambajuba_tui.catalog.packs import list_packs
 from hambajuba_tui.catalog.search import parse_query
-from hambajuba_tui.catalog.tables import LabelError, import_tables, labels_dir
+from hambajuba_tui.catalog.tables import import_tables, labels_dir
+from hambajuba_tui.cli_errors import EXIT_CANCELLED, EXIT_USAGE, CliError
 from hambajuba_tui.vocab import BLOCKS
 
-EXIT_INPUT = 3
 NO_TABLES = (
     "no feature labels yet: run `hambajuba features pull` (downloads the published "
     "tables) or `hambajuba features import PATH`"
 )
-
-
-class FeaturesError(Exception):
-    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _say(message: str) -> None:
@@ -38,8 +35,8 @@ def _say(message: str) -> None:
 def _catalog() -> Catalog:
     try:
         return Catalog.load()
-    except LabelError as exc:
-        raise FeaturesError(f"{exc} (re-import the tables)") from None
+    except CatalogError as exc:
+        raise CliError(f"{exc} (re-import the tables)") from None
 
 
 def _row(hit: Hit) -> dict:
@@ -115,7 +112,7 @@ def _embedder_for(cat: Catalog, embed_missing: bool) -> tuple[concepts.Embedder 
                 cat.embed_labels(embedder, update)
             finally:
                 stop()
-    except concepts.ConceptError as exc:
+    except CatalogError as exc:  # the concept model failed
         embedder.close()
         return None, str(exc)
     except BaseException:
@@ -176,9 +173,9 @@ def cmd_list(args) -> int:
 def cmd_search(args) -> int:
     cat = _catalog()
     if not cat.tables:
-        raise FeaturesError(NO_TABLES)
+        raise CliError(NO_TABLES)
     if args.limit < 1:
-        raise FeaturesError("--limit must be at least 1", 2)
+        raise CliError("--limit must be at least 1", EXIT_USAGE)
     filters = {
         "block": args.block,
         "category": args.category,
@@ -201,7 +198,7 @@ def cmd_search(args) -> int:
                 if note is None:
                     hits = found
     except CatalogError as exc:
-        raise FeaturesError(str(exc)) from None
+        raise CliError(str(exc)) from None
     if note:
         _say(f"keyword search only: {note}")
     if args.json:
@@ -215,10 +212,10 @@ def cmd_search(args) -> int:
 def _parse_ref(text: str) -> tuple[str, int]:
     ref = parse_query(text).feature
     if ref is None:
-        raise FeaturesError(
+        raise CliError(
             f"{text!r} is not a feature: write BLOCK:ID, e.g. up.0.1:154 "
             f"(blocks: {', '.join(BLOCKS)})",
-            2,
+            EXIT_USAGE,
         )
     return ref
 
@@ -229,7 +226,7 @@ def cmd_show(args) -> int:
     try:
         feature = cat.get(block, fid)
     except CatalogError as exc:
-        raise FeaturesError(str(exc)) from None
+        raise CliError(str(exc)) from None
     from hambajuba_tui.engine.hub import SAE_REPO, snapshot_dir
 
     status = "cached" if neighbours.decoder_path(block) else None
@@ -286,7 +283,7 @@ def _embed_after_import(args) -> int:
         embedder, note = _embedder_for(cat, embed_missing=True)
     except KeyboardInterrupt:
         _say(INTERRUPTED)
-        return 130
+        return EXIT_CANCELLED
     if embedder is None:
         _say(f"keyword search only: {note}")
         return 0
@@ -298,8 +295,8 @@ def _embed_after_import(args) -> int:
 def cmd_import(args) -> int:
     try:
         tables = import_tables(args.paths)
-    except LabelError as exc:
-        raise FeaturesError(f"nothing imported: {exc}") from None
+    except CatalogError as exc:
+        raise CliError(f"nothing imported: {exc}") from None
     for t in tables:
         print(f"imported {t.block}: {len(t.rows)} rows from {t.source}")
     sys.stdout.flush()
@@ -311,8 +308,8 @@ def cmd_pull(args) -> int:
 
     try:
         folder, tables = pull(args.revision)
-    except LabelError as exc:
-        raise FeaturesError(f"nothing imported: {exc}") from None
+    except CatalogError as exc:
+        raise CliError(f"nothing imported: {exc}") from None
     for t in tables:
         print(f"imported {t.block}: {len(t.rows)} rows")
     print(f"from {folder}")
@@ -323,10 +320,10 @@ def cmd_pull(args) -> int:
 def cmd_embed(args) -> int:
     cat = _catalog()
     if not cat.tables:
-        raise FeaturesError(NO_TABLES)
+        raise CliError(NO_TABLES)
     embedder, note = _embedder_for(cat, embed_missing=True)
     if embedder is None:
-        raise FeaturesError(note)
+        raise CliError(note)
     embedder.close()
     print(f"label vectors cached for {', '.join(cat.tables)}")
     from hambajuba_tui.engine.hub import SAE_REPO, snapshot_dir

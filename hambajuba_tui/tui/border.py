@@ -1,9 +1,9 @@
-"""The heart's frame: four thin edge widgets around the heart pane that swell on each beat.
+"""The heart's border: four thin edge widgets around the heart pane that swell on each beat.
 
-The frame is not a CSS border on the pane's container: repainting a border repaints the
+It is not a CSS border on the pane's container: repainting a border repaints the
 whole container, image cells included, and text painted over a sixel or half-block image
 erases it. Four separate edges repaint only their own cells, so the beat can pulse the
-frame (colour and glyphs) several times a second while the image stays untouched.
+border (colour and glyphs) several times a second while the image stays untouched.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ GLYPHS = {  # top-left, horizontal, top-right, vertical, bottom-left, bottom-rig
 }
 
 
-def frame_style(skin: Skin, pulse: float) -> tuple[str, str]:
-    """(glyphs, colour) of the frame at swell ``pulse`` 0..1: the skin's pulse border from
+def border_style(skin: Skin, pulse: float) -> tuple[str, str]:
+    """(glyphs, colour) of the border at swell ``pulse`` 0..1: the skin's pulse border from
     half a swell up, the colour blended from the accent to the pulse colour."""
     border = skin.heart_pulse_border if pulse >= 0.5 else skin.heart_border
     if skin.heart_border == "none":
@@ -68,7 +68,7 @@ def _crop(text: str, cells: int) -> str:
 
 
 class HeartEdge(Widget):
-    """One edge of the heart's frame (``top``, ``bottom``, ``left`` or ``right``)."""
+    """One edge of the heart's border (``top``, ``bottom``, ``left`` or ``right``)."""
 
     DEFAULT_CSS = """
     HeartEdge { width: 1fr; height: 1; }
@@ -83,7 +83,7 @@ class HeartEdge(Widget):
         self.set_class(edge in ("left", "right"), "-side")
 
     def render_line(self, y: int) -> Strip:
-        glyphs, color = frame_style(self.skin, self.pulse)
+        glyphs, color = border_style(self.skin, self.pulse)
         lines = edge_text(self.edge, self.size.width, self.size.height, glyphs, self.label)
         text = lines[y] if 0 <= y < len(lines) else ""
         style = Style(color=color, bgcolor=self.skin.colors["background"], bold=self.pulse >= 0.5)
