@@ -141,11 +141,24 @@ def n_frames(n_samples: int) -> int:
 def rms(y: np.ndarray, frame_length: int = RMS_FRAME) -> np.ndarray:
     """RMS of float32 [n] over centred frames of ``frame_length`` samples -> float64 [n_frames]."""
     half = frame_length // 2
-    sq = np.square(y, dtype=np.float64)
-    cs = np.concatenate(([0.0], np.cumsum(np.pad(sq, (half, half)))))
-    centres = np.arange(n_frames(len(y))) * HOP + half
-    power = (cs[centres + half] - cs[centres - half]) / frame_length
-    return np.sqrt(np.maximum(power, 0.0))
+    n = n_frames(len(y))
+    out = np.empty(n)
+    # RMS_BLOCK frames at a time: a float64 cumulative sum of the whole song would be 4 copies
+    # of it (and less precise late in a long song than this local one).
+    for f0 in range(0, n, RMS_BLOCK):
+        f1 = min(n, f0 + RMS_BLOCK)
+        a = f0 * HOP - half  # first sample of frame f0 (zero padding outside the song)
+        b = (f1 - 1) * HOP + half
+        sq = np.square(y[max(a, 0) : min(b, len(y))], dtype=np.float64)
+        sq = np.pad(sq, (max(0, -a), max(0, b - len(y))))
+        cs = np.concatenate(([0.0], np.cumsum(sq)))
+        starts = np.arange(f1 - f0) * HOP
+        out[f0:f1] = (cs[starts + frame_length] - cs[starts]) / frame_length
+    return np.sqrt(np.maximum(out, 0.0))
+
+
+RMS_BLOCK = 8192
+"""Grid frames (82 s) of :func:`rms` made at once."""
 
 
 def normalize(
