@@ -421,6 +421,10 @@ def layer_entries(energy_smooth: np.ndarray, bpm: float, rate: float = GRID_RATE
     return np.asarray(entries, dtype=np.int64)
 
 
+PITCH_RESAMPLE_BLOCK = 1 << 20
+"""Samples of a stem resampled at once by :func:`pitch_track`."""
+
+
 def pitch_track(
     y: np.ndarray, fmin: float, fmax: float, sr: int = SAMPLE_RATE, n: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -430,11 +434,23 @@ def pitch_track(
 
     n = n_frames(len(y)) if n is None else n
     low = 11025
-    ys = soxr.resample(np.asarray(y, dtype=np.float32), sr, low, quality="HQ").astype(np.float32)
     length = 1024
     min_p = max(2, int(math.floor(low / fmax)))
     max_p = min(int(math.ceil(low / fmin)), length // 2)
-    padded = np.pad(ys, (length // 2, length + length // 2))
+    # Resampled a block at a time straight into the zero-padded buffer (the same samples as
+    # one soxr.resample of the whole stem, without its copies).
+    y = np.asarray(y, dtype=np.float32)
+    half = length // 2
+    buf = np.zeros(half + len(y) * low // sr + 2 + length + half, dtype=np.float32)
+    stream = soxr.ResampleStream(sr, low, 1, dtype="float32", quality="HQ")
+    done = 0
+    for a in range(0, max(len(y), 1), PITCH_RESAMPLE_BLOCK):
+        part = stream.resample_chunk(
+            y[a : a + PITCH_RESAMPLE_BLOCK], last=a + PITCH_RESAMPLE_BLOCK >= len(y)
+        )
+        buf[half + done : half + done + len(part)] = part
+        done += len(part)
+    padded = buf[: half + done + length + half]
     centres = np.round(np.arange(n) * HOP * low / sr).astype(np.int64)
     centres = np.minimum(centres, len(padded) - length)
     f0 = np.zeros(n)
