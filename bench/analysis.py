@@ -10,7 +10,9 @@ arithmetic as the real model (default ``HTDemucs`` hyperparameters, 7.8 s segmen
 shift, 25 % overlap, as the backend runs it), so the seconds are honest while the stems are
 noise. Peak memory: the tracemalloc peak of this process during the
 analysis (numpy arrays included; a second, traced run so the timing is not slowed) and the
-max RSS of this process and of child processes (demucs separates in a child).
+max RSS of this process and of child processes (demucs separates in a child). ``--rss`` also
+gives the CPU seconds (all threads) per minute of audio, a figure a busy machine skews less
+than the wall-clock one.
 
 Prints one JSON line (name, figures, machine), then a short table.
 
@@ -191,15 +193,16 @@ def rss_child(minutes: float) -> None:
         sf.write(warm, mix[: 5 * SAMPLE_RATE], SAMPLE_RATE, subtype="PCM_16")
         analyze(warm, cache_dir=Path(tmp) / "cache", stems_backend="dsp", use_cache=False)
         del mix
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         analyze(path, cache_dir=Path(tmp) / "cache", stems_backend="dsp", use_cache=False)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     print(
         json.dumps(
             {
                 "minutes": minutes,
                 "seconds": round(seconds, 2),
                 "seconds_per_minute": round(seconds / minutes, 2),
+                "cpu_seconds_per_minute": round(cpu / minutes, 2),
                 "max_rss_mb": round(max_rss_mb(resource.RUSAGE_SELF), 1),
             }
         )
@@ -221,11 +224,11 @@ def rss_by_duration(durations: list[float]) -> None:
         )
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     print(json.dumps({"name": "analysis-rss", "rows": rows, "cpus": os.cpu_count()}))
-    print(f"{'minutes':>8}{'seconds':>10}{'s/min audio':>13}{'peak RSS MB':>13}")
+    print(f"{'minutes':>8}{'seconds':>10}{'s/min audio':>13}{'CPU s/min':>11}{'peak RSS MB':>13}")
     for r in rows:
         print(
             f"{r['minutes']:>8g}{r['seconds']:>10.1f}{r['seconds_per_minute']:>13.2f}"
-            f"{r['max_rss_mb']:>13.0f}"
+            f"{r.get('cpu_seconds_per_minute', float('nan')):>11.2f}{r['max_rss_mb']:>13.0f}"
         )
 
 

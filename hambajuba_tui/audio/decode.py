@@ -40,7 +40,8 @@ class AudioError(Exception):
 class Audio:
     """Decoded audio.
 
-    ``samples`` is float32 [n, 2] (stereo, nominally in [-1, 1]); ``sr`` is in Hz.
+    ``samples`` is float32 [n, 2] (stereo, nominally in [-1, 1]; [n, 1] from
+    :func:`load_mono`); ``sr`` is in Hz.
     """
 
     samples: np.ndarray
@@ -226,6 +227,48 @@ def load_audio(path: str | os.PathLike[str], *, max_duration: float = MAX_DURATI
     if stereo.shape[0] == 0:
         raise AudioError(f"{path.name} contains no audio (zero length)")
     return Audio(samples=np.ascontiguousarray(stereo, dtype=np.float32), sr=SAMPLE_RATE)
+
+
+MONO_BLOCK = 1 << 20
+"""Frames decoded at once by :func:`load_mono`."""
+
+
+def load_mono(path: str | os.PathLike[str], *, max_duration: float = MAX_DURATION_S) -> Audio:
+    """What ``load_audio(path).mono`` is, as an :class:`Audio` of float32 [n, 1], decoded a
+    block at a time into the mono mix where the file allows (libsndfile, one or two
+    channels at 44.1 kHz, a known length): the stereo song (twice the mono) is never held.
+    Anything else is decoded whole by :func:`load_audio` first. Same errors."""
+    path = Path(path)
+    check_path(path)
+    try:
+        with _quiet_stderr(), sf.SoundFile(str(path)) as f:
+            sr, frames, channels = int(f.samplerate), int(f.frames), int(f.channels)
+            if sr == SAMPLE_RATE and channels in (1, 2) and frames > 0:
+                if frames / sr > max_duration:
+                    raise _too_long(path, frames / sr, max_duration)
+                mono = np.empty(frames, dtype=np.float32)
+                done = 0
+                for block in f.blocks(MONO_BLOCK, dtype="float32", always_2d=True):
+                    block = block[: frames - done]
+                    if not np.all(np.isfinite(block)):
+                        block = np.nan_to_num(block, nan=0.0, posinf=1.0, neginf=-1.0)
+                    if channels == 1:
+                        mono[done : done + len(block)] = block[:, 0]
+                    else:
+                        mono[done : done + len(block)] = block.mean(axis=1, dtype=np.float32)
+                    done += len(block)
+                if done > 0:
+                    return Audio(samples=mono[:done, None], sr=SAMPLE_RATE)
+    except AudioError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        pass  # load_audio says what is wrong, or decodes it another way
+    except MemoryError:
+        raise AudioError(f"{path.name} is too large to decode in memory") from None
+    audio = load_audio(path, max_duration=max_duration)
+    mono = audio.mono
+    del audio
+    return Audio(samples=mono[:, None], sr=SAMPLE_RATE)
 
 
 _HEADER_MAGIC = (b"RIFF", b"RF64", b"FORM", b"fLaC", b"OggS", b"caff", b".snd")

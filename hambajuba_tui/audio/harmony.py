@@ -80,12 +80,17 @@ def _roughness_entropy(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
 
     hop = HARMONY_STEP * HOP
     m = 1 + len(y) // hop  # librosa's centred frame count
-    padded = np.pad(np.asarray(y, dtype=np.float32), (HARMONY_N_FFT // 2, HARMONY_N_FFT // 2))
+    y = np.asarray(y, dtype=np.float32)
+    half = HARMONY_N_FFT // 2
     freqs = np.fft.rfftfreq(HARMONY_N_FFT, 1.0 / sr)
     rough, ent = np.empty(m), np.empty(m)
     for start in range(0, m, SPECTRA_BLOCK):
         count = min(SPECTRA_BLOCK, m - start)
-        seg = padded[start * hop : (start + count - 1) * hop + HARMONY_N_FFT]
+        # samples of the song zero-padded by half a window each side (no padded copy of it)
+        a = start * hop - half
+        b = (start + count - 1) * hop + HARMONY_N_FFT - half
+        seg = y[max(a, 0) : min(b, len(y))]
+        seg = np.pad(seg, (max(0, -a), max(0, b - len(y))))
         spec = librosa.stft(seg, n_fft=HARMONY_N_FFT, hop_length=hop, center=False)
         mag = np.abs(spec[:, :count]).astype(np.float32)
         rough[start : start + count] = roughness_frames(mag, freqs)
@@ -279,8 +284,25 @@ def harmony_signals(
     time (:func:`key_segments`) of the harmonic part ``y`` (float32 [n]); ``chroma`` is its
     chroma on the grid (float [12, n]); ``key_parts`` are more (chroma [12, n], weight [n])
     evidence for the key (the accompaniment, the bass); ``beats`` (s) set the bars."""
+    return harmony_from_parts(harmony_parts(y, sr), chroma, key_parts=key_parts, beats=beats)
+
+
+def harmony_parts(y: np.ndarray, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, ...]:
+    """What :func:`harmony_signals` needs from the samples of ``y``: (rms, raw roughness, raw
+    entropy), so the caller can drop ``y`` before the rest is known."""
     y = np.asarray(y, dtype=np.float32)
-    energy = rms(y)
+    return (rms(y), *_roughness_entropy(y, sr))
+
+
+def harmony_from_parts(
+    parts: tuple[np.ndarray, ...],
+    chroma: np.ndarray,
+    *,
+    key_parts: list[tuple[np.ndarray, np.ndarray]] = (),
+    beats: np.ndarray | None = None,
+) -> tuple[dict[str, np.ndarray], list[tuple[float, str]]]:
+    """:func:`harmony_signals` from :func:`harmony_parts` of the samples."""
+    energy, raw_rough, raw_ent = parts
     n = len(energy)
     loud = float(np.percentile(energy, 95)) if n else 0.0
     present = (energy > ENERGY_FLOOR) & (energy > loud * 0.01)
@@ -292,7 +314,6 @@ def harmony_signals(
     keys = key_segments([(chroma, weight), *key_parts], beats) if present.any() else []
     td = tonal_distance(chroma, weight)
 
-    raw_rough, raw_ent = _roughness_entropy(y, sr)
     grid = np.arange(n, dtype=np.float64)
     at = np.arange(len(raw_rough), dtype=np.float64) * HARMONY_STEP
     rough = np.interp(grid, at, raw_rough)

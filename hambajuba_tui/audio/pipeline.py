@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -17,8 +18,15 @@ from hambajuba_tui.audio.analysis import Analysis
 from hambajuba_tui.audio.classify import classify
 from hambajuba_tui.audio.coupling import coupling_signals, pair_names
 from hambajuba_tui.audio.crossover import VIRTUAL_BANDS, band
-from hambajuba_tui.audio.decode import Audio, check_path, content_hash, load_audio, samples_hash
-from hambajuba_tui.audio.harmony import harmony_signals, main_key
+from hambajuba_tui.audio.decode import (
+    Audio,
+    check_path,
+    content_hash,
+    load_audio,
+    load_mono,
+    samples_hash,
+)
+from hambajuba_tui.audio.harmony import harmony_from_parts, harmony_parts, main_key
 from hambajuba_tui.audio.rhythm import DEFAULT_BPM, analyze_rhythm, harmonic_chroma
 from hambajuba_tui.audio.sections import segment
 from hambajuba_tui.audio.signals import (
@@ -32,7 +40,7 @@ from hambajuba_tui.audio.signals import (
     silent_signals,
     stem_analysis,
 )
-from hambajuba_tui.audio.stems import resolve_backend, separate_stems
+from hambajuba_tui.audio.stems import Spill, Spilled, add_spilled, resolve_backend, separate_stems
 from hambajuba_tui.vocab import GRID_RATE, PHYSICAL_STEMS, SAMPLE_RATE, VIRTUAL_STEMS
 
 Progress = Callable[[str, float], None]
@@ -52,9 +60,6 @@ DERIVED_NAMES: tuple[str, ...] = (
     "tension.entropy",
     "tonal_distance.value",
 )
-WORKERS = 1
-"""Stems analysed in parallel. 1: on 2 cores a second worker measured no faster (numpy and
-the FFTs are memory-bound here) and doubles the peak memory."""
 
 
 def all_silent_signals(n: int) -> dict[str, np.ndarray]:
@@ -115,7 +120,8 @@ def analyze(
 
     owned = audio is None
     if owned:
-        audio = load_audio(path)
+        # dsp separates the mono mix: the stereo is not decoded whole when only this needs it
+        audio = load_mono(path) if stems_backend == "dsp" else load_audio(path)
     report("decode", 0.1)
     result = analyze_audio(
         audio,
@@ -155,13 +161,18 @@ def _analyze_audio(
 ) -> Analysis:
     if audio.sr != SAMPLE_RATE:
         raise ValueError(f"analyze_audio needs {SAMPLE_RATE} Hz audio, got {audio.sr}")
-    # ``in_place``: the samples are ours (decoded here), so no second copy of the song
-    out = audio.samples if in_place and audio.samples.dtype == np.float32 else None
-    audio = Audio(remove_dc(audio.samples, audio.sr, out=out), audio.sr)
-    mono = audio.mono
+    sr, duration = audio.sr, audio.duration
+    # The analysis reads the mono mix; only demucs needs the stereo. ``in_place``: the samples
+    # are ours (decoded here), so they are high-passed in place and let go of as soon as the
+    # separation no longer needs them (``audio.samples`` is emptied); otherwise no copy of the
+    # stereo is made for dsp.
+    peak = dc_peak(audio.samples, sr)
+    if in_place and audio.samples.shape[1] == 1 and audio.samples.dtype == np.float32:
+        mono = audio.samples[:, 0]  # from load_mono: already the mix, and ours
+    else:
+        mono = audio.mono
+    remove_dc(mono, sr, out=mono)
     n = n_hops(len(mono))
-    duration = audio.duration
-    peak = float(np.max(np.abs(audio.samples))) if audio.samples.size else 0.0
     if peak < 10 ** (SILENCE_DBFS / 20):
         return Analysis(
             song_hash=song_hash,
@@ -177,31 +188,73 @@ def _analyze_audio(
         )
 
     report("stems", 0.1)
-    separated = separate_stems(
-        audio.samples, audio.sr, backend, progress=lambda f: report("stems", 0.1 + 0.35 * f)
-    )
-    stems, backend = separated.stems, separated.backend  # the backend that really ran
-    report("stems", 0.45)
+    if resolve_backend(backend)[0] == "dsp":
+        source = mono  # dsp separates the mono mix
+    else:
+        own = in_place and audio.samples.dtype == np.float32
+        source = remove_dc(audio.samples, sr, out=audio.samples if own else None)
+    if in_place:
+        audio.samples = np.zeros((0, 2), dtype=np.float32)
+    # The stems (each as large as the mono mix) wait in files, not in memory: each is read
+    # back when it is needed and let go of after (see Spill).
+    with tempfile.TemporaryDirectory(prefix="hambajuba-stems-") as folder:
+        spill = Spill(folder)
+        separated = separate_stems(
+            source,
+            sr,
+            backend,
+            progress=lambda f: report("stems", 0.1 + 0.35 * f),
+            spill=spill,
+        )
+        del source
+        backend = separated.backend  # the backend that really ran
+        del separated
+        held = [mono]  # handed over, so that the mono mix can be let go of there
+        del mono
+        return _analyze_separated(held, spill, song_hash, title, backend, duration, report)
 
+
+def _analyze_separated(
+    held: list[np.ndarray],
+    spill: Spill,
+    song_hash: str,
+    title: str,
+    backend: str,
+    duration: float,
+    report: Progress,
+) -> Analysis:
+    mono = held.pop()
+    report("stems", 0.45)
     report("rhythm", 0.46)
     mix_mel = mel_db_blocks(mono)  # the mix's spectrogram is never held whole
     mix_onset = onset_strength(mel_db=mix_mel)
-    harmonic_part = mono - stems["drums"]
+    mix_rms = rms(mono)
+    # What harmony and rhythm need from the sums of stems is made now, one sum at a time.
+    spill.put("mix", mono)
+    del mono
+    harmonic_part = add_spilled(spill.get("mix"), spill, "drums", -1.0)  # mono - drums
     chroma = harmonic_chroma(harmonic_part)
+    harmony_in = harmony_parts(harmonic_part)
+    del harmonic_part
     # Chords change on downbeats, but a lead line moves inside the bar: the downbeat cue reads
     # the chord changes of the accompaniment (bass + other) only.
-    accompaniment = harmonic_chroma(stems["bass"] + stems["other"])
-    rhythm = analyze_rhythm(mix_onset, mix_mel, chroma=accompaniment, energy=rms(mono))
+    accompaniment_y = spill.get("bass")
+    bass_rms = rms(accompaniment_y)
+    add_spilled(accompaniment_y, spill, "other")
+    accompaniment = harmonic_chroma(accompaniment_y)
+    accompaniment_rms = rms(accompaniment_y)
+    del accompaniment_y
+    rhythm = analyze_rhythm(mix_onset, mix_mel, chroma=accompaniment, energy=mix_rms)
     report("rhythm", 0.55)
 
-    signals, stats = _stem_signals(stems, mono, mix_onset, rhythm.bpm, report)
+    signals, stats = _stem_signals(spill, mix_onset, mix_rms, rhythm.bpm, report)
     report("harmony", 0.86)
-    derived, keys = harmony_signals(
-        harmonic_part,
+    derived, keys = harmony_from_parts(
+        harmony_in,
         chroma,
         key_parts=[
-            (accompaniment, rms(stems["bass"] + stems["other"])),
-            (np.stack([signals[f"bass.{c}"] for c in CHROMA_NAMES]), rms(stems["bass"])),
+            (accompaniment, accompaniment_rms),
+            (np.stack([signals[f"bass.{c}"] for c in CHROMA_NAMES]), bass_rms),
         ],
         beats=rhythm.beats,
     )
@@ -269,35 +322,62 @@ def remove_dc(samples: np.ndarray, sr: int, out: np.ndarray | None = None) -> np
     return out
 
 
+def dc_peak(samples: np.ndarray, sr: int) -> float:
+    """The largest ``|sample|`` of :func:`remove_dc` of ``samples``, made a block at a time
+    without keeping the filtered copy."""
+    from scipy.signal import butter, sosfilt, sosfilt_zi
+
+    x = np.asarray(samples)
+    if len(x) == 0:
+        return 0.0
+    sos = butter(2, DC_HIGHPASS_HZ, "highpass", fs=sr, output="sos")
+    shape = (1,) * (x.ndim - 1)
+    zi = sosfilt_zi(sos).reshape(sos.shape[0], 2, *shape) * x[0].astype(np.float64)
+    peak = 0.0
+    for start in range(0, len(x), _DC_BLOCK):
+        part, zi = sosfilt(sos, x[start : start + _DC_BLOCK], axis=0, zi=zi)
+        peak = max(peak, float(np.max(np.abs(part.astype(np.float32)))))
+    return peak
+
+
 def _stem_signals(
-    stems: dict[str, np.ndarray],
-    mono: np.ndarray,
+    spill: Spill,
     mix_onset: np.ndarray,
+    mix_rms: np.ndarray,
     bpm: float,
     report: Progress,
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """Full signals of every stem in :data:`SIGNAL_STEMS` (virtual stems cut here), in
-    parallel; returns (signals by ``<stem>.<name>``, raw stats by stem)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    ref = float(np.percentile(rms(mono), 95))
-
-    def one(name: str):
+    """Full signals of every stem in :data:`SIGNAL_STEMS` (virtual stems cut here), one stem
+    at a time: each physical stem is read back from ``spill`` (``global``: the ``mix``), and
+    let go of once its own signals and those of the virtual stems cut from it are made.
+    Returns (signals by ``<stem>.<name>``, raw stats by stem), in the order of
+    :data:`SIGNAL_STEMS`."""
+    ref = float(np.percentile(mix_rms, 95))
+    cut_from: dict[str, list[str]] = {}
+    for name, (src, _, _) in VIRTUAL_BANDS.items():
+        cut_from.setdefault(src, []).append(name)
+    physical = [s for s in SIGNAL_STEMS if s in PHYSICAL_STEMS]
+    total = len(SIGNAL_STEMS)
+    done: dict[str, tuple[dict, object]] = {}
+    for name in [*physical, "global"]:
+        y = spill.get("mix" if name == "global" else name)
         if name == "global":
-            return stem_analysis(mono, name, bpm=bpm, ref_rms=ref, onset_env=mix_onset)
-        if name in VIRTUAL_BANDS:
-            src, lo, hi = VIRTUAL_BANDS[name]
-            y = band(stems[src], lo, hi)
+            done[name] = stem_analysis(y, name, bpm=bpm, ref_rms=ref, onset_env=mix_onset)
         else:
-            y = stems[name]
-        return stem_analysis(y, name, bpm=bpm, ref_rms=ref)
-
+            done[name] = stem_analysis(y, name, bpm=bpm, ref_rms=ref)
+        report("signals", 0.55 + 0.3 * len(done) / total)
+        del y
+        for virtual in cut_from.get(name, ()):
+            _, lo, hi = VIRTUAL_BANDS[virtual]
+            # filtered from the file a block at a time: only the band is in memory
+            y = band(Spilled(spill, name), lo, hi)
+            done[virtual] = stem_analysis(y, virtual, bpm=bpm, ref_rms=ref)
+            del y
+            report("signals", 0.55 + 0.3 * len(done) / total)
+    assert sorted(done) == sorted(SIGNAL_STEMS)
     signals: dict[str, np.ndarray] = {}
     stats = {}
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        jobs = {name: pool.submit(one, name) for name in SIGNAL_STEMS}
-        for k, (name, job) in enumerate(jobs.items()):
-            own, stats[name] = job.result()
-            signals.update({f"{name}.{key}": v for key, v in own.items()})
-            report("signals", 0.55 + 0.3 * (k + 1) / len(jobs))
+    for name in SIGNAL_STEMS:
+        own, stats[name] = done[name]
+        signals.update({f"{name}.{key}": v for key, v in own.items()})
     return signals, stats

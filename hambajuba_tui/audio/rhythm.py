@@ -429,5 +429,26 @@ def harmonic_chroma(y: np.ndarray, sr: int = SAMPLE_RATE, rate: float = GRID_RAT
     import librosa
 
     n = 1 + len(y) // HOP
-    chroma = librosa.feature.chroma_stft(y=y, sr=sr, n_fft=4096, hop_length=4 * HOP, tuning=0.0)
-    return np.repeat(chroma, 4, axis=1)[:, :n].astype(np.float32)
+    n_fft, hop = CHROMA_N_FFT, 4 * HOP
+    m = 1 + len(y) // hop  # librosa's centred frame count
+    chroma = np.empty((12, m), np.float32)
+    # Each frame is its own (the tuning is given), so the spectrogram is made a block of
+    # frames at a time (the same numbers as librosa's chroma_stft of the whole song).
+    for start in range(0, m, CHROMA_BLOCK):
+        count = min(CHROMA_BLOCK, m - start)
+        a = start * hop - n_fft // 2
+        b = a + (count - 1) * hop + n_fft
+        seg = np.asarray(y[max(a, 0) : min(b, len(y))], dtype=np.float32)
+        seg = np.pad(seg, (max(0, -a), max(0, b - len(y))))
+        spec = librosa.stft(seg, n_fft=n_fft, hop_length=hop, center=False)[:, :count]
+        power = np.square(spec.real)
+        power += np.square(spec.imag)
+        chroma[:, start : start + count] = librosa.feature.chroma_stft(
+            S=power, sr=sr, n_fft=n_fft, tuning=0.0
+        )
+    return np.repeat(chroma, 4, axis=1)[:, :n]
+
+
+CHROMA_N_FFT = 4096
+CHROMA_BLOCK = 1024
+"""Chroma frames (every 4 grid frames: 41 s) of :func:`harmonic_chroma` made at once."""

@@ -141,11 +141,24 @@ def n_hops(n_samples: int) -> int:
 def rms(y: np.ndarray, frame_length: int = RMS_FRAME) -> np.ndarray:
     """RMS of float32 [n] over centred frames of ``frame_length`` samples -> float64 [n_hops]."""
     half = frame_length // 2
-    sq = np.square(y, dtype=np.float64)
-    cs = np.concatenate(([0.0], np.cumsum(np.pad(sq, (half, half)))))
-    centres = np.arange(n_hops(len(y))) * HOP + half
-    power = (cs[centres + half] - cs[centres - half]) / frame_length
-    return np.sqrt(np.maximum(power, 0.0))
+    n = n_hops(len(y))
+    out = np.empty(n)
+    # RMS_BLOCK frames at a time: a float64 cumulative sum of the whole song would be 4 copies
+    # of it (and less precise late in a long song than this local one).
+    for f0 in range(0, n, RMS_BLOCK):
+        f1 = min(n, f0 + RMS_BLOCK)
+        a = f0 * HOP - half  # first sample of frame f0 (zero padding outside the song)
+        b = (f1 - 1) * HOP + half
+        sq = np.square(y[max(a, 0) : min(b, len(y))], dtype=np.float64)
+        sq = np.pad(sq, (max(0, -a), max(0, b - len(y))))
+        cs = np.concatenate(([0.0], np.cumsum(sq)))
+        starts = np.arange(f1 - f0) * HOP
+        out[f0:f1] = (cs[starts + frame_length] - cs[starts]) / frame_length
+    return np.sqrt(np.maximum(out, 0.0))
+
+
+RMS_BLOCK = 8192
+"""Grid frames (82 s) of :func:`rms` made at once."""
 
 
 def normalize(
@@ -408,6 +421,10 @@ def layer_entries(energy_smooth: np.ndarray, bpm: float, rate: float = GRID_RATE
     return np.asarray(entries, dtype=np.int64)
 
 
+PITCH_RESAMPLE_BLOCK = 1 << 20
+"""Samples of a stem resampled at once by :func:`pitch_track`."""
+
+
 def pitch_track(
     y: np.ndarray, fmin: float, fmax: float, sr: int = SAMPLE_RATE, n: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -417,11 +434,23 @@ def pitch_track(
 
     n = n_hops(len(y)) if n is None else n
     low = 11025
-    ys = soxr.resample(np.asarray(y, dtype=np.float32), sr, low, quality="HQ").astype(np.float32)
     length = 1024
     min_p = max(2, int(math.floor(low / fmax)))
     max_p = min(int(math.ceil(low / fmin)), length // 2)
-    padded = np.pad(ys, (length // 2, length + length // 2))
+    # Resampled a block at a time straight into the zero-padded buffer (the same samples as
+    # one soxr.resample of the whole stem, without its copies).
+    y = np.asarray(y, dtype=np.float32)
+    half = length // 2
+    buf = np.zeros(half + len(y) * low // sr + 2 + length + half, dtype=np.float32)
+    stream = soxr.ResampleStream(sr, low, 1, dtype="float32", quality="HQ")
+    done = 0
+    for a in range(0, max(len(y), 1), PITCH_RESAMPLE_BLOCK):
+        part = stream.resample_chunk(
+            y[a : a + PITCH_RESAMPLE_BLOCK], last=a + PITCH_RESAMPLE_BLOCK >= len(y)
+        )
+        buf[half + done : half + done + len(part)] = part
+        done += len(part)
+    padded = buf[: half + done + length + half]
     centres = np.round(np.arange(n) * HOP * low / sr).astype(np.int64)
     centres = np.minimum(centres, len(padded) - length)
     f0 = np.zeros(n)

@@ -33,9 +33,11 @@ parameters were tuned on that song, so expect less on real music.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import median_filter
@@ -164,8 +166,80 @@ def dsp_masks(mag: np.ndarray, sr: int) -> dict[str, np.ndarray]:
     return {"bass": bass, "drums": 1.0 - harm, "vocals": vocals, "other": other}
 
 
-def separate_dsp(stereo: np.ndarray, sr: int) -> dict[str, np.ndarray]:
-    """The ``dsp`` backend: stereo float32 [n, 2] -> stem -> mono float32 [n].
+class Spill:
+    """Float32 [n] arrays parked in files under ``folder`` instead of memory, until needed:
+    a long song's stems are each as large as the mono mix (159 M samples at 60 min), so the
+    analysis keeps one or two of them in memory at a time. Written by :meth:`append` (blocks
+    in order) or :meth:`put`; read whole by :meth:`get` or a block at a time by :meth:`read`."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self.names: list[str] = []
+
+    def path(self, name: str) -> Path:
+        return self.folder / f"{name}.f32"
+
+    def append(self, name: str, block: np.ndarray) -> None:
+        if name not in self.names:
+            self.names.append(name)
+            self.path(name).write_bytes(b"")
+        with self.path(name).open("ab") as f:
+            np.ascontiguousarray(block, dtype=np.float32).tofile(f)
+
+    def put(self, name: str, y: np.ndarray) -> None:
+        if name not in self.names:
+            self.names.append(name)
+        np.ascontiguousarray(y, dtype=np.float32).tofile(self.path(name))
+
+    def get(self, name: str) -> np.ndarray:
+        return np.fromfile(self.path(name), dtype=np.float32)
+
+    def read(self, name: str, start: int, count: int) -> np.ndarray:
+        return np.fromfile(self.path(name), dtype=np.float32, count=count, offset=4 * start)
+
+
+class Spilled:
+    """One array of a :class:`Spill`, read a slice at a time (``len``, ``x[i]``, ``x[a:b]``):
+    for code that walks a stem in blocks without holding it."""
+
+    def __init__(self, spill: Spill, name: str) -> None:
+        self.spill, self.name = spill, name
+        self.n = spill.path(name).stat().st_size // 4
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, key: int | slice) -> np.ndarray | np.float32:
+        if isinstance(key, slice):
+            a, b, step = key.indices(self.n)
+            if step != 1:
+                raise IndexError("Spilled slices have step 1")
+            return self.spill.read(self.name, a, max(0, b - a))
+        i = key + self.n if key < 0 else key
+        if not 0 <= i < self.n:
+            raise IndexError(key)
+        return self.spill.read(self.name, i, 1)[0]
+
+
+SPILL_BLOCK = 1 << 20
+"""Samples read at once by :func:`add_spilled`."""
+
+
+def add_spilled(out: np.ndarray, spill: Spill, name: str, sign: float = 1.0) -> np.ndarray:
+    """``out += sign * spill.get(name)`` in place, a block at a time; returns ``out``."""
+    for a in range(0, len(out), SPILL_BLOCK):
+        part = spill.read(name, a, min(SPILL_BLOCK, len(out) - a))
+        if sign < 0:
+            out[a : a + len(part)] -= part
+        else:
+            out[a : a + len(part)] += part
+    return out
+
+
+def separate_dsp(stereo: np.ndarray, sr: int, spill: Spill | None = None) -> dict[str, np.ndarray]:
+    """The ``dsp`` backend: stereo float32 [n, 2] (or the mono mix [n]) -> stem -> mono
+    float32 [n]; with ``spill``, each block of the stems goes there instead (and the dict
+    returned is empty).
 
     See the module docstring for what it does and how rough it is. The four stems sum to the
     mono mix (``other`` is the remainder).
@@ -177,17 +251,25 @@ def separate_dsp(stereo: np.ndarray, sr: int) -> dict[str, np.ndarray]:
     if n == 0:
         return {name: np.zeros(0, dtype=np.float32) for name in PHYSICAL_STEMS}
     if n <= DSP_BLOCK + 2 * DSP_OVERLAP:
-        return _separate_dsp_whole(mono, sr)
+        out = _separate_dsp_whole(mono, sr)
+        if spill is None:
+            return out
+        for name in PHYSICAL_STEMS:
+            spill.put(name, out[name])
+        return {}
     # Every step is local (STFT frames, 0.6 s HPSS medians, the 3 s running median), so a
     # long song is separated a block at a time with DSP_OVERLAP of context on each side:
     # the same stems, with the spectrograms and masks of one block alive at a time.
-    out = {name: np.empty(n, dtype=np.float32) for name in PHYSICAL_STEMS}
+    out = {} if spill else {name: np.empty(n, dtype=np.float32) for name in PHYSICAL_STEMS}
     for a in range(0, n, DSP_BLOCK):
         b = min(n, a + DSP_BLOCK)
         lo, hi = max(0, a - DSP_OVERLAP), min(n, b + DSP_OVERLAP)
         part = _separate_dsp_whole(mono[lo:hi], sr)
         for name in PHYSICAL_STEMS:
-            out[name][a:b] = part[name][a - lo : b - lo]
+            if spill is None:
+                out[name][a:b] = part[name][a - lo : b - lo]
+            else:
+                spill.append(name, part[name][a - lo : b - lo])
     return out
 
 
@@ -274,12 +356,14 @@ def separate_stems(
     sr: int,
     backend: str = "auto",
     progress: Callable[[float], None] | None = None,
+    spill: Spill | None = None,
 ) -> StemResult:
     """Separate stereo float32 [n, 2] at ``sr`` Hz into stem -> mono float32 [n].
 
     ``backend`` is ``auto``, ``demucs`` or ``dsp``; ``progress(fraction)`` hears how much of
     the separation is done (demucs reports per segment, dsp only at its end). When ``auto``
-    chose demucs and demucs fails, dsp runs instead and the note says why.
+    chose demucs and demucs fails, dsp runs instead and the note says why. With ``spill``
+    the stems go there (see :class:`Spill`) and ``stems`` is empty.
     """
     chosen, note = resolve_backend(backend)
     report = progress or (lambda fraction: None)
@@ -287,12 +371,16 @@ def separate_stems(
         from hambajuba_tui.audio.demucs_backend import separate_demucs as run_demucs
 
         try:
-            return StemResult(run_demucs(stereo, sr, report), "demucs", note)
+            stems = run_demucs(stereo, sr, report)
+            if spill is not None:
+                for name in PHYSICAL_STEMS:
+                    spill.put(name, stems.pop(name))
+            return StemResult(stems, "demucs", note)
         except AudioError as exc:
             if backend != "auto":
                 raise
             note = f"stems by dsp, the rough fallback (auto: demucs failed: {exc})"
-    stems = separate_dsp(stereo, sr)
+    stems = separate_dsp(stereo, sr, spill)
     report(1.0)
     return StemResult(stems, "dsp", note)
 
