@@ -601,6 +601,7 @@ def _run_show(args, audio, analysis, job=None, listener=None) -> int:
                 why = show.listener.status.message or show.listener.error or "no input"
                 raise CliError(f"nothing came from the source in {args.seconds:g} s ({why})")
             return 0
+        show.start(play=False)  # the worker loads while the terminal UI does
         from hambajuba_tui.tui.app import HambajubaApp
         from hambajuba_tui.tui.skin import load_skin
 

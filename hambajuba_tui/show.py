@@ -124,10 +124,13 @@ class Show:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, play: bool = True, wait_ready_s: float = 20.0) -> None:
-        """Spawn the worker; playback begins once it is ready (or after ``wait_ready_s``)."""
+        """Spawn the worker (once: a second call only asks for playback); playback begins once
+        it is ready (or after ``wait_ready_s``). The CLI starts the worker before the terminal
+        UI loads, and the app asks for playback when it is on screen."""
         if self.listener is not None and self.listener.proc is None:
             self.listener.start()
-        self.worker.start()
+        if self.worker.proc is None:
+            self.worker.start()
         self._play_at = time.monotonic() + wait_ready_s if play else None
 
     def _maybe_begin(self, ready: bool) -> None:
