@@ -97,14 +97,14 @@ def test_rms_chroma_and_bands_by_blocks_equal_the_whole():
     y = song.stems["drums"].astype(np.float32)
     half = S.RMS_FRAME // 2
     cs = np.concatenate(([0.0], np.cumsum(np.pad(np.square(y, dtype=np.float64), half))))
-    centres = np.arange(S.n_frames(len(y))) * S.HOP + half
+    centres = np.arange(S.n_hops(len(y))) * S.HOP + half
     whole = np.sqrt(np.maximum((cs[centres + half] - cs[centres - half]) / S.RMS_FRAME, 0.0))
     # the whole song's running sum loses ~1e-7 of quiet frames late in the song; the blocks
     # are the closer ones
     np.testing.assert_allclose(S.rms(y), whole, rtol=1e-6, atol=1e-12)
 
     ref = librosa.feature.chroma_stft(y=y, sr=44100, n_fft=4096, hop_length=4 * S.HOP, tuning=0)
-    ref = np.repeat(ref, 4, axis=1)[:, : S.n_frames(len(y))]
+    ref = np.repeat(ref, 4, axis=1)[:, : S.n_hops(len(y))]
     np.testing.assert_allclose(harmonic_chroma(y), ref, atol=1e-6)
 
     for name, (_, lo, hi) in crossover.VIRTUAL_BANDS.items():
