@@ -94,7 +94,6 @@ class Show:
         else:
             self.player = open_player(self.clock, samples, sr, options.sound)
         self._worker_ready = False
-        self._loading: threading.Thread | None = None
         self._loaded: list = []
         self.worker = EngineWorker(
             WorkerConfig(
@@ -275,10 +274,9 @@ class Show:
             return news
         for n in job.poll():
             if n.stage == "done":
-                self._loading = threading.Thread(
+                threading.Thread(
                     target=self._load_full, args=(job.song_hash, n.detail), daemon=True
-                )
-                self._loading.start()
+                ).start()
             elif n.stage == "failed":
                 news.append(f"{n.detail}; dancing on the quick analysis")
         if self._loaded:

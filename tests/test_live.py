@@ -9,15 +9,12 @@ real PulseAudio server).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from hostile import cli
 from pilot import until
 from songs import f_measure, steady
 
@@ -66,21 +63,10 @@ def test_live_summary_has_no_duration_and_a_capture_origin(live_run):
     assert live_run["analysis"] == "streaming"
 
 
-def _cli(*args, home: Path, timeout=240):
-    env = {**os.environ, "HAMBAJUBA_AUDIO": "none", "HAMBAJUBA_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "hambajuba_tui.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
 def test_play_starts_on_the_quick_pass(tmp_path, song):
     path = tmp_path / "song.wav"
     sf.write(str(path), song.mix[: int(8 * song.sr)], song.sr)
-    res = _cli(
+    res = cli(
         "play",
         str(path),
         "--headless",
@@ -134,7 +120,7 @@ def test_full_analysis_takes_over_and_the_next_play_uses_the_cache(tmp_path, son
     finally:
         show.close()
     assert cache.load_cached(song_hash, stems_backend="dsp") is not None
-    second = _cli(
+    second = cli(
         "play",
         str(path),
         "--headless",
@@ -153,7 +139,7 @@ def test_full_analysis_takes_over_and_the_next_play_uses_the_cache(tmp_path, son
 def test_wait_analysis_keeps_the_old_way(tmp_path, song):
     path = tmp_path / "song.wav"
     sf.write(str(path), song.mix[: int(6 * song.sr)], song.sr)
-    res = _cli(
+    res = cli(
         "play",
         str(path),
         "--headless",

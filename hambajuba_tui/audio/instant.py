@@ -45,7 +45,7 @@ def fast_pass(analysis: StreamAnalysis, mono: np.ndarray, sr: int) -> None:
         if update is not None:
             store.put(update)
         start = end
-    tail = analyser.flush() if hasattr(analyser, "flush") else None
+    tail = analyser.flush()
     if tail is not None:
         store.put(tail)
 

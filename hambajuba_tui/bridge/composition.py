@@ -44,6 +44,11 @@ def percussiveness(analysis: Analysis) -> float:
     return means.get("drums", 0.0) / total if total > 0 else 1.0
 
 
+def pulse_weight(percussive: float) -> float:
+    """Mode auto's share of the beat walk (the rest drifts) for a percussive share 0..1."""
+    return min(max((percussive - 0.05) / 0.20, 0.0), 1.0)
+
+
 class BeatWalk:
     """θ(t) for one Analysis, distance knob and mode."""
 
@@ -55,10 +60,7 @@ class BeatWalk:
         move: float = 0.5,
         energy_signal: str = "global.energy_smooth",
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"composition mode must be one of {', '.join(MODES)}, got {mode!r}")
-        self.analysis = analysis
-        self.move = move
+        self._setup(analysis, distance, mode, move)
         beats = analysis.beats
         if len(beats) and energy_signal in analysis.signals:
             energy = np.interp(beats, analysis.grid, analysis.signals[energy_signal])
@@ -67,13 +69,20 @@ class BeatWalk:
         self.steps = distance * 2.0 * math.pi * np.clip(energy, 0.0, 1.0)
         self.before = np.concatenate([[0.0], np.cumsum(self.steps)])
         """θ at the start of beat i is ``before[i]``."""
-        self._td_key = Sampler(analysis).key("tonal_distance", "value")
-        self.drift_gain = DRIFT_MAX * (distance / 0.25)
         # auto: a percussive share of 5 % (pads) drifts only; 25 % and up (a drum kit's share
         # of a mix's energy) walks on the beat alone.
-        auto = min(max((percussiveness(analysis) - 0.05) / 0.20, 0.0), 1.0)
+        auto = pulse_weight(percussiveness(analysis))
         w = {"pulse": 1.0, "continuous": 0.0, "auto": auto}[mode]
         self.w_pulse, self.w_drift = w, 1.0 - w
+
+    def _setup(self, analysis, distance: float, mode: str, move: float) -> None:
+        """What every walk needs: the mode checked, the drift's source and gain."""
+        if mode not in MODES:
+            raise ValueError(f"composition mode must be one of {', '.join(MODES)}, got {mode!r}")
+        self.analysis = analysis
+        self.move = move
+        self._td_key = Sampler(analysis).key("tonal_distance", "value")
+        self.drift_gain = DRIFT_MAX * (distance / 0.25)
 
     def pulse(self, t: float) -> float:
         if len(self.steps) == 0:
@@ -120,20 +129,14 @@ class StreamBeatWalk(BeatWalk):
         move: float = 0.5,
         energy_signal: str = "global.energy_smooth",
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"composition mode must be one of {', '.join(MODES)}, got {mode!r}")
-        self.analysis = analysis
-        self.move = move
+        self._setup(analysis, distance, mode, move)
         self.mode = mode
         self.distance = distance
         self._energy = energy_signal if energy_signal in analysis.signals else None
-        self._td_key = Sampler(analysis).key("tonal_distance", "value")
-        self.drift_gain = DRIFT_MAX * (distance / 0.25)
         self._folded: dict[int, tuple[float, float]] = {}
         """beat index -> (θ at its start, its step), for the last few beats."""
         self._judged_at = -math.inf
         self.w_pulse, self.w_drift = (1.0, 0.0) if mode != "continuous" else (0.0, 1.0)
-        self.steps = np.ones(1)  # the walk always has somewhere to go
 
     def _step_of(self, i: int) -> float:
         a = self.analysis
@@ -173,7 +176,7 @@ class StreamBeatWalk(BeatWalk):
                 means[s] = sum(a.sample(key, float(x)) for x in ts) / len(ts)
         total = sum(means.values())
         perc = means.get("drums", 0.0) / total if total > 0 else 1.0
-        w = min(max((perc - 0.05) / 0.20, 0.0), 1.0)
+        w = pulse_weight(perc)
         self.w_pulse, self.w_drift = w, 1.0 - w
 
     def pulse(self, t: float) -> float:

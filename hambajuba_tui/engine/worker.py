@@ -333,14 +333,6 @@ def prespawn() -> None:
     _prespawned = (proc, conn)
 
 
-def _end_quietly(proc, conn) -> None:
-    with contextlib.suppress(OSError):
-        conn.close()
-    proc.join(0.5)
-    if proc.is_alive():
-        proc.terminate()
-
-
 class EngineWorker:
     """TUI-side handle of the worker process (and of its idle spare, see SPARE_ENGINES)."""
 
@@ -364,7 +356,7 @@ class EngineWorker:
                     return proc, conn
                 except OSError:
                     pass
-            _end_quietly(proc, conn)
+            EngineWorker._end(proc, conn, timeout=0.5)
         ctx = mp.get_context("spawn")
         conn, child = ctx.Pipe()
         proc = ctx.Process(
