@@ -412,12 +412,6 @@ def _prepare_show(args, song_path: Path, title: str):
     from hambajuba_tui.engine.worker import prespawn
 
     prespawn()  # the engine worker's interpreter loads on the other core while we decode
-    import threading
-
-    # The streaming analyser's imports (scipy.signal) load while the song decodes (the decoder
-    # runs in C without the GIL); the job forked below inherits them.
-    loading = threading.Thread(target=__import__, args=("hambajuba_tui.audio.stream",))
-    loading.start()
     from hambajuba_tui.audio import cache
     from hambajuba_tui.audio.decode import AudioError, content_hash
     from hambajuba_tui.audio.instant import AnalysisJob
@@ -429,7 +423,6 @@ def _prepare_show(args, song_path: Path, title: str):
     except (OSError, AudioError) as exc:
         raise CliError(f"{song_path}: cannot read ({exc})") from None
     hit = cache.load_cached(song_hash, stems_backend=backend)
-    loading.join()
     if hit is not None:
         hit.title = title
         return audio, hit, None
