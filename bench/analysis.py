@@ -23,6 +23,7 @@ Prints one JSON line (name, figures, machine), then a short table.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -55,6 +56,17 @@ def song_of(minutes: float, mix: np.ndarray) -> np.ndarray:
     return np.tile(mix, (reps, 1))[:n]
 
 
+def write_song(path: Path, minutes: float, mix: np.ndarray) -> None:
+    """Write :func:`song_of` to ``path`` (16-bit WAV) a repeat of ``mix`` at a time, so the
+    whole song is never in this process's memory (it would count in the peak RSS measured)."""
+    n = int(round(minutes * 60 * SAMPLE_RATE))
+    with sf.SoundFile(
+        path, "w", samplerate=SAMPLE_RATE, channels=mix.shape[1], subtype="PCM_16"
+    ) as f:
+        for a in range(0, n, len(mix)):
+            f.write(mix[: min(len(mix), n - a)])
+
+
 def skip_reason(backend: str) -> str | None:
     """None when ``backend`` can run here, else why not."""
     if backend == "dsp":
@@ -73,6 +85,24 @@ def max_rss_mb(who: int) -> float:
     """ru_maxrss in MB (Linux reports kB, macOS bytes)."""
     rss = resource.getrusage(who).ru_maxrss
     return rss / 2**20 if sys.platform == "darwin" else rss / 1024
+
+
+def reset_peak_rss() -> None:
+    """Reset this process's VmHWM (Linux: ``clear_refs`` 5), so :func:`run_peak_rss_mb` sees
+    the measured run alone, not the demo's synthesis before it; ru_maxrss cannot be reset."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def run_peak_rss_mb() -> float | None:
+    """VmHWM in MB (the peak RSS since :func:`reset_peak_rss`), None where there is none."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
 
 
 def run_backend(path: Path, backend: str, minutes: float, root: Path) -> dict:
@@ -185,14 +215,18 @@ def time_cached_load(root: Path, mix: np.ndarray, analysed: Analysis, minutes: f
 def rss_child(minutes: float) -> None:
     """In a fresh process: analyse a ``minutes``-long song (dsp, no cache); print one JSON line
     with the seconds and this process's peak RSS."""
+    import gc
+
     mix = synthesize_demo().mix
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench-song.wav"
-        sf.write(path, song_of(minutes, mix), SAMPLE_RATE, subtype="PCM_16")
+        write_song(path, minutes, mix)
         warm = Path(tmp) / "warm-up.wav"  # imports and JIT compiles: not timed
         sf.write(warm, mix[: 5 * SAMPLE_RATE], SAMPLE_RATE, subtype="PCM_16")
-        analyze(warm, cache_dir=Path(tmp) / "cache", stems_backend="dsp", use_cache=False)
         del mix
+        analyze(warm, cache_dir=Path(tmp) / "cache", stems_backend="dsp", use_cache=False)
+        gc.collect()
+        reset_peak_rss()
         start, cpu = time.perf_counter(), time.process_time()
         analyze(path, cache_dir=Path(tmp) / "cache", stems_backend="dsp", use_cache=False)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
@@ -204,6 +238,7 @@ def rss_child(minutes: float) -> None:
                 "seconds_per_minute": round(seconds / minutes, 2),
                 "cpu_seconds_per_minute": round(cpu / minutes, 2),
                 "max_rss_mb": round(max_rss_mb(resource.RUSAGE_SELF), 1),
+                "run_peak_rss_mb": run_peak_rss_mb(),
             }
         )
     )
@@ -224,11 +259,16 @@ def rss_by_duration(durations: list[float]) -> None:
         )
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     print(json.dumps({"name": "analysis-rss", "rows": rows, "cpus": os.cpu_count()}))
-    print(f"{'minutes':>8}{'seconds':>10}{'s/min audio':>13}{'CPU s/min':>11}{'peak RSS MB':>13}")
+    print(
+        f"{'minutes':>8}{'seconds':>10}{'s/min audio':>13}{'CPU s/min':>11}{'peak RSS MB':>13}"
+        f"{'run peak MB':>13}"
+    )
     for r in rows:
+        run_peak = r.get("run_peak_rss_mb")
         print(
             f"{r['minutes']:>8g}{r['seconds']:>10.1f}{r['seconds_per_minute']:>13.2f}"
             f"{r.get('cpu_seconds_per_minute', float('nan')):>11.2f}{r['max_rss_mb']:>13.0f}"
+            f"{run_peak if run_peak is not None else float('nan'):>13.0f}"
         )
 
 
@@ -267,7 +307,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         path = root / "bench-song.wav"
-        sf.write(path, song_of(args.minutes, mix), SAMPLE_RATE, subtype="PCM_16")
+        write_song(path, args.minutes, mix)
         warm = root / "warm-up.wav"  # first calls import librosa and compile; not timed
         sf.write(warm, mix[: 5 * SAMPLE_RATE], SAMPLE_RATE, subtype="PCM_16")
         analyze(warm, cache_dir=root / "cache", use_cache=False)
