@@ -100,6 +100,59 @@ def filtfilt_blocks(sos: np.ndarray, y: np.ndarray, padlen: int) -> np.ndarray:
     return out[padlen : padlen + n]
 
 
+def band_spilled(y, lo: float, hi: float, spill, name: str, sr: int = SAMPLE_RATE):
+    """:func:`band` of ``y`` (a :class:`~hambajuba_tui.audio.stems.Spilled` stem, or an
+    array) into ``spill`` under ``name``, file to file: only blocks of it are ever in memory.
+    Returns the band as a ``Spilled`` (the same numbers as :func:`band`)."""
+    from hambajuba_tui.audio.stems import Spilled
+
+    if len(y) < 2:
+        spill.put(name, np.zeros(len(y), dtype=np.float32))
+        return Spilled(spill, name)
+    sos = band_sos(float(lo), float(hi), int(sr))
+    padlen = min(len(y) - 1, 3 * (2 * len(sos) + 1))
+    return filtfilt_spilled(sos, y, padlen, spill, name)
+
+
+def filtfilt_spilled(sos: np.ndarray, y, padlen: int, spill, name: str):
+    """:func:`filtfilt_blocks` with its buffer in a file: the forward pass over
+    head | y | tail is appended to ``spill``'s ``name`` a block at a time, the backward pass
+    reads it back from the end a block at a time and overwrites it in place (the same
+    blocks, so the same numbers). Returns the ``Spilled`` view of the ``y`` part."""
+    from hambajuba_tui.audio.stems import Spilled
+
+    n = len(y)
+    x0, x1 = float(y[0]), float(y[-1])
+    head = 2.0 * x0 - np.asarray(y[1 : padlen + 1], dtype=np.float64)[::-1]
+    tail = 2.0 * x1 - np.asarray(y[n - 1 - padlen : n - 1], dtype=np.float64)[::-1]
+    total = n + 2 * padlen
+    spill.claim(name)
+    zi0 = sps.sosfilt_zi(sos)  # [sections, 2]
+    zi = zi0 * (head[0] if padlen else x0)
+    if padlen:
+        part, zi = sps.sosfilt(sos, head, zi=zi)
+        spill.append(name, part)
+    for a in range(0, n, FILT_BLOCK):
+        b = min(n, a + FILT_BLOCK)
+        part, zi = sps.sosfilt(sos, np.asarray(y[a:b], dtype=np.float64), zi=zi)
+        spill.append(name, part)
+    if padlen:
+        part, zi = sps.sosfilt(sos, tail, zi=zi)
+        last = part[-1]
+        spill.append(name, part)
+    else:
+        last = float(spill.read(name, total - 1, 1)[0])
+    zi = zi0 * last
+    for b in range(total, 0, -FILT_BLOCK):
+        a = max(0, b - FILT_BLOCK)
+        seg = spill.read(name, a, b - a)[::-1].astype(np.float64)
+        if b == total and padlen:
+            seg[0] = last
+        part, zi = sps.sosfilt(sos, seg, zi=zi)
+        spill.write_at(name, a, part[::-1])
+    return Spilled(spill, name, start=padlen, n=n)
+
+
 def virtual_stems(stems: dict[str, np.ndarray], sr: int = SAMPLE_RATE) -> dict[str, np.ndarray]:
     """The five virtual stems (float32 [n] each) cut from the physical ``drums`` and ``other``."""
     return {name: band(stems[src], lo, hi, sr) for name, (src, lo, hi) in VIRTUAL_BANDS.items()}

@@ -271,6 +271,192 @@ def load_mono(path: str | os.PathLike[str], *, max_duration: float = MAX_DURATIO
     return Audio(samples=mono[:, None], sr=SAMPLE_RATE)
 
 
+DECODE_BLOCK = 1 << 20
+"""Frames decoded at once by :func:`decode_mono_file`."""
+
+
+def _downmix_matrix(channels: int) -> np.ndarray:
+    """The float32 [channels, 2] matrix of :func:`to_stereo` for more than two channels."""
+    weights = _DOWNMIX.get(channels)
+    if weights is None:
+        weights = [(1.0, 0.0) if c % 2 == 0 else (0.0, 1.0) for c in range(channels)]
+    return np.asarray(weights, dtype=np.float32)
+
+
+def _finite(block: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(block)):
+        return np.nan_to_num(block, nan=0.0, posinf=1.0, neginf=-1.0)
+    return block
+
+
+class _MonoSink:
+    """Blocks of float32 [m, channels] at ``sr`` -> the mono mix at 44.1 kHz appended to
+    ``out`` (raw float32): cleaned (non-finite samples as :func:`load_audio`), downmixed
+    (:func:`to_stereo`, scaled by ``peak`` -- the whole downmix's, found by a first pass --
+    when it would clip), averaged to mono, resampled by one soxr stream. Past ``max_duration``
+    the frames are only counted, so the error can say how long the song is."""
+
+    def __init__(self, out, sr: int, channels: int, peak: float, max_duration: float) -> None:
+        self.out, self.sr, self.channels, self.peak = out, sr, channels, peak
+        self.matrix = _downmix_matrix(channels) if channels > 2 else None
+        self.max_duration = max_duration
+        self.frames = 0
+        self.count = 0
+        self.stream = None
+        if sr != SAMPLE_RATE:
+            import soxr
+
+            self.stream = soxr.ResampleStream(sr, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+
+    def _write(self, mono: np.ndarray) -> None:
+        np.ascontiguousarray(mono, dtype=np.float32).tofile(self.out)
+        self.count += len(mono)
+
+    def push(self, block: np.ndarray) -> None:
+        self.frames += len(block)
+        if self.frames / self.sr > self.max_duration or len(block) == 0:
+            return
+        block = _finite(block)
+        if self.channels == 1:
+            mono = block[:, 0]
+        elif self.channels == 2:
+            mono = block.mean(axis=1, dtype=np.float32)
+        else:
+            stereo = block @ self.matrix
+            if self.peak > 1.0:
+                stereo /= self.peak
+            mono = stereo.mean(axis=1, dtype=np.float32)
+        if self.stream is not None:
+            mono = self.stream.resample_chunk(np.ascontiguousarray(mono), last=False)
+        self._write(mono)
+
+    def finish(self, path: Path) -> int:
+        """Flush the resampler; the sample count written, or the AudioError of
+        :func:`load_audio` for an empty or too long song."""
+        if self.frames == 0 or self.channels <= 0:
+            raise AudioError(f"{path.name} contains no audio (zero length)")
+        if self.frames / self.sr > self.max_duration:
+            raise _too_long(path, self.frames / self.sr, self.max_duration)
+        if self.stream is not None:
+            self._write(self.stream.resample_chunk(np.zeros(0, np.float32), last=True))
+        if self.count == 0:
+            raise AudioError(f"{path.name} contains no audio (zero length)")
+        return self.count
+
+    def downmix_peak(self, block: np.ndarray) -> float:
+        """Largest ``|sample|`` of :func:`to_stereo`'s unscaled downmix of ``block``."""
+        stereo = _finite(block) @ self.matrix
+        return float(np.max(np.abs(stereo))) if stereo.size else 0.0
+
+
+def _sf_blocks(f: sf.SoundFile) -> Iterator[np.ndarray]:
+    """What ``f.read()`` gives, a block at a time (up to the frames the file reports)."""
+    while len(block := f.read(DECODE_BLOCK, dtype="float32", always_2d=True)):
+        yield block
+
+
+def _stream_soundfile(path: Path, out, max_duration: float) -> int:
+    with _quiet_stderr(), sf.SoundFile(str(path)) as f:
+        sr, frames, channels = int(f.samplerate), int(f.frames), int(f.channels)
+        if sr <= 0:
+            raise AudioError(f"{path.name} has an invalid sample rate ({sr} Hz)")
+        if frames > 0 and frames / sr > max_duration:
+            raise _too_long(path, frames / sr, max_duration)
+        sink = _MonoSink(out, sr, channels, 0.0, max_duration)
+        if channels > 2:
+            for block in _sf_blocks(f):
+                sink.peak = max(sink.peak, sink.downmix_peak(block))
+            f.seek(0)
+        for block in _sf_blocks(f):
+            sink.push(block)
+    return sink.finish(path)
+
+
+def _audioread_blocks(f, channels: int) -> Iterator[np.ndarray]:
+    """float32 [m, channels] blocks of an audioread file's 16-bit buffers (a frame split
+    between buffers is joined; a partial frame at the end is dropped, as :func:`load_audio`)."""
+    rest = np.zeros(0, dtype="<i2")
+    for buf in f:
+        pcm = np.frombuffer(buf, dtype="<i2")
+        if len(rest):
+            pcm = np.concatenate([rest, pcm])
+        whole = len(pcm) - len(pcm) % channels
+        rest = pcm[whole:].copy()
+        if whole:
+            yield pcm[:whole].reshape(-1, channels).astype(np.float32) / 32768.0
+
+
+def _stream_audioread(path: Path, out, max_duration: float) -> int:
+    """:func:`_read_audioread` a buffer at a time into ``out`` (more than two channels: the
+    file is decoded twice, the first time for the downmix's peak)."""
+    try:
+        with warnings.catch_warnings():  # audioread imports stdlib modules deprecated in 3.11
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import audioread
+    except ImportError as err:  # pragma: no cover - audioread ships with librosa
+        raise AudioError(f"{path.name}: the format was not recognised as audio") from err
+    try:
+        with audioread.audio_open(str(path)) as f:
+            sr, channels = int(f.samplerate), int(f.channels)
+            if f.duration and f.duration > max_duration:
+                raise _too_long(path, f.duration, max_duration)
+            if channels <= 0 or sr <= 0:
+                for _ in f:
+                    pass
+            else:
+                sink = _MonoSink(out, sr, channels, 0.0, max_duration)
+                if channels > 2:
+                    for block in _audioread_blocks(f, channels):
+                        sink.peak = max(sink.peak, sink.downmix_peak(block))
+                    with audioread.audio_open(str(path)) as again:
+                        for block in _audioread_blocks(again, channels):
+                            sink.push(block)
+                else:
+                    for block in _audioread_blocks(f, channels):
+                        sink.push(block)
+    except AudioError:
+        raise
+    except Exception as err:  # audioread raises a zoo of backend-specific errors
+        raise AudioError(
+            f"{path.name}: the format was not recognised as audio (not an audio file, "
+            "or a format this system cannot decode)"
+        ) from err
+    if channels <= 0 or sr <= 0:
+        raise AudioError(f"{path.name}: the format was not recognised as audio")
+    return sink.finish(path)
+
+
+def decode_mono_file(
+    path: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    *,
+    max_duration: float = MAX_DURATION_S,
+) -> int:
+    """Decode ``path`` into the file ``dest`` as raw float32: the mono mix at 44.1 kHz, a
+    block at a time, so no copy of the song is ever in memory whole. Returns the samples
+    written. The same samples as ``load_audio(path).mono`` (resampling runs on the mix
+    rather than on each channel: equal within float32 rounding) and the same errors. More
+    than two channels are decoded twice: :func:`to_stereo` scales the downmix down only if
+    it would clip, which needs the whole song's peak before the first sample is written."""
+    path = Path(path)
+    check_path(path)
+    with open(dest, "wb") as out:
+        try:
+            return _stream_soundfile(path, out, max_duration)
+        except AudioError:
+            raise
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as sf_err:
+            if _is_truncated_header(path):
+                raise AudioError(
+                    f"{path.name}: the file is truncated or damaged (incomplete audio header)"
+                ) from sf_err
+            out.seek(0)
+            out.truncate()
+            return _stream_audioread(path, out, max_duration)
+        except MemoryError:
+            raise AudioError(f"{path.name} is too large to decode in memory") from None
+
+
 _HEADER_MAGIC = (b"RIFF", b"RF64", b"FORM", b"fLaC", b"OggS", b"caff", b".snd")
 
 

@@ -30,7 +30,14 @@ import math
 
 import numpy as np
 
-from hambajuba_tui.audio.signals import ENERGY_FLOOR, follow, normalize, normalize_where, rms
+from hambajuba_tui.audio.signals import (
+    ENERGY_FLOOR,
+    follow,
+    normalize,
+    normalize_where,
+    rms,
+    samples_of,
+)
 from hambajuba_tui.vocab import GRID_RATE, HOP, SAMPLE_RATE
 
 N_PEAKS = 20
@@ -80,7 +87,7 @@ def _roughness_entropy(y: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
 
     hop = HARMONY_STEP * HOP
     m = 1 + len(y) // hop  # librosa's centred frame count
-    y = np.asarray(y, dtype=np.float32)
+    y = samples_of(y)
     half = HARMONY_N_FFT // 2
     freqs = np.fft.rfftfreq(HARMONY_N_FFT, 1.0 / sr)
     rough, ent = np.empty(m), np.empty(m)
@@ -290,7 +297,7 @@ def harmony_signals(
 def harmony_parts(y: np.ndarray, sr: int = SAMPLE_RATE) -> tuple[np.ndarray, ...]:
     """What :func:`harmony_signals` needs from the samples of ``y``: (rms, raw roughness, raw
     entropy), so the caller can drop ``y`` before the rest is known."""
-    y = np.asarray(y, dtype=np.float32)
+    y = samples_of(y)  # a spilled part is read a block at a time
     return (rms(y), *_roughness_entropy(y, sr))
 
 

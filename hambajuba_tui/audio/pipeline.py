@@ -17,30 +17,37 @@ from hambajuba_tui.audio import cache
 from hambajuba_tui.audio.analysis import Analysis
 from hambajuba_tui.audio.classify import classify
 from hambajuba_tui.audio.coupling import coupling_signals, pair_names
-from hambajuba_tui.audio.crossover import VIRTUAL_BANDS, band
+from hambajuba_tui.audio.crossover import VIRTUAL_BANDS, band_spilled
 from hambajuba_tui.audio.decode import (
     Audio,
     check_path,
     content_hash,
+    decode_mono_file,
     load_audio,
-    load_mono,
     samples_hash,
 )
 from hambajuba_tui.audio.harmony import harmony_from_parts, harmony_parts, main_key
-from hambajuba_tui.audio.rhythm import DEFAULT_BPM, analyze_rhythm, harmonic_chroma
+from hambajuba_tui.audio.rhythm import DEFAULT_BPM, BandFlux, analyze_rhythm, harmonic_chroma
 from hambajuba_tui.audio.sections import segment
 from hambajuba_tui.audio.signals import (
     CHROMA_NAMES,
     FLUX_FLOOR_DB,
     N_MELS,
-    mel_db_blocks,
+    MelSummary,
+    iter_mel_db,
     n_hops,
-    onset_strength,
     rms,
     silent_signals,
     stem_analysis,
 )
-from hambajuba_tui.audio.stems import Spill, Spilled, add_spilled, resolve_backend, separate_stems
+from hambajuba_tui.audio.stems import (
+    Spill,
+    Spilled,
+    resolve_backend,
+    separate_stems,
+    spill_mono,
+    spill_sum,
+)
 from hambajuba_tui.vocab import GRID_RATE, PHYSICAL_STEMS, SAMPLE_RATE, VIRTUAL_STEMS
 
 Progress = Callable[[str, float], None]
@@ -119,23 +126,40 @@ def analyze(
             return hit
 
     owned = audio is None
-    if owned:
-        # dsp separates the mono mix: the stereo is not decoded whole when only this needs it
-        audio = load_mono(path) if stems_backend == "dsp" else load_audio(path)
-    report("decode", 0.1)
-    result = analyze_audio(
-        audio,
-        song_hash=song_hash,
-        title=path.stem,
-        backend=stems_backend,
-        progress=report,
-        in_place=owned,
-    )
+    if owned and stems_backend == "dsp":
+        # dsp separates the mono mix: it is decoded a block at a time straight into a file
+        # and read back a block at a time from there on (memory flat with the song's length)
+        with tempfile.TemporaryDirectory(prefix="hambajuba-stems-") as folder:
+            spill = Spill(folder)
+            decode_mono_file(path, spill.claim("mix"))
+            report("decode", 0.1)
+            result = _quietly(
+                _analyze_spilled, spill, None, None, song_hash, path.stem, stems_backend, report
+            )
+    else:
+        if owned:
+            audio = load_audio(path)
+        report("decode", 0.1)
+        result = analyze_audio(
+            audio,
+            song_hash=song_hash,
+            title=path.stem,
+            backend=stems_backend,
+            progress=report,
+            in_place=owned,
+        )
     if use_cache:
         report("cache", 0.97)
         cache.save(result, cache_dir)
     report("done", 1.0)
     return result
+
+
+def _quietly(run: Callable[..., Analysis], *args: object) -> Analysis:
+    with warnings.catch_warnings():
+        # librosa warns about clips shorter than one FFT frame; those are handled (padded).
+        warnings.filterwarnings("ignore", category=UserWarning, module="librosa")
+        return run(*args)
 
 
 def analyze_audio(
@@ -149,30 +173,47 @@ def analyze_audio(
 ) -> Analysis:
     """The analysis itself (no cache): stems, rhythm, the full signals of every stem in
     :data:`SIGNAL_STEMS`, harmony (``tension.*``, ``tonal_distance.value``, key), coupling
-    between the physical stems, per-stem classification, layer-entry events and sections."""
-    with warnings.catch_warnings():
-        # librosa warns about clips shorter than one FFT frame; those are handled (padded).
-        warnings.filterwarnings("ignore", category=UserWarning, module="librosa")
-        return _analyze_audio(audio, song_hash, title, backend, progress or _noop, in_place)
+    between the physical stems, per-stem classification, layer-entry events and sections.
 
-
-def _analyze_audio(
-    audio: Audio, song_hash: str, title: str, backend: str, report: Progress, in_place: bool
-) -> Analysis:
+    The mono mix is copied to a file a block at a time and analysed from there; ``in_place``:
+    the samples are ours, so ``audio.samples`` is emptied as soon as nothing needs them (for
+    demucs, the stereo is high-passed in place and let go of after the separation)."""
     if audio.sr != SAMPLE_RATE:
         raise ValueError(f"analyze_audio needs {SAMPLE_RATE} Hz audio, got {audio.sr}")
-    sr, duration = audio.sr, audio.duration
-    # The analysis reads the mono mix; only demucs needs the stereo. ``in_place``: the samples
-    # are ours (decoded here), so they are high-passed in place and let go of as soon as the
-    # separation no longer needs them (``audio.samples`` is emptied); otherwise no copy of the
-    # stereo is made for dsp.
-    peak = dc_peak(audio.samples, sr)
-    if in_place and audio.samples.shape[1] == 1 and audio.samples.dtype == np.float32:
-        mono = audio.samples[:, 0]  # from load_mono: already the mix, and ours
-    else:
-        mono = audio.mono
-    remove_dc(mono, sr, out=mono)
-    n = n_hops(len(mono))
+    report = progress or _noop
+    with tempfile.TemporaryDirectory(prefix="hambajuba-stems-") as folder:
+        spill = Spill(folder)
+        # the silence test reads the channels as they are (a song in anti-phase is no silence)
+        peak = dc_peak(audio.samples, audio.sr)
+        spill_mono(spill, "mix", audio.samples)
+        stereo = None
+        if peak >= 10 ** (SILENCE_DBFS / 20) and resolve_backend(backend)[0] != "dsp":
+            own = in_place and audio.samples.dtype == np.float32
+            stereo = remove_dc(audio.samples, audio.sr, out=audio.samples if own else None)
+        if in_place:
+            audio.samples = np.zeros((0, 2), dtype=np.float32)
+        return _quietly(_analyze_spilled, spill, peak, stereo, song_hash, title, backend, report)
+
+
+def _analyze_spilled(
+    spill: Spill,
+    peak: float | None,
+    stereo: np.ndarray | None,
+    song_hash: str,
+    title: str,
+    backend: str,
+    report: Progress,
+) -> Analysis:
+    """The analysis of the mono mix in ``spill`` (``mix``, raw float32 at 44.1 kHz): it is
+    high-passed there in place, separated a block at a time (dsp; demucs separates
+    ``stereo``) and every later step reads the mix and the stems from their files a block at
+    a time. ``peak``: the silence test's peak when the caller has it (else the mix's)."""
+    sr = SAMPLE_RATE
+    n_samples = spill.size("mix")
+    duration = n_samples / sr
+    mix_peak = remove_dc_spilled(spill, "mix", sr)
+    peak = mix_peak if peak is None else peak
+    n = n_hops(n_samples)
     if peak < 10 ** (SILENCE_DBFS / 20):
         return Analysis(
             song_hash=song_hash,
@@ -188,34 +229,33 @@ def _analyze_audio(
         )
 
     report("stems", 0.1)
-    if resolve_backend(backend)[0] == "dsp":
-        source = mono  # dsp separates the mono mix
-    else:
-        own = in_place and audio.samples.dtype == np.float32
-        source = remove_dc(audio.samples, sr, out=audio.samples if own else None)
-    if in_place:
-        audio.samples = np.zeros((0, 2), dtype=np.float32)
-    # The stems (each as large as the mono mix) wait in files, not in memory: each is read
-    # back when it is needed and let go of after (see Spill).
-    with tempfile.TemporaryDirectory(prefix="hambajuba-stems-") as folder:
-        spill = Spill(folder)
-        separated = separate_stems(
-            source,
-            sr,
-            backend,
-            progress=lambda f: report("stems", 0.1 + 0.35 * f),
-            spill=spill,
-        )
-        del source
-        backend = separated.backend  # the backend that really ran
-        del separated
-        held = [mono]  # handed over, so that the mono mix can be let go of there
-        del mono
-        return _analyze_separated(held, spill, song_hash, title, backend, duration, report)
+    source = Spilled(spill, "mix") if stereo is None else stereo
+    separated = separate_stems(
+        source,
+        sr,
+        backend,
+        progress=lambda f: report("stems", 0.1 + 0.35 * f),
+        spill=spill,
+    )
+    del source, stereo
+    backend = separated.backend  # the backend that really ran
+    del separated
+    return _analyze_separated(spill, song_hash, title, backend, duration, report)
+
+
+def mix_features(mix: Spilled) -> tuple[MelSummary, BandFlux]:
+    """What the analysis reads of the mix's log-mel, made a block at a time: its onset
+    strength and 16 bands (:class:`~hambajuba_tui.audio.signals.MelSummary`) and the band
+    fluxes of the rhythm (:class:`~hambajuba_tui.audio.rhythm.BandFlux`); the log-mel itself
+    ([96, n_hops] float32, 138 MB at 60 min) is never held."""
+    n = n_hops(len(mix))
+    summary, flux = MelSummary(n), BandFlux(n, N_MELS)
+    for a, b, mel in iter_mel_db(mix):
+        flux.add(a, b, summary.add(a, b, mel))
+    return summary, flux
 
 
 def _analyze_separated(
-    held: list[np.ndarray],
     spill: Spill,
     song_hash: str,
     title: str,
@@ -223,28 +263,30 @@ def _analyze_separated(
     duration: float,
     report: Progress,
 ) -> Analysis:
-    mono = held.pop()
     report("stems", 0.45)
     report("rhythm", 0.46)
-    mix_mel = mel_db_blocks(mono)  # the mix's spectrogram is never held whole
-    mix_onset = onset_strength(mel_db=mix_mel)
-    mix_rms = rms(mono)
-    # What harmony and rhythm need from the sums of stems is made now, one sum at a time.
-    spill.put("mix", mono)
-    del mono
-    harmonic_part = add_spilled(spill.get("mix"), spill, "drums", -1.0)  # mono - drums
+    mix = Spilled(spill, "mix")
+    summary, mix_flux = mix_features(mix)
+    mix_onset, mix_bands = summary.onset, summary.bands
+    del summary
+    mix_rms = rms(mix)
+    # What harmony and rhythm need from the sums of stems is made now, one sum at a time,
+    # each in a file read a block at a time.
+    harmonic_part = spill_sum(spill, "harmonic", "mix", "drums", -1.0)  # mono - drums
     chroma = harmonic_chroma(harmonic_part)
     harmony_in = harmony_parts(harmonic_part)
     del harmonic_part
+    spill.drop("harmonic")
     # Chords change on downbeats, but a lead line moves inside the bar: the downbeat cue reads
     # the chord changes of the accompaniment (bass + other) only.
-    accompaniment_y = spill.get("bass")
-    bass_rms = rms(accompaniment_y)
-    add_spilled(accompaniment_y, spill, "other")
+    bass_rms = rms(Spilled(spill, "bass"))
+    accompaniment_y = spill_sum(spill, "accompaniment", "bass", "other")
     accompaniment = harmonic_chroma(accompaniment_y)
     accompaniment_rms = rms(accompaniment_y)
     del accompaniment_y
-    rhythm = analyze_rhythm(mix_onset, mix_mel, chroma=accompaniment, energy=mix_rms)
+    spill.drop("accompaniment")
+    rhythm = analyze_rhythm(mix_onset, mix_flux, chroma=accompaniment, energy=mix_rms)
+    del mix_flux
     report("rhythm", 0.55)
 
     signals, stats = _stem_signals(spill, mix_onset, mix_rms, rhythm.bpm, report)
@@ -268,10 +310,9 @@ def _analyze_separated(
     events = {
         f"{s}.layer_entry": st.entries.astype(np.float64) / GRID_RATE for s, st in stats.items()
     }
-    bands = mix_mel.reshape(16, N_MELS // 16, -1).mean(axis=1)
     sections = segment(
         np.sqrt(signals["global.novelty_mid"] * signals["global.novelty_long"]),
-        (bands - FLUX_FLOOR_DB) / -FLUX_FLOOR_DB,
+        (mix_bands - FLUX_FLOOR_DB) / -FLUX_FLOOR_DB,
         rhythm.bpm,
         rhythm.downbeats,
         duration,
@@ -340,6 +381,26 @@ def dc_peak(samples: np.ndarray, sr: int) -> float:
     return peak
 
 
+def remove_dc_spilled(spill: Spill, name: str, sr: int) -> float:
+    """:func:`remove_dc` of the spilled ``name``, in place in its file a block at a time
+    (the same blocks and filter state, so the same numbers); returns the largest ``|sample|``
+    of the result (:func:`dc_peak`)."""
+    from scipy.signal import butter, sosfilt, sosfilt_zi
+
+    n = spill.size(name)
+    if n == 0:
+        return 0.0
+    sos = butter(2, DC_HIGHPASS_HZ, "highpass", fs=sr, output="sos")
+    zi = sosfilt_zi(sos) * spill.read(name, 0, 1)[0].astype(np.float64)
+    peak = 0.0
+    for start in range(0, n, _DC_BLOCK):
+        part, zi = sosfilt(sos, spill.read(name, start, _DC_BLOCK), zi=zi)
+        part = part.astype(np.float32)
+        peak = max(peak, float(np.max(np.abs(part))))
+        spill.write_at(name, start, part)
+    return peak
+
+
 def _stem_signals(
     spill: Spill,
     mix_onset: np.ndarray,
@@ -360,7 +421,7 @@ def _stem_signals(
     total = len(SIGNAL_STEMS)
     done: dict[str, tuple[dict, object]] = {}
     for name in [*physical, "global"]:
-        y = spill.get("mix" if name == "global" else name)
+        y = Spilled(spill, "mix" if name == "global" else name)
         if name == "global":
             done[name] = stem_analysis(y, name, bpm=bpm, ref_rms=ref, onset_env=mix_onset)
         else:
@@ -369,10 +430,11 @@ def _stem_signals(
         del y
         for virtual in cut_from.get(name, ()):
             _, lo, hi = VIRTUAL_BANDS[virtual]
-            # filtered from the file a block at a time: only the band is in memory
-            y = band(Spilled(spill, name), lo, hi)
+            # filtered file to file a block at a time, and analysed from its file
+            y = band_spilled(Spilled(spill, name), lo, hi, spill, virtual)
             done[virtual] = stem_analysis(y, virtual, bpm=bpm, ref_rms=ref)
             del y
+            spill.drop(virtual)
             report("signals", 0.55 + 0.3 * len(done) / total)
     assert sorted(done) == sorted(SIGNAL_STEMS)
     signals: dict[str, np.ndarray] = {}

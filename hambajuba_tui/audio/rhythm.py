@@ -189,7 +189,7 @@ def octave_factor(beat_frames: np.ndarray, mel_db: np.ndarray) -> float:
     # counted eighth notes leaves the sixteenths between its beats nearly empty, while a song
     # tracked right has its off-beat hats and bass there. (Clipping smears a loud downbeat
     # into the snare band and fakes an every-other-beat snare; the off-beats still play.)
-    whole = _at_beats(_band_flux(mel_db, mel_hz, 20.0, 16000.0), grid)
+    whole = _at_beats(_band_flux(mel_db, mel_hz, *WHOLE_BAND_HZ), grid)
     offbeat = float(whole[1::2].mean()) / max(float(whole[0::2].mean()), 1e-9)
     if contrast[8] > 1.25 * contrast[4] and offbeat < HALVE_OFFBEAT_MAX:
         return 0.5
@@ -289,7 +289,69 @@ def _zscore(x: np.ndarray) -> np.ndarray:
     return (x - float(np.mean(x))) / sd if sd > 1e-9 else np.zeros_like(x)
 
 
+DOWNBEAT_LOW_HZ = (20.0, 150.0)
+DOWNBEAT_SNARE_HZ = (1000.0, 6000.0)
+WHOLE_BAND_HZ = (20.0, 16000.0)
+FLUX_BANDS_HZ: tuple[tuple[float, float], ...] = (
+    KICK_BAND_HZ,
+    SNARE_BAND_HZ,
+    DOWNBEAT_LOW_HZ,
+    DOWNBEAT_SNARE_HZ,
+    WHOLE_BAND_HZ,
+)
+"""Every band whose flux the rhythm reads from the mix's log-mel."""
+
+
+class BandFlux:
+    """All the rhythm reads of the mix's log-mel: the positive flux (:func:`_band_flux`) of
+    the bands in :data:`FLUX_BANDS_HZ`, float32 [n] each -- 4 rows where the log-mel has 96
+    (138 MB at 60 min). Passed wherever a ``mel_db`` is taken: ``shape`` is the log-mel's,
+    and ``[:, a:b]`` gives what :func:`_band_flux` of ``mel_db[:, a:b]`` would (the same
+    numbers; the first frame of a slice has no flux). Made a block of log-mel columns at a
+    time by :meth:`add`, so the log-mel is never whole."""
+
+    def __init__(self, n: int, n_mels: int) -> None:
+        self.n_mels = n_mels
+        self.flux = {band: np.zeros(n, dtype=np.float32) for band in dict.fromkeys(FLUX_BANDS_HZ)}
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.n_mels, len(self.flux[WHOLE_BAND_HZ])
+
+    def add(self, a: int, b: int, mel_ctx: np.ndarray) -> None:
+        """Columns ``a:b`` from the log-mel's ``mel_ctx`` [n_mels, b - a (+ 1)]: those
+        columns, after the one before them except in the first block."""
+        import librosa
+
+        mel_hz = librosa.mel_frequencies(n_mels=self.n_mels + 2, fmax=16000)[1:-1]
+        for (lo, hi), out in self.flux.items():
+            f = _band_flux(mel_ctx, mel_hz, lo, hi)
+            out[a:b] = f[len(f) - (b - a) :]
+
+    def __getitem__(self, key: tuple[slice, slice]) -> BandFlux:
+        rows, cols = key
+        if rows != slice(None):
+            raise IndexError("BandFlux keeps every mel row's flux only as band means")
+        part = BandFlux(0, self.n_mels)
+        for band, flux in self.flux.items():
+            part.flux[band] = flux[cols].copy()
+            part.flux[band][:1] = 0.0
+        return part
+
+    def band(self, lo: float, hi: float) -> np.ndarray:
+        return self.flux[(lo, hi)]
+
+    @classmethod
+    def of_mel(cls, mel_db: np.ndarray) -> BandFlux:
+        """From a whole log-mel [n_mels, n]."""
+        out = cls(mel_db.shape[1], mel_db.shape[0])
+        out.add(0, mel_db.shape[1], mel_db)
+        return out
+
+
 def _band_flux(mel_db: np.ndarray, mel_hz: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    if isinstance(mel_db, BandFlux):
+        return mel_db.band(lo, hi)
     rows = (mel_hz >= lo) & (mel_hz < hi)
     if not rows.any():
         return np.zeros(mel_db.shape[1])
@@ -336,8 +398,8 @@ def find_downbeats(
         return beats[:1].copy() if len(beats) else np.zeros(0, dtype=np.float64)
     mel_hz = librosa.mel_frequencies(n_mels=mel_db.shape[0] + 2, fmax=16000)[1:-1]
     frames = np.clip(np.round(beats * rate).astype(np.int64), 0, mel_db.shape[1] - 1)
-    score = _zscore(_at_beats(_band_flux(mel_db, mel_hz, 20.0, 150.0), frames))
-    score -= 0.5 * _zscore(_at_beats(_band_flux(mel_db, mel_hz, 1000.0, 6000.0), frames))
+    score = _zscore(_at_beats(_band_flux(mel_db, mel_hz, *DOWNBEAT_LOW_HZ), frames))
+    score -= 0.5 * _zscore(_at_beats(_band_flux(mel_db, mel_hz, *DOWNBEAT_SNARE_HZ), frames))
     if chroma is not None and chroma.shape[1] > 0:
         score += _zscore(_chord_change(chroma, frames))
     phase_score = [score[p::BEATS_PER_BAR].mean() for p in range(BEATS_PER_BAR)]

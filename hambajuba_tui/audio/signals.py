@@ -138,6 +138,17 @@ def n_hops(n_samples: int) -> int:
     return 1 + n_samples // HOP
 
 
+def samples_of(y) -> np.ndarray:
+    """``y`` ready to be sliced a block at a time: an array (or list) as float32, a view that
+    reads itself a block at a time (``len`` and ``[a:b]``, such as a spilled stem:
+    :class:`~hambajuba_tui.audio.stems.Spilled`) as it is -- never read whole."""
+    if isinstance(y, (np.ndarray, list, tuple)) or not (
+        hasattr(y, "__len__") and hasattr(y, "__getitem__")
+    ):
+        return np.asarray(y, dtype=np.float32)
+    return y
+
+
 def rms(y: np.ndarray, frame_length: int = RMS_FRAME) -> np.ndarray:
     """RMS of float32 [n] over centred frames of ``frame_length`` samples -> float64 [n_hops]."""
     half = frame_length // 2
@@ -423,6 +434,8 @@ def layer_entries(energy_smooth: np.ndarray, bpm: float, rate: float = GRID_RATE
 
 PITCH_RESAMPLE_BLOCK = 1 << 20
 """Samples of a stem resampled at once by :func:`pitch_track`."""
+YIN_FRAMES = 1024
+"""Grid frames of :func:`pitch_track` analysed at once."""
 
 
 def pitch_track(
@@ -437,28 +450,44 @@ def pitch_track(
     length = 1024
     min_p = max(2, int(math.floor(low / fmax)))
     max_p = min(int(math.ceil(low / fmin)), length // 2)
-    # Resampled a block at a time straight into the zero-padded buffer (the same samples as
-    # one soxr.resample of the whole stem, without its copies).
-    y = np.asarray(y, dtype=np.float32)
+    # The frames read the stem resampled to 11.025 kHz and zero-padded (half a frame before,
+    # a frame and a half after): resampled a block at a time by one soxr stream (the same
+    # samples as one soxr.resample of the whole stem) into a rolling window of that padded
+    # signal, which holds only what the next YIN_FRAMES frames read (a quarter of the stem,
+    # 159 MB at 60 min, if held whole).
+    y = samples_of(y)
     half = length // 2
-    buf = np.zeros(half + len(y) * low // sr + 2 + length + half, dtype=np.float32)
     stream = soxr.ResampleStream(sr, low, 1, dtype="float32", quality="HQ")
-    done = 0
-    for a in range(0, max(len(y), 1), PITCH_RESAMPLE_BLOCK):
-        part = stream.resample_chunk(
-            y[a : a + PITCH_RESAMPLE_BLOCK], last=a + PITCH_RESAMPLE_BLOCK >= len(y)
-        )
-        buf[half + done : half + done + len(part)] = part
-        done += len(part)
-    padded = buf[: half + done + length + half]
+    window = [np.zeros(half, dtype=np.float32)]  # padded[base : base + size], in pieces
+    base, size, fed, finished = 0, half, 0, False
     centres = np.round(np.arange(n) * HOP * low / sr).astype(np.int64)
-    centres = np.minimum(centres, len(padded) - length)
     f0 = np.zeros(n)
     conf = np.zeros(n)
     offs = np.arange(length)
     lags = np.arange(1, max_p + 1, dtype=np.float64)
-    for s in range(0, n, 1024):
-        fr = padded[centres[s : s + 1024, None] + offs]
+    for s in range(0, n, YIN_FRAMES):
+        c = centres[s : s + YIN_FRAMES]
+        while not finished and int(c[-1]) + length > base + size:
+            last = fed + PITCH_RESAMPLE_BLOCK >= len(y)
+            part = stream.resample_chunk(
+                np.asarray(y[fed : fed + PITCH_RESAMPLE_BLOCK], dtype=np.float32), last=last
+            )
+            fed += PITCH_RESAMPLE_BLOCK
+            if last:  # the padded signal's end is known: it ends a frame and a half later
+                part = np.concatenate([part, np.zeros(length + half, dtype=np.float32)])
+                finished = True
+            window.append(part)
+            size += len(part)
+        if finished:
+            c = np.minimum(c, base + size - length)
+        padded = np.concatenate(window) if len(window) > 1 else window[0]
+        fr = padded[c[:, None] - base + offs]
+        # drop what no later frame reads (a frame clipped to the end reads the last `length`)
+        keep = min(int(centres[min(s + YIN_FRAMES, n - 1)]), base + size - length)
+        if keep > base:
+            padded = padded[keep - base :]
+            base = keep
+        window, size = [padded], len(padded)
         spec = np.fft.rfft(fr, 2 * length, axis=1)
         acf = np.fft.irfft(np.square(spec.real) + np.square(spec.imag), axis=1)[:, : max_p + 1]
         energy = np.cumsum(np.square(fr[:, :max_p], dtype=np.float64), axis=1)
@@ -564,16 +593,67 @@ def mel_db_blocks(y: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     return out
 
 
+N_BANDS = 16
+"""Log-mel bands of the novelty features (and the sections): means of N_MELS // N_BANDS mels."""
+
+
+def mel_bands(mel_db: np.ndarray) -> np.ndarray:
+    """The :data:`N_BANDS` novelty bands of a log-mel [N_MELS, m] -> float32 [16, m]."""
+    return mel_db.reshape(N_BANDS, N_MELS // N_BANDS, mel_db.shape[1]).mean(axis=1)
+
+
+class MelSummary:
+    """What the analysis keeps of a log-mel (float32 [N_MELS, n], 138 MB at 60 min per stem)
+    made a block of frames at a time: its :func:`onset_strength` (float32 [n]) and its
+    :func:`mel_bands` (float32 [16, n]), the same numbers as of the whole. The flux compares
+    each frame with the one before, so the last column of the previous block is kept."""
+
+    def __init__(self, n: int) -> None:
+        self.onset = np.zeros(n, dtype=np.float32)
+        self.bands = np.zeros((N_BANDS, n), dtype=np.float32)
+        self.prev: np.ndarray | None = None
+
+    def add(self, a: int, b: int, mel_db: np.ndarray) -> np.ndarray:
+        """Take columns ``a:b`` of the log-mel; returns them with the column before (the
+        context a lag-1 flux of them needs; none for the first block)."""
+        ctx = mel_db if self.prev is None else np.concatenate([self.prev, mel_db], axis=1)
+        self.onset[a:b] = onset_strength(mel_db=ctx)[ctx.shape[1] - (b - a) :]
+        self.bands[:, a:b] = mel_bands(mel_db)
+        self.prev = mel_db[:, -1:].copy()
+        return ctx
+
+
+def iter_mel_db(y: np.ndarray, sr: int = SAMPLE_RATE):
+    """``(a, b, mel_db_blocks(y)[:, a:b])``, :data:`FEATURE_BLOCK` frames at a time."""
+    y = samples_of(y)
+    n = n_hops(len(y))
+    for a in range(0, n, FEATURE_BLOCK):
+        b = min(n, a + FEATURE_BLOCK)
+        yield a, b, mel_db_from_power(_power_frames(y, a, b), sr)
+
+
+def mel_summary(y: np.ndarray, sr: int = SAMPLE_RATE) -> MelSummary:
+    """:class:`MelSummary` of ``y``'s log-mel, made a block at a time."""
+    out = MelSummary(n_hops(len(y)))
+    for a, b, mel in iter_mel_db(y, sr):
+        out.add(a, b, mel)
+    return out
+
+
 def _frame_features(
     y: np.ndarray, sr: int, n: int, power: np.ndarray | None
 ) -> dict[str, np.ndarray]:
-    """Per-frame features of a stem from its power spectrogram -- mel_db [N_MELS, n],
-    centroid, flatness, harmonic / percussive energy (``he``, ``pe``), chroma [12, n] (each
-    frame over its max) -- made :data:`FEATURE_BLOCK` frames at a time when ``power`` is not
-    given, so a long song never holds a stem's whole spectrogram (the same numbers)."""
+    """Per-frame features of a stem from its power spectrogram -- the log-mel's onset
+    strength ``flux`` [n] and novelty ``bands`` [16, n] (:class:`MelSummary`: the whole
+    log-mel is never held), centroid, flatness, harmonic / percussive energy (``he``,
+    ``pe``), chroma [12, n] (each frame over its max) -- made :data:`FEATURE_BLOCK` frames at
+    a time when ``power`` is not given, so a long song never holds a stem's whole
+    spectrogram (the same numbers)."""
     mel_fb, chroma_fb, freqs, _ = _filterbanks(sr)
+    summary = MelSummary(n)
     out = {
-        "mel_db": np.empty((N_MELS, n), np.float32),
+        "flux": summary.onset,
+        "bands": summary.bands,
         "centroid": np.empty(n),
         "flatness": np.empty(n),
         "he": np.empty(n),
@@ -591,7 +671,7 @@ def _frame_features(
         he, pe = _hpss_energy(p, sr)
         out["he"][a:b], out["pe"][a:b] = he[a - lo : b - lo], pe[a - lo : b - lo]
         p = p[:, a - lo : b - lo]
-        out["mel_db"][:, a:b] = mel_db_from_power(p, sr)
+        summary.add(a, b, mel_db_from_power(p, sr))
         total = p.sum(axis=0, dtype=np.float64)
         out["centroid"][a:b] = (freqs @ p) / np.maximum(total, 1e-20)
         out["flatness"][a:b] = flatness(p)
@@ -612,14 +692,15 @@ def stem_analysis(
     power: np.ndarray | None = None,
     full: bool = True,
 ) -> tuple[dict[str, np.ndarray], StemStats]:
-    """Signals of one stem (mono float32 [n] at ``sr``) and its raw stats for classification.
+    """Signals of one stem (mono float32 [n] at ``sr``, or a view read a block at a time:
+    see :func:`samples_of`) and its raw stats for classification.
 
     ``bpm`` scales the novelty windows and the quiet time before a layer entry; ``ref_rms`` is
     the mix's loud RMS level that ``energy_db`` is relative to (default: the stem's own);
     ``power`` is the stem's :func:`power_spectrogram` when the caller has it. ``full=False``
     gives only :data:`SIGNAL_NAMES`.
     """
-    y = np.asarray(y, dtype=np.float32)
+    y = samples_of(y)
     energy = rms(y)
     n = len(energy)
     presets = FOLLOWER_PRESETS.get(stem, FOLLOWER_PRESETS["global"])
@@ -631,14 +712,18 @@ def stem_analysis(
     ):
         out[signal] = normalize(follow(energy, *presets[preset]), floor=ENERGY_FLOOR)
     if not full:
-        flux = onset_strength(y, sr) if onset_env is None else _fit(onset_env, n)
+        if onset_env is not None:
+            flux = _fit(onset_env, n)
+        elif isinstance(y, np.ndarray):
+            flux = onset_strength(y, sr)
+        else:  # read a block at a time
+            flux = mel_summary(y, sr).onset
         out["flux"] = normalize(flux, floor=1.0)
         out["transient"] = pulses(*pick_hits(flux), n)
         return out, StemStats(np.zeros(n, np.float32), 0.0, 0.0)
 
     feats = _frame_features(y, sr, n, None if power is None else _fit2(power, n))
-    mel_db = feats["mel_db"]
-    flux = onset_strength(mel_db=mel_db) if onset_env is None else _fit(onset_env, n)
+    flux = feats["flux"] if onset_env is None else _fit(onset_env, n)
     out["flux"] = normalize(flux, floor=1.0)
     out["transient"] = pulses(*pick_hits(flux), n)
 
@@ -669,8 +754,7 @@ def stem_analysis(
     db = 20.0 * np.log10(np.maximum(energy, 1e-12) / max(ref, 1e-12))
     out["energy_db"] = ((np.clip(db, DB_FLOOR, 0.0) - DB_FLOOR) / -DB_FLOOR).astype(np.float32)
 
-    bands = mel_db.reshape(16, N_MELS // 16, n).mean(axis=1)
-    feats = (bands - FLUX_FLOOR_DB) / -FLUX_FLOOR_DB
+    feats = (feats["bands"] - FLUX_FLOOR_DB) / -FLUX_FLOOR_DB
     beat_frames = 60.0 / max(bpm, 1.0) * GRID_RATE
     for name, beats in NOVELTY_BEATS.items():
         nov = contrast_novelty(feats, int(round(beats * beat_frames / 2)))

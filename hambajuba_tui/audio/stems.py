@@ -197,14 +197,41 @@ class Spill:
     def read(self, name: str, start: int, count: int) -> np.ndarray:
         return np.fromfile(self.path(name), dtype=np.float32, count=count, offset=4 * start)
 
+    def claim(self, name: str) -> Path:
+        """The (emptied) file of ``name``, for a writer of raw float32 outside this class."""
+        if name not in self.names:
+            self.names.append(name)
+        self.path(name).write_bytes(b"")
+        return self.path(name)
+
+    def write_at(self, name: str, start: int, block: np.ndarray) -> None:
+        """Overwrite ``name`` from sample ``start`` on with ``block`` (in-place filters)."""
+        data = np.ascontiguousarray(block, dtype=np.float32)
+        fd = os.open(self.path(name), os.O_WRONLY)
+        try:
+            os.pwrite(fd, data.tobytes(), 4 * start)
+        finally:
+            os.close(fd)
+
+    def size(self, name: str) -> int:
+        """Samples in ``name``."""
+        return self.path(name).stat().st_size // 4
+
+    def drop(self, name: str) -> None:
+        """Delete ``name``'s file (a spilled intermediate no longer needed: disk, not memory)."""
+        if name in self.names:
+            self.names.remove(name)
+        self.path(name).unlink(missing_ok=True)
+
 
 class Spilled:
     """One array of a :class:`Spill`, read a slice at a time (``len``, ``x[i]``, ``x[a:b]``):
-    for code that walks a stem in blocks without holding it."""
+    for code that walks a stem in blocks without holding it. ``start`` / ``n``: a view of
+    samples ``start:start + n`` of the file (a filter's result between its padding)."""
 
-    def __init__(self, spill: Spill, name: str) -> None:
-        self.spill, self.name = spill, name
-        self.n = spill.path(name).stat().st_size // 4
+    def __init__(self, spill: Spill, name: str, start: int = 0, n: int | None = None) -> None:
+        self.spill, self.name, self.start = spill, name, start
+        self.n = spill.size(name) - start if n is None else n
 
     def __len__(self) -> int:
         return self.n
@@ -214,11 +241,11 @@ class Spilled:
             a, b, step = key.indices(self.n)
             if step != 1:
                 raise IndexError("Spilled slices have step 1")
-            return self.spill.read(self.name, a, max(0, b - a))
+            return self.spill.read(self.name, self.start + a, max(0, b - a))
         i = key + self.n if key < 0 else key
         if not 0 <= i < self.n:
             raise IndexError(key)
-        return self.spill.read(self.name, i, 1)[0]
+        return self.spill.read(self.name, self.start + i, 1)[0]
 
 
 SPILL_BLOCK = 1 << 20
@@ -236,22 +263,50 @@ def add_spilled(out: np.ndarray, spill: Spill, name: str, sign: float = 1.0) -> 
     return out
 
 
+def spill_sum(spill: Spill, name: str, first: str, second: str, sign: float = 1.0) -> Spilled:
+    """``first + sign * second`` (both spilled) into ``name``, a block at a time (the same
+    float32 numbers as :func:`add_spilled` on ``first`` read whole)."""
+    n = spill.size(first)
+    spill.claim(name)
+    for a in range(0, n, SPILL_BLOCK):
+        part = spill.read(first, a, min(SPILL_BLOCK, n - a))
+        add = spill.read(second, a, len(part))
+        if sign < 0:
+            part -= add
+        else:
+            part += add
+        spill.append(name, part)
+    return Spilled(spill, name)
+
+
+def spill_mono(spill: Spill, name: str, samples: np.ndarray) -> Spilled:
+    """The mono mix (``Audio.mono``: the float32 mean over channels) of ``samples`` [n, ch]
+    into ``name``, a block at a time: no whole mono copy of a song already held."""
+    spill.claim(name)
+    for a in range(0, len(samples), SPILL_BLOCK):
+        spill.append(name, samples[a : a + SPILL_BLOCK].mean(axis=1, dtype=np.float32))
+    return Spilled(spill, name)
+
+
 def separate_dsp(stereo: np.ndarray, sr: int, spill: Spill | None = None) -> dict[str, np.ndarray]:
-    """The ``dsp`` backend: stereo float32 [n, 2] (or the mono mix [n]) -> stem -> mono
-    float32 [n]; with ``spill``, each block of the stems goes there instead (and the dict
-    returned is empty).
+    """The ``dsp`` backend: stereo float32 [n, 2] (or the mono mix [n], or a :class:`Spilled`
+    mono mix: read a block at a time) -> stem -> mono float32 [n]; with ``spill``, each block
+    of the stems goes there instead (and the dict returned is empty).
 
     See the module docstring for what it does and how rough it is. The four stems sum to the
     mono mix (``other`` is the remainder).
     """
-    mono = np.asarray(stereo, dtype=np.float32)
-    if mono.ndim == 2:
-        mono = mono.mean(axis=1, dtype=np.float32)
+    if isinstance(stereo, Spilled):
+        mono = stereo
+    else:
+        mono = np.asarray(stereo, dtype=np.float32)
+        if mono.ndim == 2:
+            mono = mono.mean(axis=1, dtype=np.float32)
     n = len(mono)
     if n == 0:
         return {name: np.zeros(0, dtype=np.float32) for name in PHYSICAL_STEMS}
     if n <= DSP_BLOCK + 2 * DSP_OVERLAP:
-        out = _separate_dsp_whole(mono, sr)
+        out = _separate_dsp_whole(mono[0:n], sr)
         if spill is None:
             return out
         for name in PHYSICAL_STEMS:
