@@ -464,7 +464,6 @@ def pitch_track(
     f0 = np.zeros(n)
     conf = np.zeros(n)
     offs = np.arange(length)
-    lags = np.arange(1, max_p + 1, dtype=np.float64)
     for s in range(0, n, YIN_FRAMES):
         c = centres[s : s + YIN_FRAMES]
         while not finished and int(c[-1]) + length > base + size:
@@ -488,33 +487,40 @@ def pitch_track(
             padded = padded[keep - base :]
             base = keep
         window, size = [padded], len(padded)
-        spec = np.fft.rfft(fr, 2 * length, axis=1)
-        acf = np.fft.irfft(np.square(spec.real) + np.square(spec.imag), axis=1)[:, : max_p + 1]
-        energy = np.cumsum(np.square(fr[:, :max_p], dtype=np.float64), axis=1)
-        diff = 2.0 * (acf[:, :1] - acf[:, 1:]) - energy
-        cmnd = diff * lags / np.maximum(np.cumsum(diff, axis=1), 1e-12)
-        region = cmnd[:, min_p - 1 : max_p]  # periods min_p .. max_p
-        trough = np.zeros(region.shape, dtype=bool)
-        trough[:, 1:-1] = (region[:, 1:-1] <= region[:, :-2]) & (region[:, 1:-1] < region[:, 2:])
-        # the shortest period whose dip is within YIN_SLACK of the deepest (and below the
-        # classic 0.1 threshold at least): a leaking bass or chord below the lead otherwise
-        # wins with a subharmonic period
-        limit = np.maximum(YIN_THRESHOLD, region.min(axis=1, keepdims=True) + YIN_SLACK)
-        below = trough & (region < limit)
-        pick = np.where(below.any(axis=1), np.argmax(below, axis=1), np.argmin(region, axis=1))
-        rows = np.arange(len(region))
-        k = np.clip(pick, 1, region.shape[1] - 2)
-        a, b, c = region[rows, k - 1], region[rows, k], region[rows, k + 1]
-        den = a - 2 * b + c
-        shift = np.where(
-            (pick == k) & (np.abs(den) > 1e-12),
-            0.5 * (a - c) / np.where(np.abs(den) > 1e-12, den, 1.0),
-            0.0,
-        )
-        period = min_p + pick + np.clip(shift, -1.0, 1.0)
-        f0[s : s + len(fr)] = low / period
-        conf[s : s + len(fr)] = np.clip(1.0 - region[rows, pick], 0.0, 1.0)
+        f0[s : s + len(fr)], conf[s : s + len(fr)] = _yin(fr, min_p, max_p, low)
     return f0, conf
+
+
+def _yin(fr: np.ndarray, min_p: int, max_p: int, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """YIN of frames float32 [m, length] at ``rate`` Hz, periods ``min_p``..``max_p``
+    samples -> (f0 Hz float64 [m], confidence float64 [m])."""
+    length = fr.shape[1]
+    lags = np.arange(1, max_p + 1, dtype=np.float64)
+    spec = np.fft.rfft(fr, 2 * length, axis=1)
+    acf = np.fft.irfft(np.square(spec.real) + np.square(spec.imag), axis=1)[:, : max_p + 1]
+    energy = np.cumsum(np.square(fr[:, :max_p], dtype=np.float64), axis=1)
+    diff = 2.0 * (acf[:, :1] - acf[:, 1:]) - energy
+    cmnd = diff * lags / np.maximum(np.cumsum(diff, axis=1), 1e-12)
+    region = cmnd[:, min_p - 1 : max_p]  # periods min_p .. max_p
+    trough = np.zeros(region.shape, dtype=bool)
+    trough[:, 1:-1] = (region[:, 1:-1] <= region[:, :-2]) & (region[:, 1:-1] < region[:, 2:])
+    # the shortest period whose dip is within YIN_SLACK of the deepest (and below the
+    # classic 0.1 threshold at least): a leaking bass or chord below the lead otherwise
+    # wins with a subharmonic period
+    limit = np.maximum(YIN_THRESHOLD, region.min(axis=1, keepdims=True) + YIN_SLACK)
+    below = trough & (region < limit)
+    pick = np.where(below.any(axis=1), np.argmax(below, axis=1), np.argmin(region, axis=1))
+    rows = np.arange(len(region))
+    k = np.clip(pick, 1, region.shape[1] - 2)
+    a, b, c = region[rows, k - 1], region[rows, k], region[rows, k + 1]
+    den = a - 2 * b + c
+    shift = np.where(
+        (pick == k) & (np.abs(den) > 1e-12),
+        0.5 * (a - c) / np.where(np.abs(den) > 1e-12, den, 1.0),
+        0.0,
+    )
+    period = min_p + pick + np.clip(shift, -1.0, 1.0)
+    return rate / period, np.clip(1.0 - region[rows, pick], 0.0, 1.0)
 
 
 def pitch_signals(
