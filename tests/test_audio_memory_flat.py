@@ -269,6 +269,7 @@ def test_stem_analysis_of_a_spilled_stem_equals_the_array(tmp_path):
             np.testing.assert_allclose(got["flux"], want["flux"], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_analysis_holds_no_array_as_long_as_the_song(tmp_path, monkeypatch):
     """A 2-minute song analysed from its file: at every stage boundary (the separation's
     blocks, every stem's signals, the rhythm, the chroma), no numpy array alive is larger
