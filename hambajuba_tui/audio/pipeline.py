@@ -134,7 +134,7 @@ def analyze(
             decode_mono_file(path, spill.claim("mix"))
             report("decode", 0.1)
             result = _quietly(
-                _analyze_spilled, spill, None, None, song_hash, path.stem, stems_backend, report
+                _analyze_spilled, spill, None, [], song_hash, path.stem, stems_backend, report
             )
     else:
         if owned:
@@ -192,22 +192,26 @@ def analyze_audio(
             stereo = remove_dc(audio.samples, audio.sr, out=audio.samples if own else None)
         if in_place:
             audio.samples = np.zeros((0, 2), dtype=np.float32)
-        return _quietly(_analyze_spilled, spill, peak, stereo, song_hash, title, backend, report)
+        held = [] if stereo is None else [stereo]  # handed over: let go of after separating
+        del stereo
+        return _quietly(_analyze_spilled, spill, peak, held, song_hash, title, backend, report)
 
 
 def _analyze_spilled(
     spill: Spill,
     peak: float | None,
-    stereo: np.ndarray | None,
+    held: list[np.ndarray],
     song_hash: str,
     title: str,
     backend: str,
     report: Progress,
 ) -> Analysis:
     """The analysis of the mono mix in ``spill`` (``mix``, raw float32 at 44.1 kHz): it is
-    high-passed there in place, separated a block at a time (dsp; demucs separates
-    ``stereo``) and every later step reads the mix and the stems from their files a block at
-    a time. ``peak``: the silence test's peak when the caller has it (else the mix's)."""
+    high-passed there in place, separated a block at a time (dsp; demucs separates the
+    stereo in ``held``, popped so that it is let go of after) and every later step reads the
+    mix and the stems from their files a block at a time. ``peak``: the silence test's peak
+    when the caller has it (else the mix's)."""
+    stereo = held.pop() if held else None
     sr = SAMPLE_RATE
     n_samples = spill.size("mix")
     duration = n_samples / sr
@@ -423,7 +427,9 @@ def _stem_signals(
     for name in [*physical, "global"]:
         y = Spilled(spill, "mix" if name == "global" else name)
         if name == "global":
-            done[name] = stem_analysis(y, name, bpm=bpm, ref_rms=ref, onset_env=mix_onset)
+            done[name] = stem_analysis(
+                y, name, bpm=bpm, ref_rms=ref, onset_env=mix_onset, energy=mix_rms
+            )
         else:
             done[name] = stem_analysis(y, name, bpm=bpm, ref_rms=ref)
         report("signals", 0.55 + 0.3 * len(done) / total)

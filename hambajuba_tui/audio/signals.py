@@ -697,17 +697,19 @@ def stem_analysis(
     onset_env: np.ndarray | None = None,
     power: np.ndarray | None = None,
     full: bool = True,
+    energy: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], StemStats]:
     """Signals of one stem (mono float32 [n] at ``sr``, or a view read a block at a time:
     see :func:`samples_of`) and its raw stats for classification.
 
     ``bpm`` scales the novelty windows and the quiet time before a layer entry; ``ref_rms`` is
     the mix's loud RMS level that ``energy_db`` is relative to (default: the stem's own);
-    ``power`` is the stem's :func:`power_spectrogram` when the caller has it. ``full=False``
-    gives only :data:`SIGNAL_NAMES`.
+    ``power`` is the stem's :func:`power_spectrogram` and ``energy`` its :func:`rms` when the
+    caller has them (one pass less over the samples). ``full=False`` gives only
+    :data:`SIGNAL_NAMES`.
     """
     y = samples_of(y)
-    energy = rms(y)
+    energy = rms(y) if energy is None else energy
     n = len(energy)
     presets = FOLLOWER_PRESETS.get(stem, FOLLOWER_PRESETS["global"])
     out = {"envelope": normalize(energy, floor=ENERGY_FLOOR)}
