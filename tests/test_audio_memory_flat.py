@@ -80,6 +80,7 @@ def test_streaming_decode_equals_load_audio_mono(tmp_path, monkeypatch, name, sr
         assert np.max(np.abs(stereo)) > 1.0  # the scale-down rule was exercised
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # audioread imports aifc, audioop
 def test_streaming_decode_says_what_load_audio_says(tmp_path):
     def message(call, path, **kw) -> str:
         with pytest.raises(AudioError) as err:
