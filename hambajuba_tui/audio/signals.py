@@ -405,13 +405,22 @@ def contrast_novelty(features: np.ndarray, half: int) -> np.ndarray:
     half = max(1, int(half))
     cs = np.zeros((d, n + 1))
     np.cumsum(features, axis=1, out=cs[:, 1:])
-    i = np.arange(n)
-    a, b = np.maximum(i - half, 0), np.minimum(i + half, n)
-    past_n, fut_n = (i - a).astype(np.float64), (b - i).astype(np.float64)
-    past = (cs[:, i] - cs[:, a]) / np.maximum(past_n, 1.0)
-    fut = (cs[:, b] - cs[:, i]) / np.maximum(fut_n, 1.0)
-    dist = np.sqrt(np.mean(np.square(past - fut), axis=0))
-    return np.where((past_n > 0) & (fut_n > 0), dist, 0.0)
+    out = np.empty(n)
+    # NOVELTY_BLOCK frames at a time: the window means of the whole song at once were five
+    # more float64 [d, n] arrays (230 MB for 16 bands of a 60-minute song); the same numbers.
+    for start in range(0, n, NOVELTY_BLOCK):
+        i = np.arange(start, min(n, start + NOVELTY_BLOCK))
+        a, b = np.maximum(i - half, 0), np.minimum(i + half, n)
+        past_n, fut_n = (i - a).astype(np.float64), (b - i).astype(np.float64)
+        past = (cs[:, i] - cs[:, a]) / np.maximum(past_n, 1.0)
+        fut = (cs[:, b] - cs[:, i]) / np.maximum(fut_n, 1.0)
+        dist = np.sqrt(np.mean(np.square(past - fut), axis=0))
+        out[i] = np.where((past_n > 0) & (fut_n > 0), dist, 0.0)
+    return out
+
+
+NOVELTY_BLOCK = 8192
+"""Grid frames (82 s) of :func:`contrast_novelty` made at once."""
 
 
 def layer_entries(energy_smooth: np.ndarray, bpm: float, rate: float = GRID_RATE) -> np.ndarray:
@@ -762,7 +771,9 @@ def stem_analysis(
     db = 20.0 * np.log10(np.maximum(energy, 1e-12) / max(ref, 1e-12))
     out["energy_db"] = ((np.clip(db, DB_FLOOR, 0.0) - DB_FLOOR) / -DB_FLOOR).astype(np.float32)
 
-    feats = (feats["bands"] - FLUX_FLOOR_DB) / -FLUX_FLOOR_DB
+    feats = feats["bands"]  # the same float32 numbers as (bands - floor) / -floor, in place
+    feats -= FLUX_FLOOR_DB
+    feats /= -FLUX_FLOOR_DB
     beat_frames = 60.0 / max(bpm, 1.0) * GRID_RATE
     for name, beats in NOVELTY_BEATS.items():
         nov = contrast_novelty(feats, int(round(beats * beat_frames / 2)))
