@@ -172,7 +172,7 @@ def test_second_analyze_is_a_cache_hit(demo, demo_cache):
     for name in first.signals:
         np.testing.assert_array_equal(again.signals[name], first.signals[name])
     entry = demo_cache / first.song_hash
-    assert (entry / "signals.npz").is_file() and (entry / "meta.json").is_file()
+    assert (entry / "signals.npy").is_file() and (entry / "meta.json").is_file()
     assert not [p for p in entry.parent.iterdir() if p.name.startswith(".")]
     loaded = cache.load_cached(first.song_hash, demo_cache)
     assert loaded is not None and loaded.bpm == first.bpm
@@ -226,7 +226,7 @@ def test_version_mismatch_re_analyses(clip):
 def test_corrupt_arrays_re_analyse(clip):
     path, cache_dir = clip
     first = analyze(path, cache_dir=cache_dir)
-    npz = cache_dir / first.song_hash / "signals.npz"
+    npz = cache_dir / first.song_hash / "signals.npy"
     npz.write_bytes(npz.read_bytes()[:1000])
     assert cache.load_cached(first.song_hash, cache_dir) is None
     assert _analysed_again(path, cache_dir)

@@ -332,7 +332,7 @@ def _meta_fifo(entry: Path) -> None:
 
 
 def _npz_cut(entry: Path) -> None:
-    npz = entry / "signals.npz"
+    npz = entry / "signals.npy"
     npz.write_bytes(npz.read_bytes()[:500])
 
 

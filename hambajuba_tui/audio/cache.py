@@ -6,13 +6,18 @@ Layout under :func:`hambajuba_tui.paths.analysis_cache_dir` (or a given root)::
         meta.json     format_version, song_hash, duration, bpm, stems_backend, title, silent,
                       key, classification ({stem: {name: float}}), sections ([[start, end,
                       label], ...]), events ({name: [seconds, ...]}), signal names, ...
-        signals.npz   every signal (float32 [n_hops], key "<stem>.<signal>"),
-                      plus "beats" and "downbeats" (float64 seconds) and "pitch_hz:<stem>"
+        signals.npy   every signal: float32 [n_signals, n_hops], one row per name of
+                      meta's "signals", in that order
+        extras.npz    "beats" and "downbeats" (float64 seconds) and "pitch_hz:<stem>"
                       (float32 [n_hops], Hz)
 
 An entry is written into a temporary sibling directory and renamed into place, so a crash or
 Ctrl-C never leaves half an entry. Entries with another :data:`FORMAT_VERSION`, or that cannot
 be read, count as missing (and are overwritten by the next analysis).
+
+The signals are one matrix, not an archive of arrays, so that the analysis can write each row
+as soon as it is made (:class:`SignalFile`): a long song's ~330 signals (8 MB a minute) never
+wait in memory, and the finished file is moved into the entry as it is.
 """
 
 from __future__ import annotations
@@ -32,11 +37,13 @@ from hambajuba_tui.audio.decode import MAX_DURATION_S
 from hambajuba_tui.safeio import LoadError, load_json
 from hambajuba_tui.vocab import GRID_RATE
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 """2: the full signal set (virtual stems, harmony, coupling), key, events, classification,
-sections. 3: keys over time, accompaniment-led downbeats, layer entries that ignore leakage."""
+sections. 3: keys over time, accompaniment-led downbeats, layer entries that ignore leakage.
+4: the signals in one ``signals.npy`` matrix, the rest in ``extras.npz``."""
 META_FILE = "meta.json"
-ARRAYS_FILE = "signals.npz"
+SIGNALS_FILE = "signals.npy"
+EXTRAS_FILE = "extras.npz"
 PITCH_PREFIX = "pitch_hz:"
 _STALE_TMP_S = 3600.0
 MAX_META_BYTES = 16 * 1024 * 1024
@@ -72,19 +79,22 @@ def load_cached(
             return None
         if stems_backend is not None and meta.get("stems_backend") != stems_backend:
             return None
-        with np.load(entry / ARRAYS_FILE, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
+        with np.load(entry / EXTRAS_FILE, allow_pickle=False) as npz:
+            extras = {key: npz[key] for key in npz.files}
         pitch_hz = {
-            k.split(":", 1)[1]: arrays.pop(k) for k in list(arrays) if k.startswith(PITCH_PREFIX)
+            k.split(":", 1)[1]: extras.pop(k) for k in list(extras) if k.startswith(PITCH_PREFIX)
         }
-        beats = arrays.pop("beats").astype(np.float64)
-        downbeats = arrays.pop("downbeats").astype(np.float64)
+        beats = extras.pop("beats").astype(np.float64)
+        downbeats = extras.pop("downbeats").astype(np.float64)
         names = meta.get("signals")
-        if not isinstance(names, list) or sorted(names) != sorted(arrays):
+        if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
             return None
-        lengths = {a.shape for a in arrays.values()}
-        if len(lengths) > 1 or any(a.ndim != 1 or a.dtype != np.float32 for a in arrays.values()):
+        if len(set(names)) != len(names):
             return None
+        matrix = _read_signals(entry / SIGNALS_FILE)
+        if matrix is None or matrix.shape[0] != len(names):
+            return None
+        arrays = {name: matrix[i] for i, name in enumerate(names)}
         if beats.ndim != 1 or downbeats.ndim != 1:
             return None
         if not _plausible(meta, arrays, beats, downbeats, pitch_hz):
@@ -117,6 +127,17 @@ def load_cached(
         return None
     except Exception:  # a damaged npz raises zipfile.BadZipFile and friends
         return None
+
+
+def _read_signals(path: Path) -> np.ndarray | None:
+    """The float32 [n_signals, n_hops] matrix of ``path`` read into memory (a damaged or
+    tampered file later would otherwise fault a reader holding a memory map), or None."""
+    if not path.is_file():  # a FIFO or a folder in its place is no entry
+        return None
+    mapped = np.load(path, mmap_mode="r", allow_pickle=False)  # checks the size first
+    if mapped.ndim != 2 or mapped.dtype != np.float32:
+        return None
+    return np.array(mapped)
 
 
 def _number(meta: dict, key: str, lo: float, hi: float) -> bool:
@@ -166,24 +187,39 @@ def _remove(path: Path) -> None:
         pass
 
 
-def save(analysis: Analysis, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Write ``analysis`` to its cache entry atomically; return the entry directory."""
+def save(
+    analysis: Analysis,
+    cache_dir: str | os.PathLike[str] | None = None,
+    *,
+    rows: SignalFile | None = None,
+) -> Path:
+    """Write ``analysis`` to its cache entry atomically; return the entry directory.
+
+    ``rows``: the :class:`SignalFile` that already holds ``analysis.signals`` (closed), moved
+    into the entry instead of writing the signals again; it must be in the cache root's file
+    system (see :func:`work_dir`)."""
     root = cache_root(cache_dir)
     final = root / analysis.song_hash
     tmp = root / f".{analysis.song_hash}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     _remove_stale(root)
     try:
         tmp.mkdir()
-        arrays = {name: np.asarray(a, dtype=np.float32) for name, a in analysis.signals.items()}
-        arrays.update(
-            {
-                f"{PITCH_PREFIX}{stem}": np.asarray(hz, dtype=np.float32)
-                for stem, hz in analysis.pitch_hz.items()
-            }
-        )
-        arrays["beats"] = np.asarray(analysis.beats, dtype=np.float64)
-        arrays["downbeats"] = np.asarray(analysis.downbeats, dtype=np.float64)
-        np.savez(tmp / ARRAYS_FILE, **arrays)
+        if rows is None:
+            names = list(analysis.signals)
+            write_signals(tmp / SIGNALS_FILE, analysis.signals)
+        else:
+            names = rows.names
+            if sorted(names) != sorted(analysis.signals):
+                raise ValueError("the signal file does not hold this analysis's signals")
+            os.replace(rows.path, tmp / SIGNALS_FILE)
+            rows.path = tmp / SIGNALS_FILE
+        extras = {
+            f"{PITCH_PREFIX}{stem}": np.asarray(hz, dtype=np.float32)
+            for stem, hz in analysis.pitch_hz.items()
+        }
+        extras["beats"] = np.asarray(analysis.beats, dtype=np.float64)
+        extras["downbeats"] = np.asarray(analysis.downbeats, dtype=np.float64)
+        np.savez(tmp / EXTRAS_FILE, **extras)
         meta = {
             "format_version": FORMAT_VERSION,
             "song_hash": analysis.song_hash,
@@ -194,7 +230,7 @@ def save(analysis: Analysis, cache_dir: str | os.PathLike[str] | None = None) ->
             "silent": analysis.silent,
             "rate": analysis.rate,
             "n_hops": analysis.n_hops,
-            "signals": list(analysis.signals),
+            "signals": names,
             "key": analysis.key,
             "keys": [[float(t), str(k)] for t, k in analysis.keys],
             "events": {k: [float(t) for t in v] for k, v in analysis.events.items()},
@@ -218,10 +254,99 @@ def save(analysis: Analysis, cache_dir: str | os.PathLike[str] | None = None) ->
         except OSError:
             if not final.is_dir():  # not a concurrent writer beating us to it
                 raise
+        else:
+            if rows is not None:
+                rows.path = final / SIGNALS_FILE
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+class SignalFile:
+    """An analysis's signals written straight to a float32 ``.npy`` matrix [n_signals, n_hops],
+    a row at a time as they are made, so that they never wait in memory together (at 60 min
+    ~330 rows of 1.4 MB). Names are declared up front; :meth:`close` checks every row was
+    written and gives the rows back as views of a read-only memory map (paged in as read)."""
+
+    def __init__(self, path: str | os.PathLike[str], names: list[str], n_hops: int) -> None:
+        self.path = Path(path)
+        self.names = list(names)
+        self.n_hops = int(n_hops)
+        self._index = {name: i for i, name in enumerate(self.names)}
+        if len(self._index) != len(self.names):
+            raise ValueError("signal names repeat")
+        self._written = np.zeros(len(self.names), dtype=bool)
+        with self.path.open("wb") as f:
+            _write_header(f, (len(self.names), self.n_hops))
+            self._offset = f.tell()
+            f.truncate(self._offset + 4 * len(self.names) * self.n_hops)  # zeros, sparse
+        self._fd: int | None = os.open(self.path, os.O_WRONLY)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._index
+
+    def write(self, name: str, x: np.ndarray) -> None:
+        """Row ``name`` := ``x`` (float [n_hops])."""
+        i = self._index[name]
+        row = np.ascontiguousarray(x, dtype=np.float32)
+        if row.shape != (self.n_hops,):
+            raise ValueError(f"signal {name!r} has shape {row.shape}, not ({self.n_hops},)")
+        if self._fd is None:
+            raise ValueError("the signal file is closed")
+        os.pwrite(self._fd, row.data, self._offset + 4 * i * self.n_hops)
+        self._written[i] = True
+
+    def write_all(self, signals: dict[str, np.ndarray]) -> None:
+        for name, x in signals.items():
+            self.write(name, x)
+
+    def close(self, *, zeros_ok: bool = False) -> dict[str, np.ndarray]:
+        """Finish the file; every row must have been written (``zeros_ok``: rows not written
+        are zeros). Returns ``{name: row}`` as read-only memory-mapped views."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if not zeros_ok and not self._written.all():
+            missing = [n for n, done in zip(self.names, self._written, strict=True) if not done]
+            raise ValueError(f"signals never written: {', '.join(missing[:5])}")
+        matrix = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        return {name: matrix[i] for i, name in enumerate(self.names)}
+
+    def discard(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self.path.unlink(missing_ok=True)
+
+
+def _write_header(f, shape: tuple[int, int]) -> None:
+    header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(f, header)
+
+
+def write_signals(path: Path, signals: dict[str, np.ndarray]) -> None:
+    """``signals`` (equal-length float arrays) as the matrix of :data:`SIGNALS_FILE`, a row at
+    a time (no stacked copy)."""
+    n = len(next(iter(signals.values()))) if signals else 0
+    with path.open("wb") as f:
+        _write_header(f, (len(signals), n))
+        for name, x in signals.items():
+            row = np.ascontiguousarray(x, dtype=np.float32)
+            if row.shape != (n,):
+                raise ValueError(f"signal {name!r} has shape {row.shape}, not ({n},)")
+            f.write(row.data)
+
+
+def work_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """A new private folder in the cache root for an analysis's scratch files (spilled audio,
+    the :class:`SignalFile`): in the same file system as the entries, so the signals are
+    moved in, not copied. The caller removes it; a crashed process's is removed by the next
+    :func:`save` (see :func:`_remove_stale`)."""
+    root = cache_root(cache_dir)
+    path = root / f".work-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    path.mkdir()
+    return path
 
 
 def _remove_stale(root: Path) -> None:
@@ -233,3 +358,17 @@ def _remove_stale(root: Path) -> None:
                 _remove(child)
         except OSError:
             pass
+    for child in root.glob(".work-*"):  # an analysis's scratch: stale once its process is gone
+        pid = child.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            _remove(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from hambajuba_tui.audio.signals import (
     iter_mel_db,
     n_hops,
     rms,
-    silent_signals,
+    signal_names,
     stem_analysis,
 )
 from hambajuba_tui.audio.stems import (
@@ -69,11 +70,31 @@ DERIVED_NAMES: tuple[str, ...] = (
 )
 
 
+def analysis_signal_names() -> list[str]:
+    """Every signal of a full analysis, in the order of :attr:`Analysis.signals`."""
+    stems = [f"{s}.{name}" for s in SIGNAL_STEMS for name in signal_names(s)]
+    return [*stems, *DERIVED_NAMES, *pair_names()]
+
+
+KEPT_NAMES: frozenset[str] = frozenset(
+    [f"{s}.energy_smooth" for s in SIGNAL_STEMS]  # classification
+    + [f"{s}.transient" for s in PHYSICAL_STEMS]  # coupling
+    + [f"bass.{c}" for c in CHROMA_NAMES]  # the key
+    + ["global.novelty_mid", "global.novelty_long"]  # sections
+)
+"""Signals the later stages read again; every other one goes to the
+:class:`~hambajuba_tui.audio.cache.SignalFile` as soon as it is made and is let go of."""
+
+
 def all_silent_signals(n: int) -> dict[str, np.ndarray]:
-    """Every signal of a silent song (see :func:`~hambajuba_tui.audio.signals.silent_signals`)."""
-    out = silent_signals(n, SIGNAL_STEMS)
-    out.update({name: np.zeros(n, dtype=np.float32) for name in (*DERIVED_NAMES, *pair_names())})
-    return out
+    """Every signal of a silent song: zeros."""
+    return {name: np.zeros(n, dtype=np.float32) for name in analysis_signal_names()}
+
+
+def signal_file(folder: Path, n_samples: int) -> cache.SignalFile:
+    """A :class:`~hambajuba_tui.audio.cache.SignalFile` for the analysis of ``n_samples``."""
+    names = analysis_signal_names()
+    return cache.SignalFile(folder / cache.SIGNALS_FILE, names, n_hops(n_samples))
 
 
 def _noop(stage: str, fraction: float) -> None:
@@ -126,31 +147,42 @@ def analyze(
             return hit
 
     owned = audio is None
-    if owned and stems_backend == "dsp":
-        # dsp separates the mono mix: it is decoded a block at a time straight into a file
-        # and read back a block at a time from there on (memory flat with the song's length)
-        with tempfile.TemporaryDirectory(prefix="hambajuba-stems-") as folder:
-            spill = Spill(folder)
+    # Scratch files (the spilled mix and stems, the signals as they are made) live beside the
+    # cache entries, so that the finished signal file is moved into its entry, not copied.
+    work = cache.work_dir(cache_dir) if use_cache else Path(tempfile.mkdtemp(prefix="hambajuba-"))
+    try:
+        if owned and stems_backend == "dsp":
+            # dsp separates the mono mix: it is decoded a block at a time straight into a file
+            # and read back a block at a time from there on (memory flat with the song's length)
+            spill = Spill(work)
             decode_mono_file(path, spill.claim("mix"))
             report("decode", 0.1)
+            rows = signal_file(work, spill.size("mix"))
             result = _quietly(
-                _analyze_spilled, spill, None, [], song_hash, path.stem, stems_backend, report
+                _analyze_spilled, spill, None, [], song_hash, path.stem, stems_backend, report, rows
             )
-    else:
-        if owned:
-            audio = load_audio(path)
-        report("decode", 0.1)
-        result = analyze_audio(
-            audio,
-            song_hash=song_hash,
-            title=path.stem,
-            backend=stems_backend,
-            progress=report,
-            in_place=owned,
-        )
-    if use_cache:
-        report("cache", 0.97)
-        cache.save(result, cache_dir)
+        else:
+            if owned:
+                audio = load_audio(path)
+            report("decode", 0.1)
+            rows = signal_file(work, audio.n_samples)
+            result = analyze_audio(
+                audio,
+                song_hash=song_hash,
+                title=path.stem,
+                backend=stems_backend,
+                progress=report,
+                in_place=owned,
+                rows=rows,
+                work_dir=work,
+            )
+        if use_cache:
+            report("cache", 0.97)
+            cache.save(result, cache_dir, rows=rows)
+        else:
+            result.signals = {name: np.array(x) for name, x in result.signals.items()}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     report("done", 1.0)
     return result
 
@@ -170,6 +202,8 @@ def analyze_audio(
     backend: str = "dsp",
     progress: Progress | None = None,
     in_place: bool = False,
+    rows: cache.SignalFile | None = None,
+    work_dir: Path | None = None,
 ) -> Analysis:
     """The analysis itself (no cache): stems, rhythm, the full signals of every stem in
     :data:`SIGNAL_STEMS`, harmony (``tension.*``, ``tonal_distance.value``, key), coupling
@@ -177,12 +211,18 @@ def analyze_audio(
 
     The mono mix is copied to a file a block at a time and analysed from there; ``in_place``:
     the samples are ours, so ``audio.samples`` is emptied as soon as nothing needs them (for
-    demucs, the stereo is high-passed in place and let go of after the separation)."""
+    demucs, the stereo is high-passed in place and let go of after the separation).
+    ``rows``: a :func:`signal_file` that each signal is written to as soon as it is made; the
+    result's signals are then read-only views of it (without it: arrays in memory).
+    ``work_dir``: where the scratch files go (default: the system's temporary folder)."""
     if audio.sr != SAMPLE_RATE:
         raise ValueError(f"analyze_audio needs {SAMPLE_RATE} Hz audio, got {audio.sr}")
     report = progress or _noop
-    with tempfile.TemporaryDirectory(prefix="hambajuba-stems-") as folder:
+    with tempfile.TemporaryDirectory(prefix="hambajuba-stems-", dir=work_dir) as folder:
         spill = Spill(folder)
+        own_rows = rows is None
+        if own_rows:
+            rows = signal_file(Path(folder), audio.n_samples)
         # the silence test reads the channels as they are (a song in anti-phase is no silence)
         peak = dc_peak(audio.samples, audio.sr)
         spill_mono(spill, "mix", audio.samples)
@@ -194,7 +234,12 @@ def analyze_audio(
             audio.samples = np.zeros((0, 2), dtype=np.float32)
         held = [] if stereo is None else [stereo]  # handed over: let go of after separating
         del stereo
-        return _quietly(_analyze_spilled, spill, peak, held, song_hash, title, backend, report)
+        result = _quietly(
+            _analyze_spilled, spill, peak, held, song_hash, title, backend, report, rows
+        )
+        if own_rows:  # read into memory before the folder goes
+            result.signals = {name: np.array(x) for name, x in result.signals.items()}
+        return result
 
 
 def _analyze_spilled(
@@ -205,6 +250,7 @@ def _analyze_spilled(
     title: str,
     backend: str,
     report: Progress,
+    rows: cache.SignalFile,
 ) -> Analysis:
     """The analysis of the mono mix in ``spill`` (``mix``, raw float32 at 44.1 kHz): it is
     high-passed there in place, separated a block at a time (dsp; demucs separates the
@@ -217,7 +263,6 @@ def _analyze_spilled(
     duration = n_samples / sr
     mix_peak = remove_dc_spilled(spill, "mix", sr)
     peak = mix_peak if peak is None else peak
-    n = n_hops(n_samples)
     if peak < 10 ** (SILENCE_DBFS / 20):
         return Analysis(
             song_hash=song_hash,
@@ -226,7 +271,7 @@ def _analyze_spilled(
             beats=np.zeros(0, dtype=np.float64),
             downbeats=np.zeros(0, dtype=np.float64),
             stems_backend=backend,
-            signals=all_silent_signals(n),
+            signals=rows.close(zeros_ok=True),  # never written: zeros
             rate=GRID_RATE,
             title=title,
             silent=True,
@@ -244,7 +289,7 @@ def _analyze_spilled(
     del source, stereo
     backend = separated.backend  # the backend that really ran
     del separated
-    return _analyze_separated(spill, song_hash, title, backend, duration, report)
+    return _analyze_separated(spill, song_hash, title, backend, duration, report, rows)
 
 
 def mix_features(mix: Spilled) -> tuple[MelSummary, BandFlux]:
@@ -266,6 +311,7 @@ def _analyze_separated(
     backend: str,
     duration: float,
     report: Progress,
+    rows: cache.SignalFile,
 ) -> Analysis:
     report("stems", 0.45)
     report("rhythm", 0.46)
@@ -293,7 +339,7 @@ def _analyze_separated(
     del mix_flux
     report("rhythm", 0.55)
 
-    signals, stats = _stem_signals(spill, mix_onset, mix_rms, rhythm.bpm, report)
+    signals, stats = _stem_signals(spill, mix_onset, mix_rms, rhythm.bpm, report, rows)
     report("harmony", 0.86)
     derived, keys = harmony_from_parts(
         harmony_in,
@@ -304,9 +350,10 @@ def _analyze_separated(
         ],
         beats=rhythm.beats,
     )
-    signals.update(derived)
+    rows.write_all(derived)
+    del derived
     report("coupling", 0.9)
-    signals.update(coupling_signals(signals, rhythm.bpm))
+    rows.write_all(coupling_signals(signals, rhythm.bpm))
     classification = {
         s: classify(signals[f"{s}.energy_smooth"], st.flatness, st.percussive, st.pitch_conf)
         for s, st in stats.items()
@@ -329,7 +376,7 @@ def _analyze_separated(
         beats=rhythm.beats,
         downbeats=rhythm.downbeats,
         stems_backend=backend,
-        signals=signals,
+        signals=rows.close(),
         rate=GRID_RATE,
         title=title,
         silent=False,
@@ -411,41 +458,47 @@ def _stem_signals(
     mix_rms: np.ndarray,
     bpm: float,
     report: Progress,
+    rows: cache.SignalFile,
 ) -> tuple[dict[str, np.ndarray], dict]:
     """Full signals of every stem in :data:`SIGNAL_STEMS` (virtual stems cut here), one stem
     at a time: each physical stem is read back from ``spill`` (``global``: the ``mix``), and
     let go of once its own signals and those of the virtual stems cut from it are made.
-    Returns (signals by ``<stem>.<name>``, raw stats by stem), in the order of
-    :data:`SIGNAL_STEMS`."""
+    Every signal goes to ``rows`` as soon as it is made. Returns (the signals of
+    :data:`KEPT_NAMES` by ``<stem>.<name>``, raw stats by stem in the order of
+    :data:`SIGNAL_STEMS`)."""
     ref = float(np.percentile(mix_rms, 95))
     cut_from: dict[str, list[str]] = {}
     for name, (src, _, _) in VIRTUAL_BANDS.items():
         cut_from.setdefault(src, []).append(name)
     physical = [s for s in SIGNAL_STEMS if s in PHYSICAL_STEMS]
     total = len(SIGNAL_STEMS)
-    done: dict[str, tuple[dict, object]] = {}
+    done: dict[str, object] = {}
+    kept: dict[str, np.ndarray] = {}
+
+    def keep(stem: str, analysed: tuple[dict[str, np.ndarray], object]) -> None:
+        own, done[stem] = analysed
+        for key, v in own.items():
+            rows.write(f"{stem}.{key}", v)
+            if f"{stem}.{key}" in KEPT_NAMES:
+                kept[f"{stem}.{key}"] = v
+        report("signals", 0.55 + 0.3 * len(done) / total)
+
     for name in [*physical, "global"]:
         y = Spilled(spill, "mix" if name == "global" else name)
         if name == "global":
-            done[name] = stem_analysis(
-                y, name, bpm=bpm, ref_rms=ref, onset_env=mix_onset, energy=mix_rms
+            keep(
+                name,
+                stem_analysis(y, name, bpm=bpm, ref_rms=ref, onset_env=mix_onset, energy=mix_rms),
             )
         else:
-            done[name] = stem_analysis(y, name, bpm=bpm, ref_rms=ref)
-        report("signals", 0.55 + 0.3 * len(done) / total)
+            keep(name, stem_analysis(y, name, bpm=bpm, ref_rms=ref))
         del y
         for virtual in cut_from.get(name, ()):
             _, lo, hi = VIRTUAL_BANDS[virtual]
             # filtered file to file a block at a time, and analysed from its file
             y = band_spilled(Spilled(spill, name), lo, hi, spill, virtual)
-            done[virtual] = stem_analysis(y, virtual, bpm=bpm, ref_rms=ref)
+            keep(virtual, stem_analysis(y, virtual, bpm=bpm, ref_rms=ref))
             del y
             spill.drop(virtual)
-            report("signals", 0.55 + 0.3 * len(done) / total)
     assert sorted(done) == sorted(SIGNAL_STEMS)
-    signals: dict[str, np.ndarray] = {}
-    stats = {}
-    for name in SIGNAL_STEMS:
-        own, stats[name] = done[name]
-        signals.update({f"{name}.{key}": v for key, v in own.items()})
-    return signals, stats
+    return kept, {name: done[name] for name in SIGNAL_STEMS}
