@@ -213,8 +213,9 @@ def time_cached_load(root: Path, mix: np.ndarray, analysed: Analysis, minutes: f
 
 
 def rss_child(minutes: float) -> None:
-    """In a fresh process: analyse a ``minutes``-long song (dsp, no cache); print one JSON line
-    with the seconds and this process's peak RSS."""
+    """In a fresh process: analyse a ``minutes``-long song (dsp, into an empty cache, as
+    ``hambajuba analyze`` does); print one JSON line with the seconds and this process's peak
+    RSS."""
     import gc
 
     mix = synthesize_demo().mix
@@ -228,7 +229,8 @@ def rss_child(minutes: float) -> None:
         gc.collect()
         reset_peak_rss()
         start, cpu = time.perf_counter(), time.process_time()
-        analyze(path, cache_dir=Path(tmp) / "cache", stems_backend="dsp", use_cache=False)
+        # as `hambajuba analyze` runs it: into a (fresh) cache entry
+        analyze(path, cache_dir=Path(tmp) / "cache", stems_backend="dsp")
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     print(
         json.dumps(
