@@ -697,8 +697,15 @@ def cmd_live(args) -> int:
 def cmd_analyze(args) -> int:
     from hambajuba_tui.audio.analysis import summary as analysis_summary
 
-    audio = _load(args.file)
-    a = _analyze_with_progress(args.file, audio=audio, quiet=args.json, stems=args.stems)
+    # not decoded here: a cached song needs no decode, and a new one is decoded by the
+    # analysis a block at a time (the whole stereo of a 60-minute mix is 1.3 GB)
+    from hambajuba_tui.audio.decode import AudioError, check_path
+
+    try:
+        check_path(args.file)  # a missing file is named before anything else is said
+    except AudioError as exc:
+        raise CliError(str(exc)) from None
+    a = _analyze_with_progress(args.file, quiet=args.json, stems=args.stems)
     summary = {"file": str(args.file), **analysis_summary(a)}
     if args.json:
         print(json.dumps(summary))

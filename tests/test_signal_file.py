@@ -99,3 +99,21 @@ def test_a_dead_analysis_leaves_scratch_that_the_next_save_removes(tmp_path, ana
     analysis.song_hash = "a" * 16
     cache.save(analysis, root)
     assert not stale.exists() and live.is_dir()
+
+
+def test_the_analyze_command_never_decodes_the_whole_song(tmp_path, monkeypatch, capsys):
+    # `hambajuba analyze` of a new song goes through the block-at-a-time decode only: the
+    # whole stereo (1.3 GB for a 60-minute mix) is never made
+    from hambajuba_tui import cli
+    from hambajuba_tui.audio import decode
+
+    path = tmp_path / "clip.flac"
+    sf.write(path, synthesize_demo().mix[: 6 * SAMPLE_RATE], SAMPLE_RATE)
+
+    def whole(*args, **kwargs):
+        raise AssertionError("the whole song was decoded")
+
+    monkeypatch.setattr(decode, "load_audio", whole)
+    monkeypatch.setattr(cli, "_load", whole)
+    assert cli.main(["analyze", "--stems", "dsp", str(path)]) == 0
+    assert "124" in capsys.readouterr().out.splitlines()[0]  # the demo's tempo, found
