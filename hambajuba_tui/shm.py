@@ -42,7 +42,8 @@ def release(segment: shared_memory.SharedMemory, owner: bool) -> None:
             segment.unlink()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists (another user's counts): owners of leftovers."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -59,7 +60,7 @@ def remove_stale(shm_dir: Path = Path("/dev/shm")) -> list[str]:
         return removed
     for entry in shm_dir.glob(f"{PREFIX}*"):
         pid_text = entry.name[len(PREFIX) :].split("-", 1)[0]
-        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+        if not pid_text.isdigit() or pid_alive(int(pid_text)):
             continue
         try:
             entry.unlink()

@@ -35,6 +35,7 @@ from hambajuba_tui import paths
 from hambajuba_tui.audio.analysis import Analysis
 from hambajuba_tui.audio.decode import MAX_DURATION_S
 from hambajuba_tui.safeio import LoadError, load_json
+from hambajuba_tui.shm import pid_alive
 from hambajuba_tui.vocab import GRID_RATE
 
 FORMAT_VERSION = 4
@@ -360,15 +361,5 @@ def _remove_stale(root: Path) -> None:
             pass
     for child in root.glob(".work-*"):  # an analysis's scratch: stale once its process is gone
         pid = child.name.split("-")[1]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             _remove(child)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

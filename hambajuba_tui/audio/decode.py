@@ -127,30 +127,42 @@ def _read_soundfile(path: Path, max_duration: float) -> tuple[np.ndarray, int]:
 
 def _read_audioread(path: Path, max_duration: float) -> tuple[np.ndarray, int]:
     """Fallback for formats libsndfile does not know (m4a, aac, ...)."""
+    audioread = _audioread(path)
+    with _audioread_errors(path), audioread.audio_open(str(path)) as f:
+        sr, channels = int(f.samplerate), int(f.channels)
+        if f.duration and f.duration > max_duration:
+            raise _too_long(path, f.duration, max_duration)
+        chunks = [np.frombuffer(buf, dtype="<i2") for buf in f]
+    if channels <= 0 or sr <= 0:
+        raise AudioError(f"{path.name}: the format was not recognised as audio")
+    pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype="<i2")
+    pcm = pcm[: len(pcm) - len(pcm) % channels].reshape(-1, channels)
+    return pcm.astype(np.float32) / 32768.0, sr
+
+
+def _audioread(path: Path):
+    """The audioread module (librosa's fallback decoder), imported quietly."""
     try:
         with warnings.catch_warnings():  # audioread imports stdlib modules deprecated in 3.11
             warnings.simplefilter("ignore", DeprecationWarning)
             import audioread
     except ImportError as err:  # pragma: no cover - audioread ships with librosa
         raise AudioError(f"{path.name}: the format was not recognised as audio") from err
+    return audioread
+
+
+@contextmanager
+def _audioread_errors(path: Path) -> Iterator[None]:
+    """audioread's zoo of backend-specific errors as one :class:`AudioError`."""
     try:
-        with audioread.audio_open(str(path)) as f:
-            sr, channels = int(f.samplerate), int(f.channels)
-            if f.duration and f.duration > max_duration:
-                raise _too_long(path, f.duration, max_duration)
-            chunks = [np.frombuffer(buf, dtype="<i2") for buf in f]
+        yield
     except AudioError:
         raise
-    except Exception as err:  # audioread raises a zoo of backend-specific errors
+    except Exception as err:
         raise AudioError(
             f"{path.name}: the format was not recognised as audio (not an audio file, "
             "or a format this system cannot decode)"
         ) from err
-    if channels <= 0 or sr <= 0:
-        raise AudioError(f"{path.name}: the format was not recognised as audio")
-    pcm = np.concatenate(chunks) if chunks else np.zeros(0, dtype="<i2")
-    pcm = pcm[: len(pcm) - len(pcm) % channels].reshape(-1, channels)
-    return pcm.astype(np.float32) / 32768.0, sr
 
 
 # Downmix weights for common layouts (WAV / SMPTE channel order). Rows: channels; cols: L, R.
@@ -389,38 +401,25 @@ def _audioread_blocks(f, channels: int) -> Iterator[np.ndarray]:
 def _stream_audioread(path: Path, out, max_duration: float) -> int:
     """:func:`_read_audioread` a buffer at a time into ``out`` (more than two channels: the
     file is decoded twice, the first time for the downmix's peak)."""
-    try:
-        with warnings.catch_warnings():  # audioread imports stdlib modules deprecated in 3.11
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import audioread
-    except ImportError as err:  # pragma: no cover - audioread ships with librosa
-        raise AudioError(f"{path.name}: the format was not recognised as audio") from err
-    try:
-        with audioread.audio_open(str(path)) as f:
-            sr, channels = int(f.samplerate), int(f.channels)
-            if f.duration and f.duration > max_duration:
-                raise _too_long(path, f.duration, max_duration)
-            if channels <= 0 or sr <= 0:
-                for _ in f:
-                    pass
-            else:
-                sink = _MonoSink(out, sr, channels, 0.0, max_duration)
-                if channels > 2:
-                    for block in _audioread_blocks(f, channels):
-                        sink.peak = max(sink.peak, sink.downmix_peak(block))
-                    with audioread.audio_open(str(path)) as again:
-                        for block in _audioread_blocks(again, channels):
-                            sink.push(block)
-                else:
-                    for block in _audioread_blocks(f, channels):
+    audioread = _audioread(path)
+    with _audioread_errors(path), audioread.audio_open(str(path)) as f:
+        sr, channels = int(f.samplerate), int(f.channels)
+        if f.duration and f.duration > max_duration:
+            raise _too_long(path, f.duration, max_duration)
+        if channels <= 0 or sr <= 0:
+            for _ in f:
+                pass
+        else:
+            sink = _MonoSink(out, sr, channels, 0.0, max_duration)
+            if channels > 2:
+                for block in _audioread_blocks(f, channels):
+                    sink.peak = max(sink.peak, sink.downmix_peak(block))
+                with audioread.audio_open(str(path)) as again:
+                    for block in _audioread_blocks(again, channels):
                         sink.push(block)
-    except AudioError:
-        raise
-    except Exception as err:  # audioread raises a zoo of backend-specific errors
-        raise AudioError(
-            f"{path.name}: the format was not recognised as audio (not an audio file, "
-            "or a format this system cannot decode)"
-        ) from err
+            else:
+                for block in _audioread_blocks(f, channels):
+                    sink.push(block)
     if channels <= 0 or sr <= 0:
         raise AudioError(f"{path.name}: the format was not recognised as audio")
     return sink.finish(path)
