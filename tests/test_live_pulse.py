@@ -29,6 +29,7 @@ SECONDS = 20.0
 WARMUP_S = 8.0
 
 
+@pytest.mark.slow
 def test_live_dances_to_a_song_another_program_plays(pulse, tmp_path):  # noqa: F811
     mix, sr = sf.read(str(shipped_demo_path()), dtype="float32")
     truth = DEMO_START_S + np.arange(DEMO_BARS * BEATS_PER_BAR) * 60.0 / DEMO_BPM
