@@ -8,6 +8,7 @@ the tests are spread over the workers.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     _threads = str(max(1, len(os.sched_getaffinity(0)) // max(1, _workers)))
     for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_var, _threads)
+
+# A run started in the background by a script (`./run test &`) inherits an ignored SIGINT, and so
+# would every CLI a test starts: its Ctrl-C tests would see the signal ignored. Give the tests
+# what a terminal gives (Ctrl-C raises KeyboardInterrupt, children start with the default).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
