@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import io
 import os
+import select
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -25,31 +25,46 @@ def missing_tools(terminal: str) -> list[str]:
 
 
 class VirtualScreen:
-    """An Xvfb server on a free display number."""
+    """An Xvfb server on a free display number, which Xvfb picks itself (``-displayfd``): two
+    test processes starting a screen at once never race for the same number."""
 
-    def __init__(self) -> None:
-        for n in range(140, 200):
-            if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
-                break
-        self.display = f":{n}"
-        self.proc = subprocess.Popen(
-            [
-                "Xvfb",
-                self.display,
-                "-screen",
-                "0",
-                f"{SCREEN[0]}x{SCREEN[1]}x24",
-                "-nolisten",
-                "tcp",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 15
-        while not Path(f"/tmp/.X11-unix/X{n}").exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Xvfb did not start on {self.display}")
-            time.sleep(0.1)
+    def __init__(self, timeout: float = 30.0) -> None:
+        read_fd, write_fd = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [
+                    "Xvfb",
+                    "-displayfd",
+                    str(write_fd),
+                    "-screen",
+                    "0",
+                    f"{SCREEN[0]}x{SCREEN[1]}x24",
+                    "-nolisten",
+                    "tcp",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(write_fd,),
+            )
+        finally:
+            os.close(write_fd)
+        # Xvfb writes the number once it accepts connections; EOF means it exited.
+        answer = b""
+        deadline = time.monotonic() + timeout
+        try:
+            while not answer.endswith(b"\n"):
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([read_fd], [], [], left)[0]:
+                    self.close()
+                    raise RuntimeError(f"Xvfb gave no display number in {timeout:.0f} s")
+                chunk = os.read(read_fd, 64)
+                if not chunk:
+                    self.close()
+                    raise RuntimeError(f"Xvfb exited ({self.proc.poll()}) before it was ready")
+                answer += chunk
+        finally:
+            os.close(read_fd)
+        self.display = f":{int(answer)}"
 
     def env(self, **extra: str) -> dict[str, str]:
         return {**os.environ, "DISPLAY": self.display, **extra}

@@ -14,7 +14,7 @@ from songs import f_measure
 from hambajuba_tui.audio import cache
 from hambajuba_tui.audio.analysis import Analysis, analyze
 from hambajuba_tui.audio.decode import Audio, AudioError, content_hash, load_audio
-from hambajuba_tui.audio.demo_song import DEMO_BPM, synthesize_demo, write_demo_song
+from hambajuba_tui.audio.demo_song import DEMO_BPM
 from hambajuba_tui.audio.pipeline import all_silent_signals
 from hambajuba_tui.audio.rhythm import bpm_from_beats, fold_bpm
 from hambajuba_tui.audio.signals import (
@@ -29,44 +29,36 @@ from hambajuba_tui.audio.stems import STEM_BACKENDS, separate, separate_dsp
 from hambajuba_tui.vocab import GRID_RATE, HOP, PHYSICAL_STEMS, SAMPLE_RATE
 
 # audioread (librosa's fallback decoder) imports stdlib modules deprecated in Python 3.11+
-pytestmark = pytest.mark.filterwarnings("ignore:'.*' is deprecated:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:'.*' is deprecated:DeprecationWarning"),
+    pytest.mark.xdist_group("demo-analysis"),  # with test_audio_signals_full: one analysis
+]
 
 STEMS = (*PHYSICAL_STEMS, "global")
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """A module-wide HAMBAJUBA_HOME. Function-scoped fixtures (conftest) may point the variable
-    elsewhere per test, so the demo's cache directory is also passed explicitly."""
-    with pytest.MonkeyPatch.context() as mp:
-        path = tmp_path_factory.mktemp("hambajuba-home")
-        mp.setenv("HAMBAJUBA_HOME", str(path))
-        yield path
+def demo_cache(demo_analysis):
+    return demo_analysis.cache_dir
 
 
 @pytest.fixture(scope="module")
-def demo_cache(home):
-    return home / "cache" / "analysis"
+def song(demo_song):
+    return demo_song
 
 
 @pytest.fixture(scope="module")
-def song():
-    return synthesize_demo()
-
-
-@pytest.fixture(scope="module")
-def demo(home, demo_cache, song):
-    """(path, Analysis, seconds taken, progress calls) for the demo song, analysed once."""
-    path = write_demo_song(home / "demo")
-    calls: list[tuple[str, float]] = []
-    start = time.perf_counter()
-    result = analyze(path, cache_dir=demo_cache, progress=lambda stage, f: calls.append((stage, f)))
-    return path, result, time.perf_counter() - start, calls
+def demo(demo_analysis):
+    """(path, Analysis, seconds taken, progress calls) for the demo song, analysed once (cold,
+    in conftest's ``demo_analysis``, which test_audio_signals_full shares)."""
+    d = demo_analysis
+    return d.path, d.analysis, d.seconds, d.calls
 
 
 # --- the demo song ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bpm(demo):
     _, result, _, _ = demo
     assert abs(result.bpm - DEMO_BPM) < 1.0

@@ -23,11 +23,9 @@ from hambajuba_tui.audio.demo_song import (
     DEMO_BPM,
     DEMO_KEY,
     DEMO_START_S,
-    synthesize_demo,
-    write_demo_song,
 )
 from hambajuba_tui.audio.harmony import harmony_signals, key_of, roughness
-from hambajuba_tui.audio.pipeline import DERIVED_NAMES, SIGNAL_STEMS, analyze
+from hambajuba_tui.audio.pipeline import DERIVED_NAMES, SIGNAL_STEMS
 from hambajuba_tui.audio.rhythm import harmonic_chroma
 from hambajuba_tui.audio.signals import (
     FOLLOWER_PRESETS,
@@ -41,7 +39,10 @@ from hambajuba_tui.audio.signals import (
 )
 from hambajuba_tui.vocab import GRID_RATE, HOP, PHYSICAL_STEMS, SAMPLE_RATE, VIRTUAL_STEMS
 
-pytestmark = pytest.mark.filterwarnings("ignore:'.*' is deprecated:DeprecationWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:'.*' is deprecated:DeprecationWarning"),
+    pytest.mark.xdist_group("demo-analysis"),  # with test_audio_analyze: one analysis
+]
 
 SR = SAMPLE_RATE
 BEAT = 60.0 / DEMO_BPM
@@ -49,24 +50,16 @@ BAR = BEAT * BEATS_PER_BAR
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        path = tmp_path_factory.mktemp("hambajuba-home-full")
-        mp.setenv("HAMBAJUBA_HOME", str(path))
-        yield path
+def song(demo_song):
+    return demo_song
 
 
 @pytest.fixture(scope="module")
-def song():
-    return synthesize_demo()
-
-
-@pytest.fixture(scope="module")
-def demo(home):
-    """(path, cache dir, Analysis) of the demo song (dsp stems), analysed once."""
-    path = write_demo_song(home / "demo")
-    cache_dir = home / "cache"
-    return path, cache_dir, analyze(path, cache_dir=cache_dir)
+def demo(demo_analysis):
+    """(path, cache dir, Analysis) of the demo song, analysed once (cold, in conftest's
+    ``demo_analysis``, which test_audio_analyze shares)."""
+    d = demo_analysis
+    return d.path, d.cache_dir, d.analysis
 
 
 def lead_midi(n: int) -> np.ndarray:
@@ -96,6 +89,7 @@ def midi_hz(m: float) -> float:
 # --- the contract ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_signal_for_every_stem(demo, song):
     _, _, a = demo
     n = 1 + len(song.mix) // HOP

@@ -107,6 +107,7 @@ def test_names_and_interface():
 
 
 @pytest.mark.parametrize("name", ["steady-72", "steady-150", "swing"])
+@pytest.mark.slow
 def test_steady_tempo_and_predicted_beats(fed, name):
     # measured (512-sample pushes), after 8 s: steady-72 F 1.0, median |error| 2.6 ms,
     # 72.04..72.12 BPM; steady-150 F 0.974, 0.1 ms, 149.95..150.03; swing-110 F 1.0, 4.6 ms,

@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ),
     ],
 )
+@pytest.mark.slow
 def test_bench_prints_a_json_line(script, args, fields):
     res = subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), *args],

@@ -99,6 +99,7 @@ def test_without_the_model_concept_search_falls_back_to_keywords(tmp_path, home)
 
 
 @needs_model
+@pytest.mark.slow
 def test_cli_import_embeds_then_search_fuses_meaning_and_words(tmp_path, home, capsys):
     folder = small_tables(tmp_path / "t")
     assert main(["features", "import", str(folder), "--no-embed"]) == 0
@@ -149,6 +150,7 @@ def test_embedding_texts_dedupes_and_keeps_order():
     assert seen[-1] == (6, 6)
 
 
+@pytest.mark.slow
 def test_the_catalog_never_imports_torch(tmp_path, home):
     small_tables(tmp_path / "t")
     code = textwrap.dedent(f"""
@@ -193,6 +195,7 @@ def test_a_slow_answer_falls_back_and_later_answers_stay_in_order(tmp_path, home
     assert note is None and hits[0].feature.label == "smooth polished marble"
 
 
+@pytest.mark.slow
 def test_bench_smoke():
     root = Path(__file__).resolve().parent.parent
     res = subprocess.run(

@@ -155,6 +155,7 @@ def test_label_neighbours_by_embedding_when_vectors_exist(tmp_path, home):
 
 
 @pytest.mark.skipif(not concepts.model_installed(), reason="concept model not installed")
+@pytest.mark.slow
 def test_label_embedding_neighbours_with_the_real_model(tmp_path, home):
     cat = Catalog.load(small_tables(tmp_path / "t"))
     with concepts.Embedder() as e:

@@ -55,6 +55,7 @@ def env(tmp_path):
 
 
 @pytest.mark.parametrize("prefix", ["", "data/features/"])
+@pytest.mark.slow
 def test_pull_imports_from_the_offline_hub_cache(tmp_path, env, monkeypatch, prefix):
     hub_dataset(
         tmp_path / "hf",

@@ -103,6 +103,7 @@ def test_the_creature_fits_80x24_and_200x60_and_resizes_down_and_back(make_app):
     asyncio.run(scenario())
 
 
+@pytest.mark.slow
 def test_an_open_panel_takes_the_right_and_the_creature_fits_beside_it(make_app):
     async def scenario():
         app = make_app()

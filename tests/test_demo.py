@@ -34,6 +34,7 @@ def headless_run(tmp_path_factory):
     return out, json.loads(res.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_headless_demo_writes_frames_and_a_summary(headless_run):
     out, brief = headless_run
     summary = json.loads((out / "summary.json").read_text())
@@ -106,6 +107,7 @@ def test_bad_options_are_refused_before_any_work():
     assert res.returncode == 2 and "--fps" in res.stderr
 
 
+@pytest.mark.slow
 def test_play_an_mp3_headless(tmp_path):
     import soundfile as sf
 
@@ -136,6 +138,7 @@ def test_play_an_mp3_headless(tmp_path):
     assert Image.open(pngs[0]).size == (128, 128)
 
 
+@pytest.mark.slow
 def test_analyze_prints_a_summary_and_play_reuses_its_cache(tmp_path):
     import soundfile as sf
 

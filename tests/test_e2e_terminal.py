@@ -166,9 +166,11 @@ def _run_in(terminal: str, screen: VirtualScreen, song, tmp_path, graphics: str)
             proc.wait(5)
 
 
+@pytest.mark.slow
 def test_xterm_shows_the_heart_in_sixel(screen, song, tmp_path):
     _run_in("xterm", screen, song, tmp_path, "sixel")
 
 
+@pytest.mark.slow
 def test_kitty_shows_the_heart_with_its_graphics_protocol(screen, song, tmp_path):
     _run_in("kitty", screen, song, tmp_path, "kitty")

@@ -286,6 +286,7 @@ def test_loads_from_the_cache_snapshot(hf_home):
     assert snap is not None and snap.is_relative_to(hf_home)
 
 
+@pytest.mark.slow
 def test_full_architecture_step_is_one_graph():
     """The full SDXL-Turbo-architecture step traces as ONE graph (fullgraph=True) — what the
     CUDA path compiles and replays as a CUDA graph — checked on the meta device (no memory,
@@ -336,6 +337,7 @@ def test_frame_packing_allocates_no_numpy_memory(engine128):
 
 
 # -- the Engine protocol: reseed in place ------------------------------------------------------
+@pytest.mark.slow
 def test_reseed_in_place_keeps_the_compiled_graph(hf_home, monkeypatch):
     """Three reseeds of the CPU-compiled tiny model with recompiles made errors: each copies new
     noise into the step's buffers (same tensors), gives the picture of a fresh engine with that

@@ -86,6 +86,7 @@ def test_choosing_the_engine_never_imports_torch(tiny_home):
         assert "no GPU" in out["note"]
 
 
+@pytest.mark.slow
 def test_worker_runs_sdxl_turbo_and_frames_arrive(tiny_home, monkeypatch):
     from conftest import make_analysis
 

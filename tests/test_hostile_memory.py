@@ -9,6 +9,7 @@ import tracemalloc
 import warnings
 
 import numpy as np
+import pytest
 import songs
 
 from hambajuba_tui.audio import stems
@@ -24,6 +25,7 @@ def _env(minutes: float) -> np.ndarray:
     return np.tile(env, reps)[: int(minutes * 6000)]
 
 
+@pytest.mark.slow
 def test_tempo_estimate_equals_librosa_in_bounded_memory():
     import librosa
 
@@ -46,6 +48,7 @@ def test_tempo_estimate_equals_librosa_in_bounded_memory():
     assert peaks[1] < 1.3 * peaks[0] + 8 * 2**20, peaks  # flat, not 4x (was ~2 MB/s of audio)
 
 
+@pytest.mark.slow
 def test_dsp_separation_by_blocks_equals_the_whole_and_is_bounded():
     song = songs.steady(120.0, seconds=70.0, seed=4)
     mono = song.mix.mean(axis=1, dtype=np.float32)
@@ -83,6 +86,7 @@ def test_stem_features_harmony_and_the_mix_mel_by_blocks_equal_the_whole():
     assert np.array_equal(ent, harmony.spectral_entropy(mag))
 
 
+@pytest.mark.slow
 def test_rms_chroma_and_bands_by_blocks_equal_the_whole():
     """The float64 running sums of rms, the chroma spectrogram and scipy's sosfiltfilt (several
     float64 copies of a stem) are made a block at a time now: the same numbers."""

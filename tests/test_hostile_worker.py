@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import make_analysis
 
 from hambajuba_tui.catalog.packs import load_pack
@@ -27,6 +28,7 @@ def _segments() -> set[str]:
     return {p.name for p in Path("/dev/shm").glob(f"{PREFIX}{os.getpid()}-*")}
 
 
+@pytest.mark.slow
 def test_killing_the_worker_three_times_the_run_completes_and_frames_resume():
     before = _segments()
     analysis = make_analysis(duration=16.0)

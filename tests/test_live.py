@@ -47,6 +47,7 @@ def live_run(song):
     return summary
 
 
+@pytest.mark.slow
 def test_live_show_dances_with_the_tempo_and_predicted_beats(live_run, song):
     s = live_run
     assert s["frames_shown"] > 100, s

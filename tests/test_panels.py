@@ -68,6 +68,7 @@ def _panel(app) -> Panel | None:
 # -- block config ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_block_panel_edits_every_setting_and_each_reaches_the_worker(analysis):
     async def scenario():
         app, spy = spied_app(analysis)
@@ -370,6 +371,7 @@ def test_mask_painter_paints_presets_pitch_and_mouse(analysis):
 # -- scenes and composition ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_scenes_panel_prompts_blend_mode_and_crossfader(analysis):
     async def scenario():
         app, spy = spied_app(analysis)
@@ -515,6 +517,7 @@ def test_help_lists_every_key_of_the_app_and_of_each_panel(analysis):
     run(scenario)
 
 
+@pytest.mark.slow
 def test_command_palette_opens_panels_and_runs_actions(analysis):
     async def scenario():
         app, spy = spied_app(analysis)
@@ -608,6 +611,7 @@ def test_a_performance_saved_with_a_painted_mask_round_trips(tmp_path):
     assert load(tmp_path / "p.toml") == s
 
 
+@pytest.mark.slow
 def test_opening_one_panel_replaces_the_other(analysis):
     async def scenario():
         app, _ = spied_app(analysis)
@@ -768,6 +772,7 @@ def test_turning_a_knob_keeps_the_dancers_in_motion(analysis):
     not __import__("hambajuba_tui.catalog.concepts", fromlist=["x"]).model_installed(),
     reason="concept model not installed (.[concepts])",
 )
+@pytest.mark.slow
 def test_feature_browser_blends_in_concept_hits_after_a_pause(analysis):
     small_tables(labels_dir())
 

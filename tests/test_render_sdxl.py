@@ -23,6 +23,7 @@ def tiny_home(tmp_path_factory):
     return home
 
 
+@pytest.mark.slow
 def test_sdxl_turbo_renders_the_same_frames_twice_into_a_video(tiny_home, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tiny_home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

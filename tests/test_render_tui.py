@@ -5,6 +5,7 @@ import asyncio
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 from conftest import make_analysis
 from pilot import app_for, until
@@ -28,6 +29,7 @@ def _notes(app) -> list[str]:
     return [str(n.message) for n in app._notifications]
 
 
+@pytest.mark.slow
 def test_the_palette_renders_the_song_in_the_background(tmp_path):
     song = _song(tmp_path / "beat.wav", 2.0)
 
@@ -63,6 +65,7 @@ def test_the_palette_renders_the_song_in_the_background(tmp_path):
     assert not list(out.parent.glob(".*.part"))
 
 
+@pytest.mark.slow
 def test_cancelling_the_render_leaves_nothing_behind(make_app, tmp_path):
     song = _song(tmp_path / "long.wav", 60.0)
     before = set(renders_dir().iterdir())
