@@ -343,6 +343,14 @@ def cmd_snapshot(args) -> int:
 
 def _resolve_stems(requested: str) -> str:
     """The stem backend to run for ``--stems``; says so on stderr when auto falls back."""
+    backend, note = _stems_and_note(requested)
+    if note:
+        print(note, file=sys.stderr)
+    return backend
+
+
+def _stems_and_note(requested: str) -> tuple[str, str]:
+    """The stem backend to run for ``--stems``, and the line to say when auto falls back."""
     from hambajuba_tui.audio.decode import AudioError
     from hambajuba_tui.audio.stems import resolve_backend
 
@@ -350,9 +358,7 @@ def _resolve_stems(requested: str) -> str:
         backend, note = resolve_backend(requested)
     except AudioError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
-    if requested == "auto" and backend != "demucs":
-        print(f"hambajuba: {note}", file=sys.stderr)
-    return backend
+    return backend, f"hambajuba: {note}" if requested == "auto" and backend != "demucs" else ""
 
 
 def _analyze_with_progress(path: Path, audio=None, quiet: bool = False, stems: str = "auto"):
@@ -361,7 +367,8 @@ def _analyze_with_progress(path: Path, audio=None, quiet: bool = False, stems: s
     from hambajuba_tui.audio.analysis import analyze
     from hambajuba_tui.audio.decode import AudioError
 
-    backend = _resolve_stems(stems)
+    # the fallback is said once the song is known to be usable: a bad file gets one line
+    backend, note = _stems_and_note(stems)
 
     with Progress(
         TextColumn("[bold]analysing[/] {task.description:<10}"),
@@ -381,6 +388,8 @@ def _analyze_with_progress(path: Path, audio=None, quiet: bool = False, stems: s
             result = analyze(path, progress=progress, audio=audio, stems_backend=backend)
         except AudioError as exc:
             raise CliError(str(exc)) from None
+    if note:
+        print(note, file=sys.stderr)
     if result.stems_backend != backend and not result.silent:
         print(
             f"hambajuba: {backend} failed, stems by {result.stems_backend} instead", file=sys.stderr
