@@ -22,6 +22,18 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     _threads = str(max(1, len(os.sched_getaffinity(0)) // max(1, _workers)))
     for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_var, _threads)
+    # numba's on-disk cache (librosa's kernels) is written by whichever process compiles first:
+    # two workers compiling into one cold cache at once crashed a fresh clone's run (a
+    # segfault in peak_pick). Each worker, and what it starts, gets its own cache folder.
+    import tempfile as _tempfile
+
+    os.environ.setdefault(
+        "NUMBA_CACHE_DIR",
+        os.path.join(
+            _tempfile.gettempdir(),
+            f"hambajuba-numba-{os.getuid()}-{os.environ['PYTEST_XDIST_WORKER']}",
+        ),
+    )
 
 # A run started in the background by a script (`./run test &`) inherits an ignored SIGINT, and so
 # would every CLI a test starts: its Ctrl-C tests would see the signal ignored. Give the tests
