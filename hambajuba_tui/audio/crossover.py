@@ -65,39 +65,9 @@ def filtfilt_blocks(sos: np.ndarray, y: np.ndarray, padlen: int) -> np.ndarray:
     run :data:`FILT_BLOCK` samples at a time in each direction with the filter state carried
     over: no float64 copies of the whole signal (scipy makes several). The one difference is
     that the forward pass is kept in float32 between the two passes (~1e-7 relative)."""
-    n = len(y)
-    x0, x1 = float(y[0]), float(y[-1])
-    head = 2.0 * x0 - y[1 : padlen + 1][::-1].astype(np.float64)
-    tail = 2.0 * x1 - y[n - 1 - padlen : n - 1][::-1].astype(np.float64)
-    total = n + 2 * padlen
-    out = np.empty(total, dtype=np.float32)
-    zi0 = sps.sosfilt_zi(sos)  # [sections, 2]
-    first = head[0] if padlen else x0
-    zi = zi0 * first
-    # forward over head | y | tail
-    if padlen:
-        part, zi = sps.sosfilt(sos, head, zi=zi)
-        out[:padlen] = part
-    for a in range(0, n, FILT_BLOCK):
-        b = min(n, a + FILT_BLOCK)
-        part, zi = sps.sosfilt(sos, y[a:b].astype(np.float64), zi=zi)
-        out[padlen + a : padlen + b] = part
-    if padlen:
-        part, zi = sps.sosfilt(sos, tail, zi=zi)
-        last = part[-1]
-        out[padlen + n :] = part
-    else:
-        last = float(out[-1]) if total else 0.0
-    # backward, from the end (the last forward sample in float64 where there is a tail)
-    zi = zi0 * last
-    for b in range(total, 0, -FILT_BLOCK):
-        a = max(0, b - FILT_BLOCK)
-        seg = out[a:b][::-1].astype(np.float64)
-        if b == total and padlen:
-            seg[0] = last
-        part, zi = sps.sosfilt(sos, seg, zi=zi)
-        out[a:b] = part[::-1]
-    return out[padlen : padlen + n]
+    tape = _ArrayTape(len(y) + 2 * padlen)
+    _filtfilt(sos, y, padlen, tape)
+    return tape.out[padlen : padlen + len(y)]
 
 
 def band_spilled(y, lo: float, hi: float, spill, name: str, sr: int = SAMPLE_RATE):
@@ -115,42 +85,81 @@ def band_spilled(y, lo: float, hi: float, spill, name: str, sr: int = SAMPLE_RAT
 
 
 def filtfilt_spilled(sos: np.ndarray, y, padlen: int, spill, name: str):
-    """:func:`filtfilt_blocks` with its buffer in a file: the forward pass over
-    head | y | tail is appended to ``spill``'s ``name`` a block at a time, the backward pass
-    reads it back from the end a block at a time and overwrites it in place (the same
-    blocks, so the same numbers). Returns the ``Spilled`` view of the ``y`` part."""
+    """:func:`filtfilt_blocks` with its buffer in ``spill``'s file ``name`` (the same blocks,
+    so the same numbers). Returns the ``Spilled`` view of the ``y`` part."""
     from hambajuba_tui.audio.stems import Spilled
 
+    _filtfilt(sos, y, padlen, _SpillTape(spill, name))
+    return Spilled(spill, name, start=padlen, n=len(y))
+
+
+class _ArrayTape:
+    """The filter's buffer in memory (float32)."""
+
+    def __init__(self, total: int) -> None:
+        self.out = np.empty(total, dtype=np.float32)
+        self.end = 0
+
+    def append(self, part: np.ndarray) -> None:
+        self.out[self.end : self.end + len(part)] = part
+        self.end += len(part)
+
+    def read(self, a: int, count: int) -> np.ndarray:
+        return self.out[a : a + count]
+
+    def write_at(self, a: int, part: np.ndarray) -> None:
+        self.out[a : a + len(part)] = part
+
+
+class _SpillTape:
+    """The filter's buffer in a spill file (float32): a long band never sits in memory."""
+
+    def __init__(self, spill, name: str) -> None:
+        self.spill, self.name = spill, name
+        spill.claim(name)
+
+    def append(self, part: np.ndarray) -> None:
+        self.spill.append(self.name, part)
+
+    def read(self, a: int, count: int) -> np.ndarray:
+        return self.spill.read(self.name, a, count)
+
+    def write_at(self, a: int, part: np.ndarray) -> None:
+        self.spill.write_at(self.name, a, part)
+
+
+def _filtfilt(sos: np.ndarray, y, padlen: int, tape: _ArrayTape | _SpillTape) -> None:
+    """The two passes of :func:`filtfilt_blocks` over head | y | tail into ``tape``: forward,
+    appended a block at a time; backward, read from the end and written over in place."""
     n = len(y)
     x0, x1 = float(y[0]), float(y[-1])
     head = 2.0 * x0 - np.asarray(y[1 : padlen + 1], dtype=np.float64)[::-1]
     tail = 2.0 * x1 - np.asarray(y[n - 1 - padlen : n - 1], dtype=np.float64)[::-1]
     total = n + 2 * padlen
-    spill.claim(name)
     zi0 = sps.sosfilt_zi(sos)  # [sections, 2]
     zi = zi0 * (head[0] if padlen else x0)
     if padlen:
         part, zi = sps.sosfilt(sos, head, zi=zi)
-        spill.append(name, part)
+        tape.append(part)
     for a in range(0, n, FILT_BLOCK):
         b = min(n, a + FILT_BLOCK)
         part, zi = sps.sosfilt(sos, np.asarray(y[a:b], dtype=np.float64), zi=zi)
-        spill.append(name, part)
+        tape.append(part)
     if padlen:
         part, zi = sps.sosfilt(sos, tail, zi=zi)
         last = part[-1]
-        spill.append(name, part)
+        tape.append(part)
     else:
-        last = float(spill.read(name, total - 1, 1)[0])
+        last = float(tape.read(total - 1, 1)[0])
+    # backward, from the end (the last forward sample in float64 where there is a tail)
     zi = zi0 * last
     for b in range(total, 0, -FILT_BLOCK):
         a = max(0, b - FILT_BLOCK)
-        seg = spill.read(name, a, b - a)[::-1].astype(np.float64)
+        seg = tape.read(a, b - a)[::-1].astype(np.float64)
         if b == total and padlen:
             seg[0] = last
         part, zi = sps.sosfilt(sos, seg, zi=zi)
-        spill.write_at(name, a, part[::-1])
-    return Spilled(spill, name, start=padlen, n=n)
+        tape.write_at(a, part[::-1])
 
 
 def virtual_stems(stems: dict[str, np.ndarray], sr: int = SAMPLE_RATE) -> dict[str, np.ndarray]:

@@ -12,16 +12,19 @@ import os
 import stat
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import soundfile as sf
 
 from hambajuba_tui.safeio import kind_of
 from hambajuba_tui.vocab import SAMPLE_RATE
+
+T = TypeVar("T")
 
 MAX_DURATION_S = 60 * 60
 """Longest song accepted, in seconds (one hour)."""
@@ -217,18 +220,11 @@ def load_audio(path: str | os.PathLike[str], *, max_duration: float = MAX_DURATI
     """
     path = Path(path)
     check_path(path)
-    try:
-        data, sr = _read_soundfile(path, max_duration)
-    except AudioError:
-        raise
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as sf_err:
-        if _is_truncated_header(path):
-            raise AudioError(
-                f"{path.name}: the file is truncated or damaged (incomplete audio header)"
-            ) from sf_err
-        data, sr = _read_audioread(path, max_duration)
-    except MemoryError:
-        raise AudioError(f"{path.name} is too large to decode in memory") from None
+    data, sr = _soundfile_else_audioread(
+        path,
+        lambda: _read_soundfile(path, max_duration),
+        lambda: _read_audioread(path, max_duration),
+    )
     if data.shape[0] == 0 or data.shape[1] == 0:
         raise AudioError(f"{path.name} contains no audio (zero length)")
     if data.shape[0] / sr > max_duration:
@@ -440,20 +436,34 @@ def decode_mono_file(
     path = Path(path)
     check_path(path)
     with open(dest, "wb") as out:
-        try:
-            return _stream_soundfile(path, out, max_duration)
-        except AudioError:
-            raise
-        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as sf_err:
-            if _is_truncated_header(path):
-                raise AudioError(
-                    f"{path.name}: the file is truncated or damaged (incomplete audio header)"
-                ) from sf_err
+
+        def by_audioread() -> int:
             out.seek(0)
             out.truncate()
             return _stream_audioread(path, out, max_duration)
-        except MemoryError:
-            raise AudioError(f"{path.name} is too large to decode in memory") from None
+
+        return _soundfile_else_audioread(
+            path, lambda: _stream_soundfile(path, out, max_duration), by_audioread
+        )
+
+
+def _soundfile_else_audioread(
+    path: Path, by_soundfile: Callable[[], T], by_audioread: Callable[[], T]
+) -> T:
+    """``by_soundfile()``, or ``by_audioread()`` where libsndfile does not know the format;
+    a truncated header and running out of memory are said as such (both decoders)."""
+    try:
+        return by_soundfile()
+    except AudioError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as sf_err:
+        if _is_truncated_header(path):
+            raise AudioError(
+                f"{path.name}: the file is truncated or damaged (incomplete audio header)"
+            ) from sf_err
+        return by_audioread()
+    except MemoryError:
+        raise AudioError(f"{path.name} is too large to decode in memory") from None
 
 
 _HEADER_MAGIC = (b"RIFF", b"RF64", b"FORM", b"fLaC", b"OggS", b"caff", b".snd")

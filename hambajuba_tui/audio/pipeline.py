@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -395,58 +395,52 @@ Butterworth high-pass, run forward in blocks (no float64 copy of the song)."""
 _DC_BLOCK = 1 << 18
 
 
-def remove_dc(samples: np.ndarray, sr: int, out: np.ndarray | None = None) -> np.ndarray:
-    """``samples`` (float [n] or [n, channels]) high-passed at :data:`DC_HIGHPASS_HZ`, into
-    ``out`` (may be ``samples`` itself) or a new float32 array; the filter starts settled on
-    the first sample, so a constant offset leaves no click."""
+def _dc_removed(
+    read: Callable[[int, int], np.ndarray], n: int, sr: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, float32 block)`` of the :data:`DC_HIGHPASS_HZ` high-pass over the ``n``
+    samples (float [n] or [n, channels]) that ``read(start, count)`` gives, a block at a time
+    with the filter state carried and settled on the first sample (a constant offset leaves
+    no click). One filter for the array, the peak and the file versions below."""
     from scipy.signal import butter, sosfilt, sosfilt_zi
 
+    if n == 0:
+        return
+    sos = butter(2, DC_HIGHPASS_HZ, "highpass", fs=sr, output="sos")
+    first = np.asarray(read(0, 1)[0], dtype=np.float64)
+    zi = sosfilt_zi(sos).reshape(sos.shape[0], 2, *(1,) * first.ndim) * first
+    for start in range(0, n, _DC_BLOCK):
+        part, zi = sosfilt(sos, read(start, min(_DC_BLOCK, n - start)), axis=0, zi=zi)
+        yield start, part.astype(np.float32)
+
+
+def remove_dc(samples: np.ndarray, sr: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``samples`` (float [n] or [n, channels]) high-passed at :data:`DC_HIGHPASS_HZ`, into
+    ``out`` (may be ``samples`` itself) or a new float32 array."""
     x = np.asarray(samples, dtype=np.float32)
     if len(x) == 0:
         return x
-    sos = butter(2, DC_HIGHPASS_HZ, "highpass", fs=sr, output="sos")
-    shape = (1,) * (x.ndim - 1)
-    zi = sosfilt_zi(sos).reshape(sos.shape[0], 2, *shape) * x[0].astype(np.float64)
     out = np.empty_like(x) if out is None else out
-    for start in range(0, len(x), _DC_BLOCK):
-        part, zi = sosfilt(sos, x[start : start + _DC_BLOCK], axis=0, zi=zi)
-        out[start : start + _DC_BLOCK] = part
+    for start, part in _dc_removed(lambda a, count: x[a : a + count], len(x), sr):
+        out[start : start + len(part)] = part
     return out
 
 
 def dc_peak(samples: np.ndarray, sr: int) -> float:
     """The largest ``|sample|`` of :func:`remove_dc` of ``samples``, made a block at a time
     without keeping the filtered copy."""
-    from scipy.signal import butter, sosfilt, sosfilt_zi
-
     x = np.asarray(samples)
-    if len(x) == 0:
-        return 0.0
-    sos = butter(2, DC_HIGHPASS_HZ, "highpass", fs=sr, output="sos")
-    shape = (1,) * (x.ndim - 1)
-    zi = sosfilt_zi(sos).reshape(sos.shape[0], 2, *shape) * x[0].astype(np.float64)
-    peak = 0.0
-    for start in range(0, len(x), _DC_BLOCK):
-        part, zi = sosfilt(sos, x[start : start + _DC_BLOCK], axis=0, zi=zi)
-        peak = max(peak, float(np.max(np.abs(part.astype(np.float32)))))
-    return peak
+    blocks = _dc_removed(lambda a, count: x[a : a + count], len(x), sr)
+    return max((float(np.max(np.abs(part))) for _, part in blocks), default=0.0)
 
 
 def remove_dc_spilled(spill: Spill, name: str, sr: int) -> float:
     """:func:`remove_dc` of the spilled ``name``, in place in its file a block at a time
     (the same blocks and filter state, so the same numbers); returns the largest ``|sample|``
     of the result (:func:`dc_peak`)."""
-    from scipy.signal import butter, sosfilt, sosfilt_zi
-
-    n = spill.size(name)
-    if n == 0:
-        return 0.0
-    sos = butter(2, DC_HIGHPASS_HZ, "highpass", fs=sr, output="sos")
-    zi = sosfilt_zi(sos) * spill.read(name, 0, 1)[0].astype(np.float64)
     peak = 0.0
-    for start in range(0, n, _DC_BLOCK):
-        part, zi = sosfilt(sos, spill.read(name, start, _DC_BLOCK), zi=zi)
-        part = part.astype(np.float32)
+    read = lambda a, count: spill.read(name, a, count)  # noqa: E731
+    for start, part in _dc_removed(read, spill.size(name), sr):
         peak = max(peak, float(np.max(np.abs(part))))
         spill.write_at(name, start, part)
     return peak

@@ -814,13 +814,3 @@ def stem_signals(
     :func:`onset_strength` when the caller already has it.
     """
     return stem_analysis(y, stem, sr, onset_env=onset_env, full=full, bpm=bpm)[0]
-
-
-def silent_signals(n: int, stems: tuple[str, ...], full: bool = True) -> dict[str, np.ndarray]:
-    """All-zero signals (float32 [n]) named ``<stem>.<signal>`` for every stem (all of
-    :func:`signal_names`, or only :data:`SIGNAL_NAMES` with ``full=False``)."""
-    return {
-        f"{s}.{name}": np.zeros(n, dtype=np.float32)
-        for s in stems
-        for name in (signal_names(s) if full else SIGNAL_NAMES)
-    }

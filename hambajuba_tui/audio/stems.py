@@ -181,8 +181,7 @@ class Spill:
 
     def append(self, name: str, block: np.ndarray) -> None:
         if name not in self.names:
-            self.names.append(name)
-            self.path(name).write_bytes(b"")
+            self.claim(name)
         with self.path(name).open("ab") as f:
             np.ascontiguousarray(block, dtype=np.float32).tofile(f)
 
